@@ -1,0 +1,42 @@
+// Shared helpers for bench cases: backend from argv, timing with warm-up, JSON output.
+import * as tf from '@tensorflow/tfjs-core';
+import { setBackend } from '@wsss/core';
+
+export const quick = process.env.WSSS_BENCH_QUICK === '1';
+
+export async function initBackend() {
+  const arg = process.argv.find((a) => a.startsWith('--backend='));
+  const name = arg ? arg.split('=')[1] : 'wasm';
+  await setBackend(name);
+  return name;
+}
+
+/**
+ * Times `step` (which returns a tensor or array of tensors to read back and dispose) after `warmup` runs.
+ * Reads results back with dataSync so that asynchronous backends are measured to completion.
+ * Returns the median of `reps` runs in ms.
+ */
+export function timeIt(step, { warmup = 3, reps = 20 } = {}) {
+  if (quick) reps = Math.min(reps, 3);
+  const once = () => {
+    const out = step();
+    const list = Array.isArray(out) ? out : [out];
+    for (const t of list) t.dataSync();
+    for (const t of list) t.dispose();
+  };
+  for (let i = 0; i < warmup; i++) once();
+  const times = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    once();
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  return { ms: Number(times[Math.floor(times.length / 2)].toFixed(3)), reps };
+}
+
+export function emit(rows) {
+  process.stdout.write(`${JSON.stringify(rows)}\n`);
+}
+
+export { tf };

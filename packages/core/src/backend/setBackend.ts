@@ -1,0 +1,221 @@
+/**
+ * Backend selection (DESIGN §3). `setBackend('auto')` tries tensorflow → webgpu (hardware adapters only) →
+ * wasm → cpu and returns the name it set. Optional backends are imported only when asked for, through a
+ * non-literal specifier so bundlers do not require packages the user did not install; in a browser bundle,
+ * import the backend package yourself (it registers itself) and `setBackend` will use it.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { registerWasmTrainingKernels } from '../kernels/wasm/index.js';
+
+export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
+export type BackendChoice = 'auto' | BackendName;
+export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'];
+
+export interface SetBackendOptions {
+  /** For `wasm` in a browser: where the `.wasm` binaries are served (passed to `setWasmPaths`). */
+  wasmPaths?: string;
+  /** For `webgpu`: accept a software adapter (e.g. Mesa lavapipe). `auto` never does. Default true when asked by name. */
+  allowSoftwareAdapter?: boolean;
+}
+
+/** What `describeBackend()` reports about the active backend. */
+export interface BackendInfo {
+  name: string;
+  /** For webgpu: the adapter's vendor/architecture/device/description, and whether it is a software adapter. */
+  adapter?: { vendor: string; architecture: string; device: string; description: string; software: boolean };
+  /** For wasm: SIMD and thread count in use. */
+  wasm?: { simd: boolean; threads: number };
+}
+
+/** Thrown when a named backend cannot start; `message` says why and what to install. */
+export class BackendUnavailableError extends Error {
+  constructor(
+    readonly backend: BackendName,
+    reason: string,
+  ) {
+    super(`backend '${backend}' is unavailable: ${reason}`);
+    this.name = 'BackendUnavailableError';
+  }
+}
+
+const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+
+/** Dynamic import hidden from bundlers' static analysis. */
+async function importOptional(specifier: string): Promise<any> {
+  return import(/* @vite-ignore */ /* webpackIgnore: true */ specifier);
+}
+
+let lastAdapterInfo: BackendInfo['adapter'] | undefined;
+
+async function ensureCpu(): Promise<void> {
+  if (!tf.findBackendFactory('cpu')) {
+    try {
+      await importOptional('@tensorflow/tfjs-backend-cpu');
+    } catch (e) {
+      throw new BackendUnavailableError('cpu', `cannot import @tensorflow/tfjs-backend-cpu (${(e as Error).message}); npm install @tensorflow/tfjs-backend-cpu`);
+    }
+  }
+}
+
+async function ensureWasm(opts: SetBackendOptions): Promise<void> {
+  if (!tf.findBackendFactory('wasm')) {
+    try {
+      const wasm = await importOptional('@tensorflow/tfjs-backend-wasm');
+      if (opts.wasmPaths) wasm.setWasmPaths(opts.wasmPaths);
+    } catch (e) {
+      throw new BackendUnavailableError(
+        'wasm',
+        `cannot import @tensorflow/tfjs-backend-wasm (${(e as Error).message}); npm install @tensorflow/tfjs-backend-wasm` +
+          (isNode ? '' : ", and import it in your bundle before calling setBackend('wasm')"),
+      );
+    }
+  }
+}
+
+async function ensureTensorflow(): Promise<void> {
+  if (tf.findBackendFactory('tensorflow')) return;
+  if (!isNode) throw new BackendUnavailableError('tensorflow', 'the tensorflow backend exists only in Node.js');
+  const errors: string[] = [];
+  for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
+    try {
+      await importOptional(pkg);
+      if (tf.findBackendFactory('tensorflow')) return;
+    } catch (e) {
+      errors.push(`${pkg}: ${(e as Error).message.split('\n')[0]}`);
+    }
+  }
+  throw new BackendUnavailableError(
+    'tensorflow',
+    `neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node could be loaded (${errors.join('; ')}). ` +
+      'Install @tensorflow/tfjs-node (CPU) or @tensorflow/tfjs-node-gpu (NVIDIA GPU with CUDA 11.2 and cuDNN 8.1) ' +
+      'at the same version as @tensorflow/tfjs-core; their install downloads libtensorflow.',
+  );
+}
+
+function isSoftwareAdapter(info: { vendor?: string; architecture?: string; device?: string; description?: string }, adapter: any): boolean {
+  if (adapter?.isFallbackAdapter || adapter?.info?.isFallbackAdapter) return true;
+  const text = `${info.vendor ?? ''} ${info.architecture ?? ''} ${info.device ?? ''} ${info.description ?? ''}`.toLowerCase();
+  return /llvmpipe|lavapipe|swiftshader|software|cpu/.test(text);
+}
+
+async function ensureWebgpu(allowSoftware: boolean): Promise<void> {
+  let gpu: any = (globalThis as any).navigator?.gpu;
+  if (!gpu && isNode) {
+    let dawn: any;
+    try {
+      dawn = await importOptional('webgpu');
+    } catch (e) {
+      throw new BackendUnavailableError('webgpu', `cannot load the 'webgpu' package (Dawn for Node: ${(e as Error).message.split('\n')[0]}); npm install webgpu`);
+    }
+    Object.assign(globalThis, dawn.globals);
+    gpu = dawn.create([]);
+    const nav = (globalThis as any).navigator;
+    if (nav) {
+      try {
+        Object.defineProperty(nav, 'gpu', { value: gpu, configurable: true });
+      } catch {
+        (globalThis as any).navigator = { ...nav, gpu };
+      }
+    } else {
+      (globalThis as any).navigator = { gpu };
+    }
+  }
+  if (!gpu) throw new BackendUnavailableError('webgpu', 'this environment has no navigator.gpu (WebGPU)');
+  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) {
+    throw new BackendUnavailableError(
+      'webgpu',
+      'no WebGPU adapter found. In Node, Dawn needs a Vulkan driver: libvulkan1 plus a GPU driver, or Mesa ≥ 25 ' +
+        "(lavapipe, from Debian's mesa-vulkan-drivers in bookworm-backports) for a software adapter",
+    );
+  }
+  const info = adapter.info ?? (adapter.requestAdapterInfo ? await adapter.requestAdapterInfo() : {});
+  const software = isSoftwareAdapter(info, adapter);
+  lastAdapterInfo = {
+    vendor: info.vendor ?? '',
+    architecture: info.architecture ?? '',
+    device: info.device ?? '',
+    description: info.description ?? '',
+    software,
+  };
+  if (software && !allowSoftware) {
+    throw new BackendUnavailableError('webgpu', `only a software adapter is available (${lastAdapterInfo.description || lastAdapterInfo.device}); it is slower than wasm`);
+  }
+  if (!tf.findBackendFactory('webgpu')) {
+    try {
+      await importOptional('@tensorflow/tfjs-backend-webgpu');
+    } catch (e) {
+      throw new BackendUnavailableError('webgpu', `cannot import @tensorflow/tfjs-backend-webgpu (${(e as Error).message.split('\n')[0]}); npm install @tensorflow/tfjs-backend-webgpu`);
+    }
+  }
+}
+
+async function activate(name: BackendName): Promise<void> {
+  let ok = false;
+  try {
+    ok = await tf.setBackend(name);
+  } catch (e) {
+    throw new BackendUnavailableError(name, `initialisation failed: ${(e as Error).message}`);
+  }
+  if (!ok) throw new BackendUnavailableError(name, 'initialisation failed (tf.setBackend returned false)');
+  await tf.ready();
+  if (name === 'wasm') registerWasmTrainingKernels();
+}
+
+async function trySet(name: BackendName, opts: SetBackendOptions, auto: boolean): Promise<void> {
+  await ensureCpu(); // every backend but tensorflow falls back to cpu kernels for some ops
+  switch (name) {
+    case 'cpu':
+      break;
+    case 'wasm':
+      await ensureWasm(opts);
+      break;
+    case 'tensorflow':
+      await ensureTensorflow();
+      break;
+    case 'webgpu':
+      await ensureWebgpu(auto ? false : (opts.allowSoftwareAdapter ?? true));
+      break;
+  }
+  await activate(name);
+}
+
+/**
+ * Selects and initialises a backend. Returns the name that was set.
+ * @throws BackendUnavailableError naming the reason and what to install, when a named backend cannot start.
+ */
+export async function setBackend(choice: BackendChoice = 'auto', opts: SetBackendOptions = {}): Promise<BackendName> {
+  if (!BACKEND_CHOICES.includes(choice)) {
+    throw new Error(`unknown backend '${String(choice)}'; expected one of ${BACKEND_CHOICES.join(', ')}`);
+  }
+  if (choice !== 'auto') {
+    if (tf.getBackend() === choice && tf.engine().backend) {
+      if (choice === 'wasm') registerWasmTrainingKernels();
+      return choice;
+    }
+    await trySet(choice, opts, false);
+    return choice;
+  }
+  const reasons: string[] = [];
+  for (const name of ['tensorflow', 'webgpu', 'wasm', 'cpu'] as const) {
+    try {
+      await trySet(name, opts, true);
+      return name;
+    } catch (e) {
+      reasons.push((e as Error).message);
+    }
+  }
+  throw new Error(`no backend could start:\n  ${reasons.join('\n  ')}`);
+}
+
+/** Describes the active backend (adapter for webgpu, SIMD/threads for wasm), for logs and CLI output. */
+export function describeBackend(): BackendInfo {
+  const name = tf.getBackend();
+  const info: BackendInfo = { name };
+  if (name === 'webgpu' && lastAdapterInfo) info.adapter = lastAdapterInfo;
+  if (name === 'wasm') {
+    const flags = tf.env().getFlags();
+    info.wasm = { simd: !!flags['WASM_HAS_SIMD_SUPPORT'], threads: Number(flags['WASM_HAS_MULTITHREAD_SUPPORT'] ? 0 : 1) || 1 };
+  }
+  return info;
+}

@@ -1,0 +1,2 @@
+/** Node-only helpers (file system). Import from '@wsss/core/node'. */
+export {};

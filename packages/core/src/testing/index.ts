@@ -1,0 +1,167 @@
+/**
+ * Test utilities for wsss modules and for users writing their own contract-conforming layers:
+ * finite-difference gradient checks, closeness assertions that name the worst element, leak checks,
+ * and the list of backends every op is tested on.
+ *
+ * These helpers throw plain `Error`s, so they work under any test runner.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { setBackend } from '../backend/setBackend.js';
+
+/** Backends every op test runs on (DESIGN §3): the reference `cpu` and the fast CPU path `wasm`. */
+export const TEST_BACKENDS = ['cpu', 'wasm'] as const;
+export type TestBackend = (typeof TEST_BACKENDS)[number];
+
+/** Switch to `name` (initialising it on first use) for the tests that follow. */
+export async function useBackend(name: TestBackend): Promise<void> {
+  await setBackend(name);
+}
+
+function toArray(x: tf.Tensor | ArrayLike<number> | number[]): Float32Array {
+  if (x instanceof tf.Tensor) return x.dataSync() as Float32Array;
+  return Float32Array.from(x as ArrayLike<number>);
+}
+
+export interface CloseOptions {
+  /** Absolute tolerance. Default 1e-5. */
+  atol?: number;
+  /** Relative tolerance (of |expected|). Default 1e-4. */
+  rtol?: number;
+  /** Prefix for the error message. */
+  what?: string;
+}
+
+/**
+ * Asserts `|actual − expected| ≤ atol + rtol·|expected|` element-wise; shapes must match when both are tensors.
+ * The error names the first offending flat index and both values.
+ */
+export function expectClose(
+  actual: tf.Tensor | ArrayLike<number>,
+  expected: tf.Tensor | ArrayLike<number>,
+  opts: CloseOptions = {},
+): void {
+  const { atol = 1e-5, rtol = 1e-4, what = 'tensor' } = opts;
+  if (actual instanceof tf.Tensor && expected instanceof tf.Tensor) {
+    if (!tf.util.arraysEqual(actual.shape, expected.shape)) {
+      throw new Error(`${what}: shape [${actual.shape}] != expected [${expected.shape}]`);
+    }
+  }
+  const a = toArray(actual as tf.Tensor);
+  const e = toArray(expected as tf.Tensor);
+  if (a.length !== e.length) throw new Error(`${what}: ${a.length} elements != expected ${e.length}`);
+  let worst = -1;
+  let worstExcess = 0;
+  for (let i = 0; i < a.length; i++) {
+    const diff = Math.abs(a[i]! - e[i]!);
+    const tol = atol + rtol * Math.abs(e[i]!);
+    const bad = Number.isNaN(a[i]!) !== Number.isNaN(e[i]!) || diff > tol;
+    if (bad && (worst < 0 || diff - tol > worstExcess || Number.isNaN(diff))) {
+      worst = i;
+      worstExcess = diff - tol;
+    }
+  }
+  if (worst >= 0) {
+    throw new Error(
+      `${what}: element ${worst} is ${a[worst]}, expected ${e[worst]} (|diff| ${Math.abs(a[worst]! - e[worst]!).toExponential(3)} > atol ${atol} + rtol ${rtol}·|expected|)`,
+    );
+  }
+}
+
+export interface GradCheckOptions {
+  /** Finite-difference step. Default 1e-2 (float32: smaller steps drown in rounding). */
+  eps?: number;
+  /** Allowed |analytic − numeric| ≤ atol + rtol·|numeric|. Defaults 2e-3 / 2e-2. */
+  atol?: number;
+  rtol?: number;
+  /** Check at most this many elements per input (chosen deterministically, spread over the tensor). */
+  maxElements?: number;
+  /** Which inputs to check (indices into `inputs`); default all. */
+  wrt?: number[];
+  /** Seed of the random projection weights. */
+  seed?: number;
+}
+
+/** Deterministic pseudo-random numbers in [-1, 1) (mulberry32), for test inputs that must not depend on tf's RNG. */
+export function seededValues(n: number, seed = 1): Float32Array {
+  let s = seed >>> 0;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
+  }
+  return out;
+}
+
+/** A float32 tensor of the given shape filled with `seededValues`, scaled by `scale`. */
+export function seededTensor(shape: number[], seed = 1, scale = 1): tf.Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const v = seededValues(n, seed);
+  if (scale !== 1) for (let i = 0; i < n; i++) v[i]! *= scale;
+  return tf.tensor(v, shape, 'float32');
+}
+
+/**
+ * Compares `tf.grads` of `sum(w ⊙ f(...inputs))` (w fixed pseudo-random weights, so every output element
+ * matters with a different sign and size) against central finite differences, element by element.
+ * Throws naming the input, the element and both values on the first mismatch; returns the largest
+ * absolute difference seen.
+ */
+export function gradCheck(
+  f: (...xs: tf.Tensor[]) => tf.Tensor,
+  inputs: tf.Tensor[],
+  opts: GradCheckOptions = {},
+): number {
+  const { eps = 1e-2, atol = 2e-3, rtol = 2e-2, maxElements = 64, seed = 7 } = opts;
+  const wrt = opts.wrt ?? inputs.map((_, i) => i);
+  return tf.tidy(() => {
+    const out0 = f(...inputs);
+    const weights = seededTensor(out0.shape, seed);
+    const scalarLoss = (...xs: tf.Tensor[]) => tf.sum(tf.mul(f(...xs), weights)) as tf.Scalar;
+    const analytic = tf.grads(scalarLoss)(inputs);
+    let maxDiff = 0;
+    for (const i of wrt) {
+      const x = inputs[i]!;
+      const base = x.dataSync().slice() as Float32Array;
+      const g = analytic[i]!.dataSync();
+      const n = base.length;
+      const count = Math.min(n, maxElements);
+      for (let k = 0; k < count; k++) {
+        const idx = count === n ? k : Math.floor(((k + 0.5) * n) / count);
+        const evalAt = (delta: number) =>
+          tf.tidy(() => {
+            const v = base.slice();
+            v[idx] = v[idx]! + delta;
+            const xs = inputs.slice();
+            xs[i] = tf.tensor(v, x.shape, 'float32');
+            return scalarLoss(...xs).dataSync()[0]!;
+          });
+        const numeric = (evalAt(eps) - evalAt(-eps)) / (2 * eps);
+        const diff = Math.abs(numeric - g[idx]!);
+        maxDiff = Math.max(maxDiff, diff);
+        if (!(diff <= atol + rtol * Math.abs(numeric))) {
+          throw new Error(
+            `gradient of input ${i} (shape [${x.shape}]) at element ${idx}: analytic ${g[idx]}, finite-difference ${numeric}`,
+          );
+        }
+      }
+    }
+    return maxDiff;
+  });
+}
+
+/**
+ * Runs `fn` `repeat` times and throws if the number of live tensors grows between the first and the last
+ * run (the first run may allocate caches and variables).
+ */
+export async function expectNoTensorGrowth(fn: () => unknown | Promise<unknown>, repeat = 3): Promise<void> {
+  await fn();
+  const before = tf.memory().numTensors;
+  for (let i = 1; i < repeat; i++) await fn();
+  const after = tf.memory().numTensors;
+  if (after !== before) {
+    throw new Error(`tensor leak: ${after - before} tensors more after ${repeat - 1} further runs`);
+  }
+}

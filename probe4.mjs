@@ -1,0 +1,12 @@
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+await tf.setBackend('wasm'); await tf.ready();
+const x = tf.randomNormal([4,64,64,32]);
+let t0=performance.now(); const y = tf.add(x,x); console.log('add', performance.now()-t0);
+t0=performance.now(); y.dataSync(); console.log('dataSync', performance.now()-t0);
+t0=performance.now(); const z = tf.add(x,x); console.log('add2', performance.now()-t0);
+t0=performance.now(); z.dispose(); console.log('dispose', performance.now()-t0);
+t0=performance.now(); const q = tf.add(x,x); console.log('add3', performance.now()-t0);
+t0=performance.now(); q.dataSync(); console.log('dataSync3', performance.now()-t0);
+console.log(tf.env().getFlags());
