@@ -33,7 +33,11 @@ function runJson(cmd, argv, label) {
     process.stderr.write(`[bench] ${label} failed (exit ${r.status}):\n${r.stderr}\n`);
     return [];
   }
-  const line = r.stdout.trim().split('\n').filter((l) => l.startsWith('[')).pop();
+  const line = r.stdout
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('['))
+    .pop();
   try {
     return JSON.parse(line ?? '[]');
   } catch {

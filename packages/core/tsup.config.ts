@@ -3,7 +3,8 @@ import { defineConfig } from 'tsup';
 export default defineConfig({
   entry: { index: 'src/index.ts', testing: 'src/testing/index.ts', node: 'src/node/index.ts' },
   format: ['esm', 'cjs'],
-  dts: true,
+  // Build against sibling packages' published types, not their sources (tsconfig paths are for tests/typecheck).
+  dts: { compilerOptions: { paths: {} } },
   sourcemap: true,
   clean: true,
   target: 'es2022',

@@ -2,4 +2,23 @@
  * @wsss/core — the module contract, trainable ops tfjs lacks, backend selection, heads, losses, metrics and
  * weight files for weakly-supervised semantic segmentation in TensorFlow.js.
  */
+export * from './backend/gradients.js';
 export * from './backend/setBackend.js';
+export * from './heads/maskLoss.js';
+export * from './heads/pseudoLabels.js';
+export * from './heads/scores.js';
+export * from './io/referenceRules.js';
+export * from './io/safetensors.js';
+export * from './io/stateDict.js';
+export * from './io/torch/index.js';
+export * from './layers/contract.js';
+export * from './layers/initializers.js';
+export * from './layers/stochasticGate.js';
+export * from './metrics/confusion.js';
+export * from './ops/batchNorm.js';
+export * from './ops/conv2d.js';
+export * from './ops/dropout.js';
+export { type GridSampleOptions, gridSample } from './ops/gridSample.js';
+export { padReplicate, type ReplicatePadding } from './ops/padReplicate.js';
+export { type ResizeBilinearOptions, resizeBilinear } from './ops/resize.js';
+export * from './ops/stopGradient.js';

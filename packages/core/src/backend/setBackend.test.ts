@@ -12,7 +12,9 @@ describe('setBackend', () => {
   });
 
   it('rejects unknown names, listing the valid ones', async () => {
-    await expect(setBackend('gpu' as never)).rejects.toThrow(/unknown backend 'gpu'; expected one of auto, tensorflow, webgpu, wasm, cpu/);
+    await expect(setBackend('gpu' as never)).rejects.toThrow(
+      /unknown backend 'gpu'; expected one of auto, tensorflow, webgpu, wasm, cpu/,
+    );
   });
 
   it('explains what to install when tensorflow is absent', async () => {

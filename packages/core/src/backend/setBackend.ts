@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { registerWasmTrainingKernels } from '../kernels/wasm/index.js';
+import { ensureGradients } from './gradients.js';
 
 export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
 export type BackendChoice = 'auto' | BackendName;
@@ -52,7 +53,10 @@ async function ensureCpu(): Promise<void> {
     try {
       await importOptional('@tensorflow/tfjs-backend-cpu');
     } catch (e) {
-      throw new BackendUnavailableError('cpu', `cannot import @tensorflow/tfjs-backend-cpu (${(e as Error).message}); npm install @tensorflow/tfjs-backend-cpu`);
+      throw new BackendUnavailableError(
+        'cpu',
+        `cannot import @tensorflow/tfjs-backend-cpu (${(e as Error).message}); npm install @tensorflow/tfjs-backend-cpu`,
+      );
     }
   }
 }
@@ -74,7 +78,8 @@ async function ensureWasm(opts: SetBackendOptions): Promise<void> {
 
 async function ensureTensorflow(): Promise<void> {
   if (tf.findBackendFactory('tensorflow')) return;
-  if (!isNode) throw new BackendUnavailableError('tensorflow', 'the tensorflow backend exists only in Node.js');
+  if (!isNode)
+    throw new BackendUnavailableError('tensorflow', 'the tensorflow backend exists only in Node.js');
   const errors: string[] = [];
   for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
     try {
@@ -92,9 +97,13 @@ async function ensureTensorflow(): Promise<void> {
   );
 }
 
-function isSoftwareAdapter(info: { vendor?: string; architecture?: string; device?: string; description?: string }, adapter: any): boolean {
+function isSoftwareAdapter(
+  info: { vendor?: string; architecture?: string; device?: string; description?: string },
+  adapter: any,
+): boolean {
   if (adapter?.isFallbackAdapter || adapter?.info?.isFallbackAdapter) return true;
-  const text = `${info.vendor ?? ''} ${info.architecture ?? ''} ${info.device ?? ''} ${info.description ?? ''}`.toLowerCase();
+  const text =
+    `${info.vendor ?? ''} ${info.architecture ?? ''} ${info.device ?? ''} ${info.description ?? ''}`.toLowerCase();
   return /llvmpipe|lavapipe|swiftshader|software|cpu/.test(text);
 }
 
@@ -105,7 +114,10 @@ async function ensureWebgpu(allowSoftware: boolean): Promise<void> {
     try {
       dawn = await importOptional('webgpu');
     } catch (e) {
-      throw new BackendUnavailableError('webgpu', `cannot load the 'webgpu' package (Dawn for Node: ${(e as Error).message.split('\n')[0]}); npm install webgpu`);
+      throw new BackendUnavailableError(
+        'webgpu',
+        `cannot load the 'webgpu' package (Dawn for Node: ${(e as Error).message.split('\n')[0]}); npm install webgpu`,
+      );
     }
     Object.assign(globalThis, dawn.globals);
     gpu = dawn.create([]);
@@ -139,13 +151,19 @@ async function ensureWebgpu(allowSoftware: boolean): Promise<void> {
     software,
   };
   if (software && !allowSoftware) {
-    throw new BackendUnavailableError('webgpu', `only a software adapter is available (${lastAdapterInfo.description || lastAdapterInfo.device}); it is slower than wasm`);
+    throw new BackendUnavailableError(
+      'webgpu',
+      `only a software adapter is available (${lastAdapterInfo.description || lastAdapterInfo.device}); it is slower than wasm`,
+    );
   }
   if (!tf.findBackendFactory('webgpu')) {
     try {
       await importOptional('@tensorflow/tfjs-backend-webgpu');
     } catch (e) {
-      throw new BackendUnavailableError('webgpu', `cannot import @tensorflow/tfjs-backend-webgpu (${(e as Error).message.split('\n')[0]}); npm install @tensorflow/tfjs-backend-webgpu`);
+      throw new BackendUnavailableError(
+        'webgpu',
+        `cannot import @tensorflow/tfjs-backend-webgpu (${(e as Error).message.split('\n')[0]}); npm install @tensorflow/tfjs-backend-webgpu`,
+      );
     }
   }
 }
@@ -184,7 +202,11 @@ async function trySet(name: BackendName, opts: SetBackendOptions, auto: boolean)
  * Selects and initialises a backend. Returns the name that was set.
  * @throws BackendUnavailableError naming the reason and what to install, when a named backend cannot start.
  */
-export async function setBackend(choice: BackendChoice = 'auto', opts: SetBackendOptions = {}): Promise<BackendName> {
+export async function setBackend(
+  choice: BackendChoice = 'auto',
+  opts: SetBackendOptions = {},
+): Promise<BackendName> {
+  await ensureGradients();
   if (!BACKEND_CHOICES.includes(choice)) {
     throw new Error(`unknown backend '${String(choice)}'; expected one of ${BACKEND_CHOICES.join(', ')}`);
   }
@@ -215,7 +237,10 @@ export function describeBackend(): BackendInfo {
   if (name === 'webgpu' && lastAdapterInfo) info.adapter = lastAdapterInfo;
   if (name === 'wasm') {
     const flags = tf.env().getFlags();
-    info.wasm = { simd: !!flags['WASM_HAS_SIMD_SUPPORT'], threads: Number(flags['WASM_HAS_MULTITHREAD_SUPPORT'] ? 0 : 1) || 1 };
+    info.wasm = {
+      simd: !!flags['WASM_HAS_SIMD_SUPPORT'],
+      threads: Number(flags['WASM_HAS_MULTITHREAD_SUPPORT'] ? 0 : 1) || 1,
+    };
   }
   return info;
 }

@@ -1,10 +1,34 @@
 /**
  * Kernels that @tensorflow/tfjs-backend-wasm lacks for training, registered for the `wasm` backend
- * (DESIGN §3). Idempotent.
+ * (DESIGN §3). Idempotent. Each is built on the backend's XNNPACK conv / matmul, with JS loops only for
+ * memory re-layout on the wasm heap.
  */
+import * as tf from '@tensorflow/tfjs-core';
+import { conv2DBackpropFilterConfig, wsssConv2DBackpropFilterConfig } from './conv2dBackpropFilter.js';
+import { conv2DBackpropInputConfig, wsssConv2DBackpropInputConfig } from './conv2dBackpropInput.js';
+import { unsortedSegmentSumConfig } from './unsortedSegmentSum.js';
+
+/** Replaced even though wasm has them (theirs are naive loops, ~10× slower than ours). */
+const REPLACED = [conv2DBackpropInputConfig];
+/** Missing from wasm. */
+const ADDED = [
+  conv2DBackpropFilterConfig,
+  wsssConv2DBackpropFilterConfig,
+  wsssConv2DBackpropInputConfig,
+  unsortedSegmentSumConfig,
+];
+
 let registered = false;
 
+/** Registers the wsss training kernels for the `wasm` backend (once; later calls do nothing). */
 export function registerWasmTrainingKernels(): void {
   if (registered) return;
   registered = true;
+  for (const config of REPLACED) {
+    if (tf.getKernel(config.kernelName, 'wasm')) tf.unregisterKernel(config.kernelName, 'wasm');
+    tf.registerKernel(config);
+  }
+  for (const config of ADDED) {
+    if (!tf.getKernel(config.kernelName, 'wasm')) tf.registerKernel(config);
+  }
 }

@@ -1,0 +1,87 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { expectClose, gradCheck, seededTensor, TEST_BACKENDS, useBackend } from '../testing/index.js';
+import { batchNorm } from './batchNorm.js';
+
+describe.each(TEST_BACKENDS)('batchNorm on %s', (backend) => {
+  beforeAll(() => useBackend(backend));
+  const x = () => tf.tensor4d([1, 2, 3, 4], [2, 1, 2, 1]);
+  const stats = () => ({ movingMean: tf.tensor1d([1]), movingVariance: tf.tensor1d([4]) });
+
+  it('frozen: γ(x − μ)/√(σ² + 1e-5) + β with the stored statistics, also when training', () => {
+    for (const training of [false, true]) {
+      const r = batchNorm(
+        x(),
+        { ...stats(), gamma: tf.tensor1d([2]), beta: tf.tensor1d([0.5]) },
+        { mode: 'frozen', training },
+      );
+      const s = Math.sqrt(4 + 1e-5);
+      expectClose(
+        r.y,
+        [0, 2 / s, 4 / s, 6 / s].map((v) => v + 0.5),
+      );
+      expect(r.newMovingMean).toBeUndefined();
+    }
+  });
+
+  it('frozenStats with init statistics 0/1 is the affine map γ·x/√(1 + 1e-5) + β (spec §1.5)', () => {
+    const r = batchNorm(
+      x(),
+      {
+        movingMean: tf.tensor1d([0]),
+        movingVariance: tf.tensor1d([1]),
+        gamma: tf.tensor1d([3]),
+        beta: tf.tensor1d([-1]),
+      },
+      { mode: 'frozenStats', training: true },
+    );
+    expectClose(
+      r.y,
+      [1, 2, 3, 4].map((v) => (3 * v) / Math.sqrt(1 + 1e-5) - 1),
+    );
+  });
+
+  it('batch mode while training: biased variance to normalise, unbiased into the running variance (momentum 0.1)', () => {
+    const r = batchNorm(
+      x(),
+      { movingMean: tf.tensor1d([0]), movingVariance: tf.tensor1d([1]) },
+      { mode: 'batch', training: true },
+    );
+    const s = Math.sqrt(1.25 + 1e-5); // mean 2.5, biased variance 1.25
+    expectClose(r.y, [-1.5 / s, -0.5 / s, 0.5 / s, 1.5 / s]);
+    expectClose(r.newMovingMean!, [0.25]);
+    expectClose(r.newMovingVariance!, [0.9 + 0.1 * (5 / 3)]); // unbiased 1.25·4/3
+  });
+
+  it('batch mode in inference uses the stored statistics', () => {
+    const r = batchNorm(x(), stats(), { mode: 'batch', training: false });
+    expectClose(
+      r.y,
+      [0, 1, 2, 3].map((v) => v / Math.sqrt(4 + 1e-5)),
+    );
+  });
+
+  it('batch-statistics gradients (x, γ, β) match finite differences at an odd size', () => {
+    const st = { movingMean: tf.zeros([3]) as tf.Tensor1D, movingVariance: tf.ones([3]) as tf.Tensor1D };
+    gradCheck(
+      (xx, g, b) =>
+        batchNorm(
+          xx!,
+          { ...st, gamma: g as tf.Tensor1D, beta: b as tf.Tensor1D },
+          { mode: 'batch', training: true },
+        ).y,
+      [seededTensor([2, 3, 5, 3], 1, 2), tf.tensor1d([1.5, 0.5, -1]), tf.tensor1d([0.1, 0.2, 0.3])],
+      { eps: 1e-2, rtol: 3e-2, atol: 3e-3 },
+    );
+  });
+
+  it('names the parameter whose shape does not match the channels', () => {
+    expect(() =>
+      batchNorm(
+        x(),
+        { movingMean: tf.zeros([2]) as tf.Tensor1D, movingVariance: tf.ones([1]) as tf.Tensor1D },
+        { mode: 'frozen', training: false },
+      ),
+    ).toThrow(/movingMean must have shape \[1\] to match x's 1 channels, got \[2\]/);
+  });
+});

@@ -1,0 +1,84 @@
+/**
+ * BatchNorm in the three modes WS-FCN needs (spec §1.5):
+ * - `frozen`: always inference mode with the stored statistics; γ/β not trained (backbone BNs).
+ * - `frozenStats`: always inference mode, statistics never updated, γ/β trained (FCA/ASPP BNs; with the init
+ *   statistics 0/1 this is the affine map γ·x/√(1+ε) + β).
+ * - `batch`: ordinary BN — batch statistics over N×H×W while training (biased variance for normalising,
+ *   unbiased folded into the running variance with momentum 0.1), stored statistics in inference.
+ * PyTorch's ε is 1e-5 (Keras/tfjs default 1e-3 would break parity).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { stopGradient } from './stopGradient.js';
+
+export type BatchNormMode = 'frozen' | 'frozenStats' | 'batch';
+export const BATCH_NORM_MODES: readonly BatchNormMode[] = ['frozen', 'frozenStats', 'batch'];
+
+/** PyTorch's defaults (spec §1.5). */
+export const BN_EPSILON = 1e-5;
+export const BN_MOMENTUM = 0.1;
+
+export interface BatchNormParams {
+  gamma?: tf.Tensor1D;
+  beta?: tf.Tensor1D;
+  movingMean: tf.Tensor1D;
+  movingVariance: tf.Tensor1D;
+}
+
+export interface BatchNormOptions {
+  mode: BatchNormMode;
+  training: boolean;
+  epsilon?: number;
+  momentum?: number;
+}
+
+export interface BatchNormResult {
+  y: tf.Tensor;
+  /** In `batch` mode while training: the updated running statistics (the caller assigns them). */
+  newMovingMean?: tf.Tensor1D;
+  newMovingVariance?: tf.Tensor1D;
+}
+
+/** Validates that BN parameters match the channel count of x (last axis). */
+function checkParams(x: tf.Tensor, p: BatchNormParams): void {
+  const c = x.shape[x.rank - 1]!;
+  for (const [name, t] of Object.entries(p) as [string, tf.Tensor | undefined][]) {
+    if (t && (t.rank !== 1 || t.shape[0] !== c)) {
+      throw new Error(
+        `batchNorm: ${name} must have shape [${c}] to match x's ${c} channels, got [${t.shape}]`,
+      );
+    }
+  }
+}
+
+/**
+ * Functional BatchNorm over the last (channel) axis of an NHWC (or N…C) tensor.
+ * In `batch` mode while training it returns the updated running statistics instead of assigning them,
+ * so it stays pure; `WsssLayer.applyBatchNorm` assigns them to the layer's variables.
+ */
+export function batchNorm(x: tf.Tensor, params: BatchNormParams, opts: BatchNormOptions): BatchNormResult {
+  const { mode, training, epsilon = BN_EPSILON, momentum = BN_MOMENTUM } = opts;
+  if (!BATCH_NORM_MODES.includes(mode)) {
+    throw new Error(`batchNorm: mode must be one of ${BATCH_NORM_MODES.join(', ')}, got '${String(mode)}'`);
+  }
+  checkParams(x, params);
+  const { gamma, beta, movingMean, movingVariance } = params;
+  if (mode !== 'batch' || !training) {
+    return { y: tf.batchNorm(x, movingMean, movingVariance, beta, gamma, epsilon) };
+  }
+  const axes = Array.from({ length: x.rank - 1 }, (_, i) => i);
+  const { mean, variance } = tf.moments(x, axes);
+  const y = tf.batchNorm(x, mean, variance, beta, gamma, epsilon);
+  const count = x.size / x.shape[x.rank - 1]!;
+  const { newMovingMean, newMovingVariance } = tf.tidy(() => {
+    const m = stopGradient(mean) as tf.Tensor1D;
+    const unbiased = tf.mul(stopGradient(variance), count / Math.max(count - 1, 1)) as tf.Tensor1D;
+    return {
+      newMovingMean: tf.add(tf.mul(movingMean, 1 - momentum), tf.mul(m, momentum)) as tf.Tensor1D,
+      newMovingVariance: tf.add(
+        tf.mul(movingVariance, 1 - momentum),
+        tf.mul(unbiased, momentum),
+      ) as tf.Tensor1D,
+    };
+  });
+  return { y, newMovingMean, newMovingVariance };
+}
