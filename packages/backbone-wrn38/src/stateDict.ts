@@ -7,7 +7,7 @@ import { BATCH_NORM_NAMES, type StateDictRule } from '@wsss/core';
 
 const TF_BN: Record<string, string> = BATCH_NORM_NAMES as Record<string, string>;
 const TORCH_BN: Record<string, string> = Object.fromEntries(Object.entries(TF_BN).map(([k, v]) => [v, k]));
-const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /**
  * Rules for `loadStateDict` / `exportStateDict` (from @wsss/core) for a WideResNet38 layer named `layerName`.
@@ -15,8 +15,8 @@ const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
  * (`linear1000.*`, `fc*.*`) are ignored. `prefix` strips a key prefix such as `module.` or `backbone.`.
  */
 export function wrn38StateDictRules(layerName: string, prefix = ''): StateDictRule[] {
-  const L = escape(layerName);
-  const P = escape(prefix);
+  const L = escapeRegExp(layerName);
+  const P = escapeRegExp(prefix);
   const unit = '(conv1a|b\\d(?:_\\d+)?)';
   return [
     { from: new RegExp(`^${P}(?:.*\\.)?num_batches_tracked$`), to: null },

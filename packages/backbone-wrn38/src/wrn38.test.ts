@@ -12,7 +12,7 @@ import {
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type UnitSpec, unitSpecs, wrn38OutputSize } from './architecture.js';
 import { wrn38StateDictRules } from './stateDict.js';
-import { residualUnit, type UnitBn, type UnitConv, WideResNet38, wrn38 } from './wrn38.js';
+import { residualUnit, type UnitBn, type UnitConv, wrn38 } from './wrn38.js';
 
 /** Naive NHWC/HWIO convolution with symmetric zero padding — an independent reference. */
 function naiveConv(

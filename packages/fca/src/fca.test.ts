@@ -5,7 +5,9 @@ import {
   expectClose,
   expectNoTensorGrowth,
   gradCheck,
+  saveLoadRoundTrip,
   seededTensor,
+  seedWeights,
   TEST_BACKENDS,
   useBackend,
 } from '@wsss/core/testing';
@@ -75,13 +77,7 @@ function naiveFca(x: tf.Tensor4D, p: Record<string, tf.Tensor>, branches: readon
 }
 
 function randomizedParams(layer: Fca, seed: number): Record<string, tf.Tensor> {
-  // Non-trivial BN statistics and affine so the BN wiring is exercised.
-  let k = seed;
-  for (const w of layer.weights) {
-    const n = w.originalName;
-    if (/moving_variance$/.test(n)) w.write(tf.add(tf.abs(seededTensor(w.shape as number[], k++)), 0.5));
-    else if (/(moving_mean|gamma|beta)$/.test(n)) w.write(seededTensor(w.shape as number[], k++, 0.5));
-  }
+  seedWeights(layer, seed);
   return layer.weightRecord();
 }
 
@@ -149,15 +145,7 @@ describe.each(TEST_BACKENDS)('FCA on %s', (backend) => {
     const model = tfl.model({ inputs: inp, outputs: out });
     const x = seededTensor([1, 7, 7, 6], 4);
     const y = model.predict(x) as tf.Tensor;
-    let art: tf.io.ModelArtifacts | undefined;
-    await model.save(
-      tf.io.withSaveHandler(
-        async (a) => (
-          (art = a), { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } }
-        ),
-      ),
-    );
-    const loaded = await tfl.loadLayersModel(tf.io.fromMemory(art!));
+    const { loaded } = await saveLoadRoundTrip(model);
     expectClose(loaded.predict(x) as tf.Tensor, y, { atol: 0, rtol: 0 });
     expect((loaded.getLayer(name) as Fca).options.branches).toEqual(FCA_BRANCHES.slice(0, 2));
 

@@ -5,7 +5,9 @@ import {
   expectClose,
   expectNoTensorGrowth,
   gradCheck,
+  saveLoadRoundTrip,
   seededTensor,
+  seedWeights,
   TEST_BACKENDS,
   useBackend,
 } from '@wsss/core/testing';
@@ -46,6 +48,11 @@ describe.each(TEST_BACKENDS)('semantic-flow alignment on %s', (backend) => {
     const layer = new Align({ projectChannels: 4 });
     const low = seededTensor([1, 9, 7, 3], 2) as tf.Tensor4D;
     const high = seededTensor([1, 5, 4, 6], 3) as tf.Tensor4D;
+    layer.build([
+      [null, 9, 7, 3],
+      [null, 5, 4, 6],
+    ]);
+    seedWeights(layer, 11);
     const y = layer.apply([low, high]) as tf.Tensor;
     expect(y.shape).toEqual([1, 9, 7, 6]);
     expect(
@@ -108,6 +115,7 @@ describe.each(TEST_BACKENDS)('SF2 fusion on %s', (backend) => {
       [null, 5, 3, 2],
       [null, 5, 3, 2],
     ]);
+    seedWeights(layer, 12);
     const params = layer.weightRecord();
     // Inference BN keeps each input's influence local; with batch statistics every element of a channel moves
     // and finite differences cross ReLU kinks (batch-statistics BN gradients are checked in @wsss/core).
@@ -136,16 +144,9 @@ describe.each(TEST_BACKENDS)('SF2 fusion on %s', (backend) => {
     const model = tfl.model({ inputs: [low, high], outputs: [s!, d!] });
     const xs = [seededTensor([1, 9, 9, 4], 6), seededTensor([1, 5, 5, 4], 7)];
     const ys = model.predict(xs) as tf.Tensor[];
-    let art: tf.io.ModelArtifacts | undefined;
-    await model.save(
-      tf.io.withSaveHandler(
-        async (a) => (
-          (art = a), { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } }
-        ),
-      ),
-    );
-    const loaded = await tfl.loadLayersModel(tf.io.fromMemory(art!));
-    (loaded.predict(xs) as tf.Tensor[]).forEach((y, i) => expectClose(y, ys[i]!, { atol: 0, rtol: 0 }));
+    const { loaded } = await saveLoadRoundTrip(model);
+    for (const [i, y] of (loaded.predict(xs) as tf.Tensor[]).entries())
+      expectClose(y, ys[i]!, { atol: 0, rtol: 0 });
     const sd = await exportStateDict(fu, fu.stateDictRules());
     expect(
       [...sd.keys()].filter((k) => k.startsWith('sf2.conv1h') || k.startsWith('sf2.bn1h')).sort(),

@@ -5,6 +5,7 @@ import type { BatchNormMode } from '../ops/batchNorm.js';
 import {
   expectClose,
   expectNoTensorGrowth,
+  saveLoadRoundTrip,
   seededTensor,
   TEST_BACKENDS,
   useBackend,
@@ -166,14 +167,7 @@ describe.each(TEST_BACKENDS)('a WsssLayer module on %s', (backend) => {
     const model = tfl.model({ inputs: inp, outputs: out });
     const x = seededTensor([1, 9, 7, 3], 4);
     const y = model.predict(x) as tf.Tensor;
-    let artifacts: tf.io.ModelArtifacts | undefined;
-    await model.save(
-      tf.io.withSaveHandler(async (a) => {
-        artifacts = a;
-        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-      }),
-    );
-    const loaded = await tfl.loadLayersModel(tf.io.fromMemory(artifacts!));
+    const { loaded } = await saveLoadRoundTrip(model);
     expect((loaded.getLayer(`cbr_${backend}`) as ConvBnRelu).options).toEqual({
       filters: 4,
       dilation: 2,

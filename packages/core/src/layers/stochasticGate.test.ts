@@ -5,6 +5,7 @@ import {
   expectClose,
   expectNoTensorGrowth,
   gradCheck,
+  saveLoadRoundTrip,
   seededTensor,
   TEST_BACKENDS,
   useBackend,
@@ -82,15 +83,8 @@ describe.each(TEST_BACKENDS)('StochasticGate on %s', (backend) => {
     const y = model.predict([xa, xb]) as tf.Tensor;
     expectClose(y, stochasticGate(dense.apply(xa) as tf.Tensor, xb, { psi: 0.4, training: false }));
 
-    let artifacts: tf.io.ModelArtifacts | undefined;
-    await model.save(
-      tf.io.withSaveHandler(async (art) => {
-        artifacts = art;
-        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-      }),
-    );
-    expect(JSON.stringify(artifacts!.modelTopology)).toContain('"class_name":"WsssStochasticGate"');
-    const loaded = await tfl.loadLayersModel(tf.io.fromMemory(artifacts!));
+    const { loaded, artifacts } = await saveLoadRoundTrip(model);
+    expect(JSON.stringify(artifacts.modelTopology)).toContain('"class_name":"WsssStochasticGate"');
     expect((loaded.getLayer(`sg_${backend}`) as StochasticGate).options.psi).toBe(0.4);
     expectClose(loaded.predict([xa, xb]) as tf.Tensor, y, { atol: 0, rtol: 0 });
   });

@@ -165,3 +165,51 @@ export async function expectNoTensorGrowth(fn: () => unknown | Promise<unknown>,
     throw new Error(`tensor leak: ${after - before} tensors more after ${repeat - 1} further runs`);
   }
 }
+
+/**
+ * Saves a model to memory (`model.save` with an in-memory handler) and loads it back with
+ * `tf.loadLayersModel`, exercising serialisation exactly as files or HTTP would. Returns the loaded model and
+ * the saved artifacts (e.g. to inspect the topology).
+ */
+export async function saveLoadRoundTrip(
+  model: import('@tensorflow/tfjs-layers').LayersModel,
+): Promise<{ loaded: import('@tensorflow/tfjs-layers').LayersModel; artifacts: tf.io.ModelArtifacts }> {
+  const tfl = await import('@tensorflow/tfjs-layers');
+  let artifacts: tf.io.ModelArtifacts | undefined;
+  await model.save(
+    tf.io.withSaveHandler(async (a) => {
+      artifacts = a;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
+  const loaded = await tfl.loadLayersModel(tf.io.fromMemory(artifacts!));
+  return { loaded, artifacts: artifacts! };
+}
+
+/**
+ * Overwrites every weight of a built layer with deterministic values, so tests do not depend on the random
+ * initialisers: kernels uniform with std √(2/fan_in) (fan_in = product of all but the last dimension), biases
+ * and β small, γ near 1, moving means small and moving variances in [0.5, 1.5].
+ */
+export function seedWeights(
+  layer: { weights: import('@tensorflow/tfjs-layers').LayerVariable[] },
+  seed = 1,
+): void {
+  let s = seed;
+  for (const w of layer.weights) {
+    const shape = w.shape as number[];
+    const n = shape.reduce((a, b) => a * b, 1);
+    const u = seededValues(n, s++);
+    const name = w.originalName;
+    const v = new Float32Array(n);
+    const fan = shape.length > 1 ? n / shape[shape.length - 1]! : 1;
+    for (let i = 0; i < n; i++) {
+      const x = u[i]!;
+      if (/moving_variance$/.test(name)) v[i] = 1 + 0.5 * x;
+      else if (/gamma$/.test(name)) v[i] = 1 + 0.2 * x;
+      else if (/(beta|bias|moving_mean)$/.test(name)) v[i] = 0.1 * x;
+      else v[i] = x * Math.sqrt(6 / fan); // uniform with variance 2/fan
+    }
+    w.write(tf.tensor(v, shape, 'float32'));
+  }
+}

@@ -1,0 +1,27 @@
+import type { DatasetError } from './errors.js';
+import type { DataRecord } from './types.js';
+
+/**
+ * A dataset with random access by position, which is what the loader shuffles over. `read` rejects with a
+ * {@link DatasetError} for a bad record.
+ */
+export interface RandomAccessDataset {
+  /** Record ids in list order. */
+  readonly ids: readonly string[];
+  /** Number of records (`ids.length`). */
+  readonly length: number;
+  /** Foreground class count (labels are 1..numClasses). */
+  readonly numClasses: number;
+  /** Class names including background at index 0. */
+  readonly classNames: readonly string[];
+  /** Reads and decodes record `index`. */
+  read(index: number): Promise<DataRecord>;
+}
+
+/** Options common to streaming reads. */
+export interface StreamOptions {
+  /** Skip bad records and count them instead of throwing (default false). */
+  skipBad?: boolean;
+  /** Called once per skipped record. */
+  onSkip?: (err: DatasetError) => void;
+}

@@ -1,0 +1,156 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { DatasetError } from '../io/errors.js';
+import { encodeImage } from '../io/image.js';
+import { encodeIndexPng } from '../io/indexPng.js';
+import { vocColorMap } from '../voc/classes.js';
+import { CLASSES_FILE } from '../voc/vocDataset.js';
+import { renderSyntheticSample, SYNTHETIC_CLASSES, type SyntheticRenderOptions } from './render.js';
+
+/** Options of {@link generateSyntheticSet}. */
+export interface GenerateSyntheticOptions extends SyntheticRenderOptions {
+  /** Output folder (the VOC2012-like root). Must not exist or be empty, unless `overwrite`. */
+  root: string;
+  /** Number of images. */
+  count: number;
+  /** Seed of the whole set; sample i is `renderSyntheticSample(seed, i, …)`. */
+  seed: number;
+  /**
+   * Split sizes in list order, either fractions summing to 1 or integer counts summing to `count`
+   * (default `{ train: 0.8, val: 0.2 }`). Ids are assigned to splits consecutively; `trainval` lists all.
+   */
+  splits?: Record<string, number>;
+  /** Image format (default `'jpg'`, quality 95, 4:4:4). */
+  imageFormat?: 'jpg' | 'png';
+  /** Replace an existing non-empty root. */
+  overwrite?: boolean;
+  /** Images encoded concurrently (default 8; sharp encodes on libuv's thread pool). */
+  concurrency?: number;
+}
+
+/** What {@link generateSyntheticSet} wrote. */
+export interface SyntheticSetSummary {
+  root: string;
+  count: number;
+  splits: Record<string, string[]>;
+  classNames: string[];
+  /** Images per class (an image counts once per class it contains). */
+  classCounts: number[];
+  ms: number;
+}
+
+function splitSizes(splits: Record<string, number>, count: number, root: string): [string, number][] {
+  const entries = Object.entries(splits);
+  if (entries.length === 0) throw new DatasetError(root, 'splits must name at least one split');
+  for (const [name, v] of entries) {
+    if (!/^[A-Za-z0-9_-]+$/.test(name))
+      throw new DatasetError(root, `split name "${name}" must be [A-Za-z0-9_-]+`);
+    if (!(v >= 0) || !Number.isFinite(v)) throw new DatasetError(root, `split "${name}" has size ${v}`);
+  }
+  const sum = entries.reduce((s, [, v]) => s + v, 0);
+  if (entries.every(([, v]) => Number.isInteger(v)) && sum === count) return entries;
+  if (Math.abs(sum - 1) > 1e-9) {
+    throw new DatasetError(
+      root,
+      `split sizes must be fractions summing to 1 or counts summing to ${count}, got sum ${sum}`,
+    );
+  }
+  // Fractions: floor each, give the remainder to the first split.
+  const sizes = entries.map(([n, f]) => [n, Math.floor(f * count)] as [string, number]);
+  sizes[0]![1] += count - sizes.reduce((s, [, v]) => s + v, 0);
+  return sizes;
+}
+
+/**
+ * Generates the synthetic WSSS set (the demo's data) in the VOC layout, so that {@link VocDataset} reads it:
+ * `JPEGImages/<id>.jpg`, `SegmentationClass/<id>.png` (palette PNG, VOC colour map),
+ * `ImageSets/Segmentation/<split>.txt` and `classes.json` (class names, image extension, generator settings).
+ * Everything is written into a temporary sibling folder that is renamed into place at the end, so a failed run
+ * leaves nothing behind.
+ */
+export async function generateSyntheticSet(options: GenerateSyntheticOptions): Promise<SyntheticSetSummary> {
+  const t0 = performance.now();
+  const root = resolve(options.root);
+  const { count, seed } = options;
+  const size = options.size ?? 128;
+  const numClasses = options.numClasses ?? 5;
+  const format = options.imageFormat ?? 'jpg';
+  const concurrency = Math.max(1, options.concurrency ?? 8);
+  if (!Number.isInteger(count) || count < 1)
+    throw new DatasetError(root, `count must be a positive integer, got ${count}`);
+  if (!Number.isInteger(seed)) throw new DatasetError(root, `seed must be an integer, got ${seed}`);
+  if (format !== 'jpg' && format !== 'png')
+    throw new DatasetError(root, `imageFormat must be 'jpg' or 'png', got ${format}`);
+  const sizes = splitSizes(options.splits ?? { train: 0.8, val: 0.2 }, count, root);
+  if (existsSync(root) && readdirSync(root).length > 0 && !options.overwrite) {
+    throw new DatasetError(
+      root,
+      'output folder exists and is not empty (pass overwrite: true to replace it)',
+    );
+  }
+  // Render one sample to validate the options before touching the disk.
+  const renderOpts: SyntheticRenderOptions = { size, numClasses };
+  if (options.objects) renderOpts.objects = options.objects;
+  if (options.distractors) renderOpts.distractors = options.distractors;
+  renderSyntheticSample(seed, 0, renderOpts);
+
+  await mkdir(dirname(root), { recursive: true });
+  const tmp = await mkdtemp(join(dirname(root), `.${basename(root)}.tmp-`));
+  try {
+    await mkdir(join(tmp, 'JPEGImages'));
+    await mkdir(join(tmp, 'SegmentationClass'));
+    await mkdir(join(tmp, 'ImageSets', 'Segmentation'), { recursive: true });
+    const palette = vocColorMap();
+    const digits = Math.max(6, String(count - 1).length);
+    const ids = Array.from({ length: count }, (_, i) => `synth_${String(i).padStart(digits, '0')}`);
+    const classCounts = new Array<number>(numClasses + 1).fill(0);
+    let next = 0;
+    const worker = async () => {
+      while (next < count) {
+        const i = next++;
+        const s = renderSyntheticSample(seed, i, renderOpts);
+        for (const c of s.labels) classCounts[c]!++;
+        const id = ids[i]!;
+        const img = await encodeImage(s.image, format === 'jpg' ? 'jpeg' : 'png', 95);
+        await writeFile(join(tmp, 'JPEGImages', `${id}.${format}`), img);
+        await writeFile(join(tmp, 'SegmentationClass', `${id}.png`), encodeIndexPng(s.mask, palette));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+    const splits: Record<string, string[]> = {};
+    let at = 0;
+    for (const [name, n] of sizes) {
+      splits[name] = ids.slice(at, at + n);
+      at += n;
+    }
+    if (!('trainval' in splits)) splits.trainval = ids.slice();
+    for (const [name, list] of Object.entries(splits)) {
+      await writeFile(
+        join(tmp, 'ImageSets', 'Segmentation', `${name}.txt`),
+        list.map((l) => `${l}\n`).join(''),
+      );
+    }
+    const classNames = SYNTHETIC_CLASSES.slice(0, numClasses + 1);
+    const meta = {
+      classes: classNames,
+      imageExt: `.${format}`,
+      generator: {
+        name: '@wsss/datasets synthetic',
+        version: 1,
+        seed,
+        count,
+        size,
+        numClasses,
+        ...renderOpts,
+      },
+    };
+    await writeFile(join(tmp, CLASSES_FILE), `${JSON.stringify(meta, null, 2)}\n`);
+    if (existsSync(root)) await rm(root, { recursive: true, force: true });
+    await rename(tmp, root);
+    return { root, count, splits, classNames, classCounts, ms: performance.now() - t0 };
+  } catch (err) {
+    await rm(tmp, { recursive: true, force: true });
+    throw err;
+  }
+}
