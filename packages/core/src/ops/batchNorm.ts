@@ -61,24 +61,31 @@ export function batchNorm(x: tf.Tensor, params: BatchNormParams, opts: BatchNorm
     throw new Error(`batchNorm: mode must be one of ${BATCH_NORM_MODES.join(', ')}, got '${String(mode)}'`);
   }
   checkParams(x, params);
-  const { gamma, beta, movingMean, movingVariance } = params;
+  const { movingMean, movingVariance } = params;
+  const c = x.shape[x.rank - 1]!;
   if (mode !== 'batch' || !training) {
-    return { y: tf.batchNorm(x, movingMean, movingVariance, beta, gamma, epsilon) };
+    return { y: tf.tidy(() => tf.batchNorm(x, movingMean, movingVariance, ...affine(params, c), epsilon)) };
   }
   const axes = Array.from({ length: x.rank - 1 }, (_, i) => i);
-  const { mean, variance } = tf.moments(x, axes);
-  const y = tf.batchNorm(x, mean, variance, beta, gamma, epsilon);
-  const count = x.size / x.shape[x.rank - 1]!;
-  const { newMovingMean, newMovingVariance } = tf.tidy(() => {
+  const count = x.size / c;
+  return tf.tidy(() => {
+    const { mean, variance } = tf.moments(x, axes);
+    const y = tf.batchNorm(x, mean, variance, ...affine(params, c), epsilon);
     const m = stopGradient(mean) as tf.Tensor1D;
     const unbiased = tf.mul(stopGradient(variance), count / Math.max(count - 1, 1)) as tf.Tensor1D;
-    return {
-      newMovingMean: tf.add(tf.mul(movingMean, 1 - momentum), tf.mul(m, momentum)) as tf.Tensor1D,
-      newMovingVariance: tf.add(
-        tf.mul(movingVariance, 1 - momentum),
-        tf.mul(unbiased, momentum),
-      ) as tf.Tensor1D,
-    };
+    const newMovingMean = tf.add(tf.mul(movingMean, 1 - momentum), tf.mul(m, momentum)) as tf.Tensor1D;
+    const newMovingVariance = tf.add(
+      tf.mul(movingVariance, 1 - momentum),
+      tf.mul(unbiased, momentum),
+    ) as tf.Tensor1D;
+    return { y, newMovingMean, newMovingVariance };
   });
-  return { y, newMovingMean, newMovingVariance };
+}
+
+/**
+ * [offset, scale] for tf.batchNorm. Affine-free BNs (e.g. GCI's skip path, spec §1.7) pass explicit 0/1: tfjs's
+ * batchNorm crashes under a gradient tape when scale or offset is undefined.
+ */
+function affine(p: BatchNormParams, c: number): [tf.Tensor1D, tf.Tensor1D] {
+  return [p.beta ?? (tf.zeros([c]) as tf.Tensor1D), p.gamma ?? (tf.ones([c]) as tf.Tensor1D)];
 }
