@@ -4,6 +4,7 @@
  */
 export * from './backend/gradients.js';
 export * from './backend/setBackend.js';
+export * from './backend/wasmThreads.js';
 export * from './heads/maskLoss.js';
 export * from './heads/pseudoLabels.js';
 export * from './heads/scores.js';
@@ -13,6 +14,7 @@ export * from './io/stateDict.js';
 export * from './io/torch/index.js';
 export * from './layers/contract.js';
 export * from './layers/initializers.js';
+export * from './layers/segHead.js';
 export * from './layers/stochasticGate.js';
 export * from './metrics/confusion.js';
 export * from './ops/batchNorm.js';
@@ -22,3 +24,4 @@ export { type GridSampleOptions, gridSample } from './ops/gridSample.js';
 export { padReplicate, type ReplicatePadding } from './ops/padReplicate.js';
 export { type ResizeBilinearOptions, resizeBilinear } from './ops/resize.js';
 export * from './ops/stopGradient.js';
+export * from './training/groupedOptimizer.js';

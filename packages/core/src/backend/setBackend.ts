@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { registerWasmTrainingKernels } from '../kernels/wasm/index.js';
 import { ensureGradients } from './gradients.js';
+import { enableWasmThreadsInNode, wasmThreadsState } from './wasmThreads.js';
 
 export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
 export type BackendChoice = 'auto' | BackendName;
@@ -17,6 +18,12 @@ export interface SetBackendOptions {
   wasmPaths?: string;
   /** For `webgpu`: accept a software adapter (e.g. Mesa lavapipe). `auto` never does. Default true when asked by name. */
   allowSoftwareAdapter?: boolean;
+  /**
+   * For `wasm` in Node: XNNPACK threads through the threaded-SIMD build (`enableWasmThreadsInNode`): a number ≥ 2,
+   * `'auto'` (os.availableParallelism(), at most 8) or 1. Default: WSSS_WASM_THREADS from the environment, else 1.
+   * Worth it only when the process has the cores to itself; when threads cannot start, wasm runs single-threaded.
+   */
+  wasmThreads?: number | 'auto';
 }
 
 /** What `describeBackend()` reports about the active backend. */
@@ -74,6 +81,21 @@ async function ensureWasm(opts: SetBackendOptions): Promise<void> {
       );
     }
   }
+  const threads = opts.wasmThreads ?? wasmThreadsFromEnv();
+  if (isNode && threads !== 1 && !tf.engine().registry['wasm']) {
+    // Initialises the wasm backend threaded; on failure it stays single-threaded (reason in wasmThreadsState()).
+    if (!(await enableWasmThreadsInNode(threads))) {
+      console.warn(`wsss: wasm runs single-threaded: ${wasmThreadsState().reason}`);
+    }
+  }
+}
+
+function wasmThreadsFromEnv(): number | 'auto' {
+  const v = isNode ? process.env['WSSS_WASM_THREADS'] : undefined;
+  if (!v) return 1;
+  if (v === 'auto') return 'auto';
+  const n = Number(v);
+  return Number.isInteger(n) && n >= 1 ? n : 1;
 }
 
 async function ensureTensorflow(): Promise<void> {
@@ -239,7 +261,7 @@ export function describeBackend(): BackendInfo {
     const flags = tf.env().getFlags();
     info.wasm = {
       simd: !!flags['WASM_HAS_SIMD_SUPPORT'],
-      threads: Number(flags['WASM_HAS_MULTITHREAD_SUPPORT'] ? 0 : 1) || 1,
+      threads: wasmThreadsState().threads,
     };
   }
   return info;

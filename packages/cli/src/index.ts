@@ -1,0 +1,5 @@
+/**
+ * @wsss/cli — the assembled WS-FCN, its training step, and the `wsss` command.
+ */
+export * from './model/wsfcn.js';
+export * from './train/step.js';

@@ -1,0 +1,147 @@
+/**
+ * One WS-FCN training step (spec §3.8–§3.9, DESIGN §4): classification loss always (nGWP + focal scores,
+ * multi-label soft margin); from epoch `pretrainEpochs` on also the self-supervised mask loss (PAMR on the
+ * detached masks → clean with the image labels → pseudo ground truth → balanced cross-entropy on the logits).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import {
+  backgroundSoftmax,
+  balancedMaskLoss,
+  classScores,
+  cleanMasks,
+  GroupedOptimizer,
+  type GroupedOptimizerOptions,
+  multiLabelSoftMarginLoss,
+  type PseudoGtOptions,
+  pseudoGtMask,
+  resizeBilinear,
+  stopGradient,
+} from '@wsss/core';
+import { pamr } from '@wsss/pamr';
+import type { WsFcn } from '../model/wsfcn.js';
+
+export interface LossConfig {
+  /** Mask loss from this (0-based) epoch on (TRAIN.PRETRAIN; WS-FCN 7). */
+  pretrainEpochs: number;
+  /** Weight of the mask loss (MASK_LOSS_BCE, 1.0). */
+  maskLossWeight: number;
+  focalP: number;
+  focalLambda: number;
+  pamrIterations: number;
+  pamrDilations: number[];
+  pseudo: PseudoGtOptions;
+}
+
+export const WSFCN_LOSS_DEFAULTS: LossConfig = {
+  pretrainEpochs: 7,
+  maskLossWeight: 1,
+  focalP: 3,
+  focalLambda: 0.01,
+  pamrIterations: 10,
+  pamrDilations: [1, 2, 4, 8, 12, 24],
+  pseudo: { bgFactor: 0.7, fgFactor: 0.6, floor: 0.2 },
+};
+
+/** A training batch: normalised images, the raw [0,1] images PAMR looks at (spec §1.2), multi-hot labels. */
+export interface TrainBatch {
+  images: tf.Tensor4D;
+  raw: tf.Tensor4D;
+  labels: tf.Tensor2D;
+}
+
+/** What one step reports (plain numbers). */
+export interface StepResult {
+  loss: number;
+  clsLoss: number;
+  maskLoss: number | null;
+  /** Fraction of images whose mask loss was gated on (spec §3.8.6); null in the pretraining phase. */
+  maskGate: number | null;
+}
+
+interface LossTensors {
+  loss: tf.Scalar;
+  clsLoss: tf.Scalar;
+  maskLoss?: tf.Scalar;
+  gate?: tf.Tensor1D;
+}
+
+/** The WS-FCN losses for a batch (spec §3.8); call inside a gradient computation. */
+export function wsFcnLosses(
+  net: WsFcn,
+  batch: TrainBatch,
+  epoch: number,
+  cfg: LossConfig,
+  training = true,
+): LossTensors {
+  const z = net.model.apply(batch.images, { training }) as tf.Tensor4D;
+  const { logits, masks } = backgroundSoftmax(z);
+  const cls = classScores(logits, masks, { focalP: cfg.focalP, focalLambda: cfg.focalLambda });
+  const clsLoss = multiLabelSoftMarginLoss(cls, batch.labels);
+  if (epoch < cfg.pretrainEpochs) return { loss: clsLoss, clsLoss };
+  const [, h, w] = masks.shape;
+  const [, H, W] = batch.raw.shape;
+  // PAMR sees the raw image at mask resolution and the detached masks (spec §3.6, §3.9)
+  const rawSmall = resizeBilinear(batch.raw, [h, w], { alignCorners: true });
+  const refined = pamr(rawSmall, stopGradient(masks), {
+    iterations: cfg.pamrIterations,
+    dilations: cfg.pamrDilations,
+  });
+  const cleaned = cleanMasks(resizeBilinear(refined, [H, W], { alignCorners: true }), batch.labels);
+  const gt = pseudoGtMask(cleaned, cfg.pseudo);
+  const { loss: maskLoss, gate } = balancedMaskLoss(logits, gt, batch.labels);
+  return {
+    loss: tf.add(clsLoss, tf.mul(maskLoss, cfg.maskLossWeight)) as tf.Scalar,
+    clsLoss,
+    maskLoss,
+    gate,
+  };
+}
+
+/** Trains a WS-FCN with the reference's parameter groups and losses, one batch at a time. */
+export class WsFcnTrainer {
+  readonly optimizer: GroupedOptimizer;
+  readonly loss: LossConfig;
+
+  constructor(
+    readonly net: WsFcn,
+    opts: {
+      optimizer: GroupedOptimizerOptions;
+      weightDecay?: number;
+      lrMults?: readonly number[];
+      loss?: Partial<LossConfig>;
+    },
+  ) {
+    this.loss = { ...WSFCN_LOSS_DEFAULTS, ...(opts.loss ?? {}) };
+    this.optimizer = new GroupedOptimizer(
+      net.paramGroups({ lrMults: opts.lrMults, weightDecay: opts.weightDecay }),
+      opts.optimizer,
+    );
+  }
+
+  /** One optimisation step. Keeps the live tensor count flat. */
+  step(batch: TrainBatch, epoch: number): StepResult {
+    const { loss, aux } = this.optimizer.minimize(() => {
+      const t = wsFcnLosses(this.net, batch, epoch, this.loss);
+      return {
+        loss: t.loss,
+        aux: {
+          clsLoss: t.clsLoss,
+          ...(t.maskLoss ? { maskLoss: t.maskLoss, gate: t.gate! } : {}),
+        } as tf.NamedTensorMap,
+      };
+    });
+    const read = (t: tf.Tensor | undefined) => (t ? t.dataSync()[0]! : null);
+    const result: StepResult = {
+      loss: loss.dataSync()[0]!,
+      clsLoss: read(aux!['clsLoss'])!,
+      maskLoss: read(aux!['maskLoss']),
+      maskGate: aux!['gate'] ? tf.tidy(() => tf.mean(aux!['gate']!).dataSync()[0]!) : null,
+    };
+    tf.dispose([loss, aux as tf.NamedTensorMap]);
+    return result;
+  }
+
+  dispose(): void {
+    this.optimizer.dispose();
+  }
+}

@@ -1,0 +1,84 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { expectClose, expectNoTensorGrowth, TEST_BACKENDS, useBackend } from '../testing/index.js';
+import { GroupedOptimizer } from './groupedOptimizer.js';
+
+describe.each(TEST_BACKENDS)('GroupedOptimizer on %s', (backend) => {
+  beforeAll(() => useBackend(backend));
+
+  it('SGD with momentum, per-group learning rates and weight decay, step by step as PyTorch', () => {
+    const w = tf.variable(tf.tensor1d([1, -2]));
+    const b = tf.variable(tf.tensor1d([0.5]));
+    const opt = new GroupedOptimizer(
+      [
+        { name: 'weights', variables: [w], lrMult: 20, weightDecay: 5e-4 },
+        { name: 'biases', variables: [b], lrMult: 40, weightDecay: 0 },
+      ],
+      { kind: 'sgd', lr: 1e-3, momentum: 0.9 },
+    );
+    // loss = Σ w² + 3b → grads 2w and 3
+    let wv = [1, -2];
+    let bv = 0.5;
+    let bufW = [0, 0];
+    let bufB = 0;
+    for (let step = 0; step < 3; step++) {
+      tf.dispose(
+        opt.minimize(() => ({ loss: tf.add(tf.sum(tf.square(w)), tf.mul(tf.sum(b), 3)) as tf.Scalar })).loss,
+      );
+      const gw = wv.map((x) => 2 * x + 5e-4 * x);
+      bufW = step === 0 ? gw : bufW.map((m, i) => 0.9 * m + gw[i]!);
+      bufB = step === 0 ? 3 : 0.9 * bufB + 3;
+      wv = wv.map((x, i) => x - 20e-3 * bufW[i]!);
+      bv = bv - 40e-3 * bufB;
+      expectClose(w, wv, { atol: 1e-6 });
+      expectClose(b, [bv], { atol: 1e-6 });
+    }
+    expect(opt.iterations).toBe(3);
+  });
+
+  it('Adam with bias correction and L2 decay, as PyTorch', () => {
+    const w = tf.variable(tf.tensor1d([0.3]));
+    const opt = new GroupedOptimizer([{ name: 'all', variables: [w], lrMult: 2, weightDecay: 0.1 }], {
+      kind: 'adam',
+      lr: 0.01,
+    });
+    let x = 0.3;
+    let m = 0;
+    let v = 0;
+    for (let t = 1; t <= 3; t++) {
+      tf.dispose(opt.minimize(() => ({ loss: tf.sum(tf.mul(tf.square(w), 1.5)) as tf.Scalar })).loss);
+      const g = 3 * x + 0.1 * x;
+      m = 0.9 * m + 0.1 * g;
+      v = 0.999 * v + 0.001 * g * g;
+      x -= (0.02 * (m / (1 - 0.9 ** t))) / (Math.sqrt(v / (1 - 0.999 ** t)) + 1e-8);
+      expectClose(w, [x], { atol: 1e-6 });
+    }
+  });
+
+  it('saves and restores its state exactly; refuses mismatched state; keeps tensors flat', async () => {
+    const mk = () => tf.variable(tf.tensor1d([1, 2, 3]));
+    const w1 = mk();
+    const o1 = new GroupedOptimizer([{ name: 'g', variables: [w1], lrMult: 1, weightDecay: 0 }], {
+      kind: 'sgd',
+      lr: 0.1,
+      momentum: 0.9,
+    });
+    const loss = (w: tf.Variable) => () => ({ loss: tf.sum(tf.square(w)) as tf.Scalar });
+    tf.dispose(o1.minimize(loss(w1)).loss);
+    const state = await o1.getState();
+    const w2 = tf.variable(w1.clone());
+    const o2 = new GroupedOptimizer([{ name: 'g', variables: [w2], lrMult: 1, weightDecay: 0 }], {
+      kind: 'sgd',
+      lr: 0.1,
+      momentum: 0.9,
+    });
+    o2.setState({ step: state.step, slots: { [w2.name]: state.slots[w1.name]! } });
+    tf.dispose(o1.minimize(loss(w1)).loss);
+    tf.dispose(o2.minimize(loss(w2)).loss);
+    expectClose(w2, w1, { atol: 0, rtol: 0 });
+    expect(() =>
+      o2.setState({ step: 1, slots: { nope: { shape: [3], values: [new Float32Array(3)] } } }),
+    ).toThrow(/no variable named 'nope'/);
+    await expectNoTensorGrowth(() => tf.dispose(o1.minimize(loss(w1)).loss));
+  });
+});
