@@ -3,3 +3,4 @@
  */
 export * from './model/wsfcn.js';
 export * from './train/step.js';
+export * from './infer/predict.js';

@@ -5,7 +5,7 @@
  * import the backend package yourself (it registers itself) and `setBackend` will use it.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { registerWasmTrainingKernels } from '../kernels/wasm/index.js';
+import { guardWasmHeap, registerWasmTrainingKernels } from '../kernels/wasm/index.js';
 import { ensureGradients } from './gradients.js';
 import { enableWasmThreadsInNode, wasmThreadsState } from './wasmThreads.js';
 
@@ -199,7 +199,10 @@ async function activate(name: BackendName): Promise<void> {
   }
   if (!ok) throw new BackendUnavailableError(name, 'initialisation failed (tf.setBackend returned false)');
   await tf.ready();
-  if (name === 'wasm') registerWasmTrainingKernels();
+  if (name === 'wasm') {
+    registerWasmTrainingKernels();
+    guardWasmHeap(tf.backend() as never);
+  }
 }
 
 async function trySet(name: BackendName, opts: SetBackendOptions, auto: boolean): Promise<void> {
@@ -234,7 +237,10 @@ export async function setBackend(
   }
   if (choice !== 'auto') {
     if (tf.getBackend() === choice && tf.engine().backend) {
-      if (choice === 'wasm') registerWasmTrainingKernels();
+      if (choice === 'wasm') {
+        registerWasmTrainingKernels();
+        guardWasmHeap(tf.backend() as never);
+      }
       return choice;
     }
     await trySet(choice, opts, false);

@@ -40,8 +40,11 @@ export function pseudoGtMask(masks: tf.Tensor4D, opts: PseudoGtOptions = {}): tf
     const mu = tf.max(masks, [1, 2]); // (N, C)
     const factors = tf.tensor1d([bgFactor, ...new Array(c - 1).fill(fgFactor)]);
     const thr = tf.reshape(tf.maximum(tf.mul(mu, factors), floor), [n, 1, 1, c]);
-    const active = tf.cast(tf.greater(masks, thr), 'float32');
-    const single = tf.cast(tf.equal(tf.sum(active, -1, true), 1), 'float32');
+    // Arithmetic instead of comparisons: wasm's broadcasting comparisons are slow (~0.2 s a call at
+    // (16,128,128,6)). step(M − t) is exactly the strict M > t (step(0) = 0); for an integer count k,
+    // relu(1 − |k − 1|) is 1 exactly when k = 1.
+    const active = tf.step(tf.sub(masks, thr));
+    const single = tf.relu(tf.sub(1, tf.abs(tf.sub(tf.sum(active, -1, true), 1))));
     return tf.mul(active, single) as tf.Tensor4D;
   });
 }

@@ -8,6 +8,11 @@
  * PyTorch's ε is 1e-5 (Keras/tfjs default 1e-3 would break parity).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import {
+  BATCH_NORM_TRAIN,
+  hasBatchNormKernels,
+  registerBatchNormKernels,
+} from '../kernels/batchNorm/index.js';
 import { stopGradient } from './stopGradient.js';
 
 export type BatchNormMode = 'frozen' | 'frozenStats' | 'batch';
@@ -69,8 +74,24 @@ export function batchNorm(x: tf.Tensor, params: BatchNormParams, opts: BatchNorm
   const axes = Array.from({ length: x.rank - 1 }, (_, i) => i);
   const count = x.size / c;
   return tf.tidy(() => {
-    const { mean, variance } = tf.moments(x, axes);
-    const y = tf.batchNorm(x, mean, variance, ...affine(params, c), epsilon);
+    let y: tf.Tensor;
+    let mean: tf.Tensor1D;
+    let variance: tf.Tensor1D;
+    if (hasBatchNormKernels() && x.dtype === 'float32') {
+      // one fused kernel and a fused gradient on cpu/wasm (kernels/batchNorm)
+      registerBatchNormKernels();
+      const [offset, scale] = affine(params, c);
+      [y, mean, variance] = tf
+        .engine()
+        .runKernel(BATCH_NORM_TRAIN, { x, gamma: scale, beta: offset }, { epsilon }) as [
+        tf.Tensor,
+        tf.Tensor1D,
+        tf.Tensor1D,
+      ];
+    } else {
+      ({ mean, variance } = tf.moments(x, axes) as { mean: tf.Tensor1D; variance: tf.Tensor1D });
+      y = tf.batchNorm(x, mean, variance, ...affine(params, c), epsilon);
+    }
     const m = stopGradient(mean) as tf.Tensor1D;
     const unbiased = tf.mul(stopGradient(variance), count / Math.max(count - 1, 1)) as tf.Tensor1D;
     const newMovingMean = tf.add(tf.mul(movingMean, 1 - momentum), tf.mul(m, momentum)) as tf.Tensor1D;

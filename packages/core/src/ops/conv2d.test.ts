@@ -146,14 +146,15 @@ for (const backend of TEST_BACKENDS) {
       });
     }
 
-    it('1×1 conv, stride 2: values and gradients', async () => {
+    it('1×1 conv (stride 1, 2; padding 0, 1): values and gradients', async () => {
       await useBackend(backend);
       const x = seededTensor([2, 5, 7, 3], 5) as tf.Tensor4D;
       const w = seededTensor([1, 1, 3, 4], 6) as tf.Tensor4D;
       expectClose(conv2d(x, w, { stride: 2 }), tf.conv2d(x, w, 2, 'valid'));
-      gradCheck((a, c) => conv2d(a as tf.Tensor4D, c as tf.Tensor4D, { stride: 2 }), [x, w], {
-        maxElements: 30,
-      });
+      expectClose(conv2d(x, w, { padding: 1 }), reference(x, w, 1, 1, 1));
+      for (const opts of [{ stride: 2 }, { stride: 1 }, { padding: 1 }]) {
+        gradCheck((a, c) => conv2d(a as tf.Tensor4D, c as tf.Tensor4D, opts), [x, w], { maxElements: 30 });
+      }
     });
 
     it('does not grow the tensor count over repeated gradient steps', async () => {
@@ -181,8 +182,10 @@ for (const backend of TEST_BACKENDS) {
       await useBackend(backend);
       const x = tf.zeros([1, 5, 5, 2]) as tf.Tensor4D;
       const w = tf.zeros([3, 3, 2, 4]) as tf.Tensor4D;
-      expect(() => conv2d(tf.zeros([5, 5, 2]) as tf.Tensor4D, w)).toThrow(/x must be rank 4.*got rank 3/);
-      expect(() => conv2d(x, tf.zeros([3, 3, 2]) as tf.Tensor4D)).toThrow(/w must be rank 4/);
+      expect(() => conv2d(tf.zeros([5, 5, 2]) as unknown as tf.Tensor4D, w)).toThrow(
+        /x must be rank 4.*got rank 3/,
+      );
+      expect(() => conv2d(x, tf.zeros([3, 3, 2]) as unknown as tf.Tensor4D)).toThrow(/w must be rank 4/);
       expect(() => conv2d(x, tf.zeros([3, 3, 3, 4]) as tf.Tensor4D)).toThrow(
         /w.shape\[2\] = 3.*x.shape\[3\] = 2/,
       );

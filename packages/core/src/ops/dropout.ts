@@ -4,10 +4,11 @@
  * `training`. A mask can be injected for parity tests (spec §7: PyTorch's RNG cannot be reproduced).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { nextSeed } from './random.js';
 
 export interface DropoutOptions {
   training: boolean;
-  /** Seed for the Bernoulli draw (tfjs's seeded RNG); unseeded by default. */
+  /** Seed for the Bernoulli draw; default: the next seed of `seedRandom`'s stream, or unseeded. */
   seed?: number;
   /** A {0,1} keep-mask broadcastable to the noise shape; replaces the random draw. */
   mask?: tf.Tensor;
@@ -21,7 +22,10 @@ function applyMask(x: tf.Tensor, rate: number, noiseShape: number[], opts: Dropo
   return tf.tidy(() => {
     const keep =
       opts.mask ??
-      tf.cast(tf.greaterEqual(tf.randomUniform(noiseShape, 0, 1, 'float32', opts.seed), rate), 'float32');
+      tf.cast(
+        tf.greaterEqual(tf.randomUniform(noiseShape, 0, 1, 'float32', opts.seed ?? nextSeed()), rate),
+        'float32',
+      );
     return tf.mul(x, tf.mul(keep, 1 / (1 - rate)));
   });
 }

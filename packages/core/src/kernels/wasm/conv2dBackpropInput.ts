@@ -5,8 +5,10 @@
  *
  * dX is the full correlation of dy, zero-inserted by the stride, with the spatially flipped, in/out-swapped
  * filter at the forward dilation: dxp[a] = Σ_i u[a − i·d]·w[i]. At stride 1 with padding ≤ d(k−1) that is the
- * native conv with explicit padding d(k−1) − p (no copy of dy); otherwise dy is scattered onto a zeroed grid
- * of the size the 'valid' conv needs (the s² extra work of stride 2 is cheaper than wasm's naive kernel).
+ * native conv with explicit padding d(k−1) − p (no copy of dy). At stride > 1 with dilation 1 it splits into
+ * s² stride-1 convs by output phase (`inputGradByPhases`: 3.8 ms against 11.4 ms for the zero-inserted grid
+ * at 4×64×64 → 32×32, 32→32). Otherwise dy is scattered onto a zeroed grid of the size the 'valid' conv
+ * needs (s² extra work, still far cheaper than wasm's naive kernel).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { type Conv2dGeometry, WSSS_CONV2D_BACKPROP_INPUT } from '../../ops/conv2d.js';
@@ -28,6 +30,163 @@ function flipSwapFilter(backend: BackendWasm, filter: tf.TensorInfo): tf.TensorI
   return out;
 }
 
+/**
+ * dy laid out for a stride-1 correlation with the flipped filter that yields dX [n, h, w, ·]: either dy itself
+ * with explicit padding (stride 1, padding ≤ d(k−1): no copy), or dy scattered onto a zeroed grid of
+ * (h + dh(kh−1)) × (w + dw(kw−1)) for a 'valid' correlation. `owned`: the caller must dispose `input`.
+ */
+export function gradInputLayout(
+  backend: BackendWasm,
+  dy: tf.TensorInfo,
+  kh: number,
+  kw: number,
+  inputShape: number[],
+  g: Conv2dGeometry,
+): { input: tf.TensorInfo; pad: number[][] | 'valid'; owned: boolean } {
+  const [, h, w] = inputShape as [number, number, number, number];
+  const [n, ho, wo, co] = dy.shape as [number, number, number, number];
+  const [sh, sw] = g.strides;
+  const [dh, dw] = g.dilations;
+  // Padding of the zero-inserted dy before/after (negative: crop), so that a 'valid' conv yields h × w.
+  const beforeH = dh * (kh - 1) - g.pad[0];
+  const beforeW = dw * (kw - 1) - g.pad[2];
+  const afterH = h + g.pad[0] - ((ho - 1) * sh + 1);
+  const afterW = w + g.pad[2] - ((wo - 1) * sw + 1);
+  if (sh === 1 && sw === 1 && Math.min(beforeH, beforeW, afterH, afterW) >= 0) {
+    const pad = [
+      [0, 0],
+      [beforeH, afterH],
+      [beforeW, afterW],
+      [0, 0],
+    ];
+    return { input: dy, pad, owned: false };
+  }
+  const hu = h + dh * (kh - 1);
+  const wu = w + dw * (kw - 1);
+  const u = backend.makeOutput([n, hu, wu, co], 'float32');
+  const uv = f32(backend, u);
+  const dv = f32(backend, dy);
+  uv.fill(0);
+  for (let b = 0; b < n; b++) {
+    for (let oy = 0; oy < ho; oy++) {
+      const r = oy * sh + beforeH;
+      if (r < 0 || r >= hu) continue;
+      for (let ox = 0; ox < wo; ox++) {
+        const c = ox * sw + beforeW;
+        if (c < 0 || c >= wu) continue;
+        const s = ((b * ho + oy) * wo + ox) * co;
+        uv.set(dv.subarray(s, s + co), ((b * hu + r) * wu + c) * co);
+      }
+    }
+  }
+  return { input: u, pad: 'valid', owned: true };
+}
+
+/** One axis of the phase decomposition: which taps and dy rows phase φ uses, and where its outputs go. */
+interface Phase {
+  /** First tap of the phase (φ) and number of taps (φ, φ + s, …). */
+  phi: number;
+  taps: number;
+  /** Output t ranges over [t0, t0 + count); it lands at input index s·t + φ − padBefore. */
+  t0: number;
+  count: number;
+  /** Explicit zero padding of dy before/after for the stride-1 'valid' correlation. */
+  before: number;
+  after: number;
+}
+
+function phases(size: number, k: number, s: number, padBefore: number, outSize: number): Phase[] | null {
+  const list: Phase[] = [];
+  for (let phi = 0; phi < s; phi++) {
+    const taps = Math.max(0, Math.ceil((k - phi) / s));
+    const t0 = Math.ceil((padBefore - phi) / s);
+    const count = Math.floor((padBefore + size - 1 - phi) / s) - t0 + 1;
+    if (count <= 0) continue;
+    if (taps === 0) return null; // stride > kernel: some inputs get no gradient; the general path zero-fills
+    const before = taps - 1 - t0;
+    const after = count + taps - 1 - before - outSize;
+    if (before < 0 || after < 0) return null; // would need cropping dy: left to the general path
+    list.push({ phi, taps, t0, count, before, after });
+  }
+  return list;
+}
+
+/**
+ * Strided dX (dilation 1) by phases: the inputs a with a + padBefore ≡ φ (mod s) receive only the taps
+ * φ, φ + s, …, so dX splits into s² stride-1 correlations of dy with sub-filters, whose outputs interleave.
+ * Same FLOPs as the forward conv, against s² times more for correlating a zero-inserted dy (≈ 3× faster at
+ * stride 2). Returns null where the geometry needs the general path.
+ */
+function inputGradByPhases(
+  backend: BackendWasm,
+  dy: tf.TensorInfo,
+  filter: tf.TensorInfo,
+  inputShape: number[],
+  g: Conv2dGeometry,
+): tf.TensorInfo | null {
+  const [n, h, w, ci] = inputShape as [number, number, number, number];
+  const [kh, kw, , co] = filter.shape as [number, number, number, number];
+  const [, ho, wo] = dy.shape as [number, number, number, number];
+  const [sh, sw] = g.strides;
+  const py = phases(h, kh, sh, g.pad[0], ho);
+  const px = phases(w, kw, sw, g.pad[2], wo);
+  if (!py || !px) return null;
+  const dx = backend.makeOutput(inputShape, 'float32');
+  for (const fy of py) {
+    for (const fx of px) {
+      // Sub-filter, flipped and in/out swapped: [fy.taps, fx.taps, co, ci].
+      const sub = backend.makeOutput([fy.taps, fx.taps, co, ci], 'float32');
+      {
+        const src = f32(backend, filter);
+        const dst = f32(backend, sub);
+        for (let my = 0; my < fy.taps; my++) {
+          for (let mx = 0; mx < fx.taps; mx++) {
+            const i = fy.phi + (fy.taps - 1 - my) * sh;
+            const j = fx.phi + (fx.taps - 1 - mx) * sw;
+            const s0 = (i * kw + j) * ci * co;
+            const d0 = (my * fx.taps + mx) * co * ci;
+            for (let c = 0; c < ci; c++)
+              for (let o = 0; o < co; o++) dst[d0 + o * ci + c] = src[s0 + c * co + o]!;
+          }
+        }
+      }
+      const part = callWasm(
+        'Conv2D',
+        backend,
+        { x: dy, filter: sub },
+        {
+          strides: [1, 1],
+          dilations: [1, 1],
+          pad: [
+            [0, 0],
+            [fy.before, fy.after],
+            [fx.before, fx.after],
+            [0, 0],
+          ],
+          dataFormat: 'NHWC',
+          dimRoundingMode: undefined,
+        },
+      );
+      backend.disposeData(sub.dataId);
+      // Interleave: part[b][u][v] → dx[b][s·(u + t0) + φ − pad][…].
+      const pv = f32(backend, part);
+      const xv = f32(backend, dx);
+      for (let b = 0; b < n; b++) {
+        for (let u = 0; u < fy.count; u++) {
+          const y = sh * (u + fy.t0) + fy.phi - g.pad[0];
+          for (let v = 0; v < fx.count; v++) {
+            const xx = sw * (v + fx.t0) + fx.phi - g.pad[2];
+            const s0 = ((b * fy.count + u) * fx.count + v) * ci;
+            xv.set(pv.subarray(s0, s0 + ci), ((b * h + y) * w + xx) * ci);
+          }
+        }
+      }
+      backend.disposeData(part.dataId);
+    }
+  }
+  return dx;
+}
+
 /** dX [n, h, w, ci] of a conv with geometry `g`, from dy [n, ho, wo, co] and filter [kh, kw, ci, co]. */
 export function conv2dInputGradWasm(
   backend: BackendWasm,
@@ -36,54 +195,32 @@ export function conv2dInputGradWasm(
   inputShape: number[],
   g: Conv2dGeometry,
 ): tf.TensorInfo {
-  const [n, h, w, ci] = inputShape as [number, number, number, number];
+  const [n, , , ci] = inputShape as [number, number, number, number];
   const [kh, kw, fci, co] = filter.shape as [number, number, number, number];
-  const [dn, ho, wo, dco] = dy.shape as [number, number, number, number];
-  if (fci !== ci || dco !== co || dn !== n) {
+  if (fci !== ci || dy.shape[3] !== co || dy.shape[0] !== n) {
     throw new Error(
       `Conv2DBackpropInput (wasm): dy [${dy.shape}] and filter [${filter.shape}] do not fit inputShape [${inputShape}]`,
     );
   }
-  const [sh, sw] = g.strides;
-  const [dh, dw] = g.dilations;
-  // Padding of the zero-inserted dy before/after (negative: crop), so that a 'valid' conv yields h × w.
-  const beforeH = dh * (kh - 1) - g.pad[0];
-  const beforeW = dw * (kw - 1) - g.pad[2];
-  const afterH = h + g.pad[0] - ((ho - 1) * sh + 1);
-  const afterW = w + g.pad[2] - ((wo - 1) * sw + 1);
-  const wf = flipSwapFilter(backend, filter);
-  const convAttrs = { strides: [1, 1], dilations: [dh, dw], dataFormat: 'NHWC', dimRoundingMode: undefined };
-  let dx: tf.TensorInfo;
-  if (sh === 1 && sw === 1 && Math.min(beforeH, beforeW, afterH, afterW) >= 0) {
-    const pad = [
-      [0, 0],
-      [beforeH, afterH],
-      [beforeW, afterW],
-      [0, 0],
-    ];
-    dx = callWasm('Conv2D', backend, { x: dy, filter: wf }, { ...convAttrs, pad });
-  } else {
-    const hu = h + dh * (kh - 1);
-    const wu = w + dw * (kw - 1);
-    const u = backend.makeOutput([n, hu, wu, co], 'float32');
-    const uv = f32(backend, u);
-    const dv = f32(backend, dy);
-    uv.fill(0);
-    for (let b = 0; b < n; b++) {
-      for (let oy = 0; oy < ho; oy++) {
-        const r = oy * sh + beforeH;
-        if (r < 0 || r >= hu) continue;
-        for (let ox = 0; ox < wo; ox++) {
-          const c = ox * sw + beforeW;
-          if (c < 0 || c >= wu) continue;
-          const s = ((b * ho + oy) * wo + ox) * co;
-          uv.set(dv.subarray(s, s + co), ((b * hu + r) * wu + c) * co);
-        }
-      }
-    }
-    dx = callWasm('Conv2D', backend, { x: u, filter: wf }, { ...convAttrs, pad: 'valid' });
-    backend.disposeData(u.dataId);
+  if ((g.strides[0] > 1 || g.strides[1] > 1) && g.dilations[0] === 1 && g.dilations[1] === 1) {
+    const dx = inputGradByPhases(backend, dy, filter, inputShape, g);
+    if (dx) return dx;
   }
+  const wf = flipSwapFilter(backend, filter);
+  const { input, pad, owned } = gradInputLayout(backend, dy, kh, kw, inputShape, g);
+  const dx = callWasm(
+    'Conv2D',
+    backend,
+    { x: input, filter: wf },
+    {
+      strides: [1, 1],
+      dilations: g.dilations,
+      pad,
+      dataFormat: 'NHWC',
+      dimRoundingMode: undefined,
+    },
+  );
+  if (owned) backend.disposeData(input.dataId);
   backend.disposeData(wf.dataId);
   return dx;
 }

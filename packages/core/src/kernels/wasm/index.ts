@@ -6,15 +6,26 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { conv2DBackpropFilterConfig, wsssConv2DBackpropFilterConfig } from './conv2dBackpropFilter.js';
 import { conv2DBackpropInputConfig, wsssConv2DBackpropInputConfig } from './conv2dBackpropInput.js';
+import {
+  depthwiseConv2dNativeBackpropFilterConfig,
+  depthwiseConv2dNativeBackpropInputConfig,
+} from './depthwiseConv2dBackprop.js';
+import { identityConfig } from './identity.js';
+import { maxPoolGradConfig } from './maxPoolGrad.js';
 import { unsortedSegmentSumConfig } from './unsortedSegmentSum.js';
 
-/** Replaced even though wasm has them (theirs are naive loops, ~10× slower than ours). */
-const REPLACED = [conv2DBackpropInputConfig];
+/**
+ * Replaced although wasm has them: its Conv2DBackpropInput is a naive loop (~10× slower than ours), its
+ * MaxPoolGrad returns wrong values, its Identity copies (see identity.ts).
+ */
+const REPLACED = [conv2DBackpropInputConfig, maxPoolGradConfig, identityConfig];
 /** Missing from wasm. */
 const ADDED = [
   conv2DBackpropFilterConfig,
   wsssConv2DBackpropFilterConfig,
   wsssConv2DBackpropInputConfig,
+  depthwiseConv2dNativeBackpropInputConfig,
+  depthwiseConv2dNativeBackpropFilterConfig,
   unsortedSegmentSumConfig,
 ];
 
@@ -32,3 +43,5 @@ export function registerWasmTrainingKernels(): void {
     if (!tf.getKernel(config.kernelName, 'wasm')) tf.registerKernel(config);
   }
 }
+
+export { guardWasmHeap } from './heapGuard.js';

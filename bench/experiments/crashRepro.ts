@@ -1,0 +1,76 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { seedRandom, setBackend } from '@wsss/core';
+import { createWsFcn } from '../../packages/cli/src/model/wsfcn.js';
+import { WsFcnTrainer } from '../../packages/cli/src/train/step.js';
+
+await setBackend('wasm');
+for (const k of (process.env.OFF ?? '').split(',').filter(Boolean)) {
+  tf.unregisterKernel(k, 'wasm');
+  console.log('unregistered', k);
+}
+seedRandom(1);
+const net = createWsFcn({
+  numClasses: 5,
+  backbone: {
+    channels: JSON.parse(process.env.CH ?? '[16,32,64,128,256,256,256]'),
+    depth: 'light',
+    bnMode: 'batch',
+    freezeStem: false,
+  },
+  contextBnMode: 'batch',
+});
+const tr = new WsFcnTrainer(net, {
+  optimizer: { kind: 'adam', lr: 1e-3 },
+  weightDecay: 0,
+  lrMults: [1, 1, 1, 1],
+  loss: { pretrainEpochs: Number(process.env.PRE ?? 3) },
+});
+const B = Number(process.env.B ?? 16),
+  S = Number(process.env.S ?? 128);
+const images = tf.randomNormal([B, S, S, 3]) as tf.Tensor4D,
+  raw = tf.randomUniform([B, S, S, 3]) as tf.Tensor4D;
+const labels = tf.tensor2d(
+  Array.from({ length: B * 5 }, (_, i) => (i % 3 === 0 ? 1 : 0)),
+  [B, 5],
+);
+if (process.env.PROFILE) {
+  tr.step({ images, raw, labels }, 5);
+  const info = await tf.profile(() => {
+    tr.step({ images, raw, labels }, 5);
+  });
+  console.log(
+    'peakMB',
+    (info.peakBytes / 2 ** 20).toFixed(0),
+    'newBytesMB',
+    (info.newBytes / 2 ** 20).toFixed(0),
+    'kernels',
+    info.kernels.length,
+  );
+  const agg = new Map<string, { n: number; mb: number; ms: number }>();
+  for (const k of info.kernels) {
+    const a = agg.get(k.name) ?? { n: 0, mb: 0, ms: 0 };
+    a.n++;
+    a.mb += k.bytesAdded / 2 ** 20;
+    a.ms += Number(k.kernelTimeMs) || 0;
+    agg.set(k.name, a);
+  }
+  for (const [k, a] of [...agg].sort((x, y) => y[1].ms - x[1].ms).slice(0, 25))
+    console.log(k.padEnd(32), a.n, 'MB', a.mb.toFixed(0), 'ms', a.ms.toFixed(0));
+  process.exit(0);
+}
+for (let i = 0; i < Number(process.env.N ?? 4); i++) {
+  const t0 = performance.now();
+  const r = tr.step({ images, raw, labels }, 5);
+  const b = tf.backend() as any;
+  console.log(
+    i,
+    (performance.now() - t0).toFixed(0),
+    'ms',
+    r.loss.toFixed(4),
+    'heapMB',
+    (b.wasm.HEAPU8.length / 2 ** 20).toFixed(0),
+    'tfMB',
+    (tf.memory().numBytes / 2 ** 20).toFixed(0),
+  );
+}
+process.exit(0);

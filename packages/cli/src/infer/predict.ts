@@ -1,0 +1,119 @@
+/**
+ * WS-FCN inference (spec §3.11, §4.9): views at several scales, each also flipped; per view the softmax masks
+ * (with the constant background logit) are upsampled to the view (align-corners true) and resized back to the
+ * image (align-corners false); image labels are predicted as `max over views of sigmoid(score) > fpCut` (or
+ * given); foreground channels of absent classes are zeroed and the views averaged; the background channel is the
+ * constant `bgScore` (WS-FCN: 0.25) or, with `bgScore: 'model'`, the averaged predicted background.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { backgroundSoftmax, classScores, resizeBilinear } from '@wsss/core';
+import type { WsFcn } from '../model/wsfcn.js';
+
+export interface PredictOptions {
+  /** Scales of the views. Default [1]; the reference evaluates [1, 0.5, 1.5, 2] (spec §4.8). */
+  scales?: number[];
+  /** Also run each scale flipped. Default false; the reference: true. */
+  flip?: boolean;
+  /** Background score: a constant (WS-FCN 0.25, spec §4.9) or 'model' (the averaged predicted background). */
+  bgScore?: number | 'model';
+  /** Classes whose max sigmoid score over the views exceeds this are taken as present (FP_CUT_SCORE 0.1). */
+  fpCut?: number;
+  /** Ground-truth image labels (N,K) to use instead of predicted ones (USE_GT_LABELS; mark results made so). */
+  labels?: tf.Tensor2D;
+  /** Zero-pad each view (after normalisation, centred) to this square canvas before the forward (reference 1024). */
+  canvas?: number | null;
+  focalP?: number;
+  focalLambda?: number;
+}
+
+export interface Prediction {
+  /** (N,K) max over views of sigmoid(class score). */
+  scores: tf.Tensor2D;
+  /** (N,K) image labels used to clean the masks. */
+  labels: tf.Tensor2D;
+  /** (N,H,W,K+1) merged class probabilities at input size (background first). */
+  masks: tf.Tensor4D;
+  /** (N,H,W) argmax class indices (0 = background). */
+  classes: tf.Tensor3D;
+}
+
+/** One forward in eval mode → (class scores (N,K), masks at the view's size (N,h,w,K+1)). */
+function forwardView(
+  net: WsFcn,
+  x: tf.Tensor4D,
+  canvas: number | null,
+  opts: PredictOptions,
+): [tf.Tensor2D, tf.Tensor4D] {
+  return tf.tidy(() => {
+    const [, h, w] = x.shape;
+    let input = x;
+    let top = 0;
+    let left = 0;
+    if (canvas) {
+      if (h > canvas || w > canvas)
+        throw new Error(`predictWsFcn: a ${h}×${w} view does not fit the ${canvas}×${canvas} canvas`);
+      top = Math.floor((canvas - h) / 2);
+      left = Math.floor((canvas - w) / 2);
+      input = tf.pad(x, [
+        [0, 0],
+        [top, canvas - h - top],
+        [left, canvas - w - left],
+        [0, 0],
+      ]);
+    }
+    const z = net.model.apply(input, { training: false }) as tf.Tensor4D;
+    const { logits, masks } = backgroundSoftmax(z);
+    const scores = classScores(logits, masks, { focalP: opts.focalP, focalLambda: opts.focalLambda });
+    // test mode: masks upsampled to the network input with align-corners (spec §3.5.4), then cut out
+    let up = resizeBilinear(masks, [input.shape[1], input.shape[2]], { alignCorners: true });
+    if (canvas) up = tf.slice(up, [0, top, left, 0], [-1, h, w, -1]);
+    return [scores, up];
+  });
+}
+
+/**
+ * Predicts masks for a batch of ImageNet-normalised images (N,H,W,3), merging scales and flips as the reference.
+ */
+export function predictWsFcn(net: WsFcn, images: tf.Tensor4D, opts: PredictOptions = {}): Prediction {
+  const scales = opts.scales ?? [1];
+  const flip = opts.flip ?? false;
+  const bg = opts.bgScore ?? 0.25;
+  const fpCut = opts.fpCut ?? 0.1;
+  if (images.rank !== 4 || images.shape[3] !== 3)
+    throw new Error(`predictWsFcn: images must be (N,H,W,3), got [${images.shape}]`);
+  if (!scales.length || scales.some((s) => !(s > 0)))
+    throw new Error(`predictWsFcn: scales must be positive numbers, got ${JSON.stringify(scales)}`);
+  const K = net.config.numClasses;
+  if (opts.labels && (opts.labels.shape[0] !== images.shape[0] || opts.labels.shape[1] !== K)) {
+    throw new Error(
+      `predictWsFcn: labels must have shape [${images.shape[0]}, ${K}], got [${opts.labels.shape}]`,
+    );
+  }
+  return tf.tidy(() => {
+    const [n, H, W] = images.shape;
+    const views: { scores: tf.Tensor2D; masks: tf.Tensor4D }[] = [];
+    for (const s of scales) {
+      const h = Math.max(1, Math.round(H * s));
+      const w = Math.max(1, Math.round(W * s));
+      const xs = s === 1 ? images : resizeBilinear(images, [h, w], { alignCorners: false });
+      for (const flipped of flip ? [false, true] : [false]) {
+        const x = flipped ? (tf.reverse(xs, 2) as tf.Tensor4D) : xs;
+        const [scores, m] = forwardView(net, x, opts.canvas ?? null, opts);
+        let back = h === H && w === W ? m : resizeBilinear(m, [H, W], { alignCorners: false });
+        if (flipped) back = tf.reverse(back, 2) as tf.Tensor4D;
+        views.push({ scores: tf.sigmoid(scores) as tf.Tensor2D, masks: back });
+      }
+    }
+    const scores = tf.max(tf.stack(views.map((v) => v.scores)), 0) as tf.Tensor2D;
+    const labels = (
+      opts.labels ? tf.cast(opts.labels, 'float32') : tf.cast(tf.greater(scores, fpCut), 'float32')
+    ) as tf.Tensor2D;
+    const gate = tf.reshape(tf.concat([tf.ones([n, 1]), labels], 1), [n, 1, 1, K + 1]);
+    const mean = tf.div(tf.addN(views.map((v) => tf.mul(v.masks, gate))), views.length) as tf.Tensor4D;
+    const fg = tf.slice(mean, [0, 0, 0, 1], [-1, -1, -1, K]);
+    const bgChannel =
+      bg === 'model' ? tf.slice(mean, [0, 0, 0, 0], [-1, -1, -1, 1]) : tf.fill([n, H, W, 1], bg);
+    const masks = tf.concat([bgChannel, fg], 3) as tf.Tensor4D;
+    return { scores, labels, masks, classes: tf.argMax(masks, 3) as tf.Tensor3D };
+  });
+}

@@ -1,0 +1,31 @@
+/**
+ * The wasm heap is at most 2 GB (tfjs's build) and `_malloc` returns 0 when it cannot grow further. tfjs then
+ * records offset 0 and kernels write over the allocator's own data — a silent corruption that surfaces later as
+ * "memory access out of bounds". The guard turns it into an immediate, explained error.
+ */
+import type { BackendWasm } from './heap.js';
+
+const guarded = new WeakSet<object>();
+
+export function guardWasmHeap(backend: BackendWasm): void {
+  if (guarded.has(backend)) return;
+  guarded.add(backend);
+  const b = backend as unknown as {
+    write(values: unknown, shape: number[], dtype: string): object;
+    dataIdMap: { get(id: object): { memoryOffset: number } | undefined };
+    wasm: { HEAPU8: Uint8Array };
+  };
+  const write = b.write.bind(backend);
+  b.write = (values, shape, dtype) => {
+    const dataId = write(values, shape, dtype);
+    const size = shape.reduce((a, c) => a * c, 1);
+    if (size > 0 && dtype !== 'string' && b.dataIdMap.get(dataId)?.memoryOffset === 0) {
+      throw new Error(
+        `wasm backend out of memory: could not allocate a [${shape}] ${dtype} tensor (the heap is ` +
+          `${(b.wasm.HEAPU8.length / 2 ** 20).toFixed(0)} MB; tfjs's wasm build stops at 2 GB). ` +
+          'Use a smaller batch or input size, or dispose tensors that are no longer needed.',
+      );
+    }
+    return dataId;
+  };
+}
