@@ -8,7 +8,7 @@
 //     "threads": 1, "note"?: "..." }
 // Rows with the same id are paired; ratio = ours / torch. Results go to stdout and bench/results/.
 //
-// Options: --only=<substring of case file>  --backends=wasm,cpu  --quick (fewer reps; passed to cases as WSSS_BENCH_QUICK=1)
+// Options: --only=<substring of case file>  --backends=wasm,wasm:2,cpu (name[:threads])  --quick (fewer reps; passed to cases as WSSS_BENCH_QUICK=1)
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -23,7 +23,7 @@ const args = Object.fromEntries(
   }),
 );
 const only = args.only;
-const backends = (args.backends ?? 'wasm,cpu').split(',');
+const backends = (args.backends ?? 'wasm,wasm:2,cpu').split(',');
 const env = { ...process.env, ...(args.quick ? { WSSS_BENCH_QUICK: '1' } : {}) };
 const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 

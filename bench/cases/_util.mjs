@@ -4,11 +4,18 @@ import { setBackend } from '@wsss/core';
 
 export const quick = process.env.WSSS_BENCH_QUICK === '1';
 
+let threads = 1;
+
+/**
+ * Sets the backend named by `--backend=<name>[:<threads>]` (e.g. `wasm:2` = wasm with 2 XNNPACK threads) and
+ * returns the label rows carry as `impl` (`wasm`, `wasm-2t`, `cpu`, …).
+ */
 export async function initBackend() {
   const arg = process.argv.find((a) => a.startsWith('--backend='));
-  const name = arg ? arg.split('=')[1] : 'wasm';
-  await setBackend(name);
-  return name;
+  const [name, t] = (arg ? arg.split('=')[1] : 'wasm').split(':');
+  threads = t ? Number(t) : 1;
+  await setBackend(name, name === 'wasm' ? { wasmThreads: threads } : {});
+  return threads > 1 ? `${name}-${threads}t` : name;
 }
 
 /**
@@ -35,8 +42,9 @@ export function timeIt(step, { warmup = 3, reps = 20 } = {}) {
   return { ms: Number(times[Math.floor(times.length / 2)].toFixed(3)), reps };
 }
 
+/** Prints the rows (one JSON array); `threads` is the thread count the backend really ran with. */
 export function emit(rows) {
-  process.stdout.write(`${JSON.stringify(rows)}\n`);
+  process.stdout.write(`${JSON.stringify(rows.map((r) => ({ ...r, threads })))}\n`);
 }
 
 export { tf };
