@@ -1,0 +1,71 @@
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { describe, expect, it } from 'vitest';
+import { readIndexPng } from '../io/indexPng.js';
+import { runDatasetsCli } from './datasetsCli.js';
+
+describe('wsss-datasets', () => {
+  it('coco-masks writes index PNGs (class 1..80 by ascending id) and reports the count', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'coco-cli-'));
+    const images = join(dir, 'images');
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(images);
+    await sharp({ create: { width: 8, height: 6, channels: 3, background: '#808080' } })
+      .jpeg()
+      .toFile(join(images, 'a.jpg'));
+    writeFileSync(
+      join(dir, 'ann.json'),
+      JSON.stringify({
+        images: [{ id: 7, file_name: 'a.jpg', width: 8, height: 6 }],
+        categories: [
+          { id: 3, name: 'car' },
+          { id: 1, name: 'person' },
+        ],
+        annotations: [
+          {
+            id: 1,
+            image_id: 7,
+            category_id: 3,
+            iscrowd: 0,
+            area: 12,
+            bbox: [1, 1, 4, 3],
+            segmentation: [[1, 1, 5, 1, 5, 4, 1, 4]],
+          },
+        ],
+      }),
+    );
+    const out = join(dir, 'masks');
+    const lines: string[] = [];
+    expect(
+      await runDatasetsCli(
+        ['coco-masks', '--annotations', join(dir, 'ann.json'), '--images', images, '--out', out],
+        (s) => lines.push(s),
+      ),
+    ).toBe(0);
+    expect(lines.join('\n')).toMatch(/wrote 1 masks/);
+    const files = readdirSync(out).filter((f) => f.endsWith('.png'));
+    expect(files.length).toBe(1);
+    expect(readdirSync(out)).toContain('classes.json');
+    const m = await readIndexPng(join(out, files[0]!));
+    expect(new Set(m.data)).toEqual(new Set([0, 2])); // category 3 is the second id in ascending order
+  });
+
+  it('usage errors exit 2 with the usage text; bad data exits 1 naming the file', async () => {
+    const lines: string[] = [];
+    expect(await runDatasetsCli(['coco-masks', '--images', '/x'], (s) => lines.push(s))).toBe(2);
+    expect(lines[0]).toMatch(/missing --annotations/);
+    expect(await runDatasetsCli(['frobnicate'], () => {})).toBe(2);
+    const missing = join(tmpdir(), 'definitely-missing.json');
+    const msgs: string[] = [];
+    expect(
+      await runDatasetsCli(
+        ['coco-masks', '--annotations', missing, '--images', tmpdir(), '--out', join(tmpdir(), 'o')],
+        (s) => msgs.push(s),
+      ),
+    ).toBe(1);
+    expect(msgs[0]).toContain('definitely-missing.json');
+    expect(existsSync(join(tmpdir(), 'o'))).toBe(false);
+  });
+});

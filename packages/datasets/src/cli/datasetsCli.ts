@@ -1,0 +1,118 @@
+/**
+ * `wsss-datasets`: data-preparation commands that need no model.
+ *   wsss-datasets coco-masks --annotations <instances_*.json> --images <dir> --out <dir> [--skip-bad]
+ *   wsss-datasets sbd-to-png --cls <SBD cls dir> --out <dir>
+ *   wsss-datasets synthetic --out <dir> [--count 1000] [--size 128] [--classes 5] [--seed 0]
+ * Exit codes: 0 ok, 1 bad data (named in the message), 2 usage error.
+ */
+import { parseArgs } from 'node:util';
+import { CocoDataset } from '../coco/cocoDataset.js';
+import { DatasetError } from '../io/errors.js';
+import { convertSbdToPng } from '../sbd/sbd.js';
+import { generateSyntheticSet } from '../synthetic/generate.js';
+
+export const DATASETS_USAGE = `wsss-datasets <command> [options]
+
+Commands:
+  coco-masks    Rasterise COCO 2014 instances to palette index PNGs (classes 1..80 in ascending
+                category-id order, 0 = background, crowd regions 255), written atomically.
+                  --annotations <file>   instances_{train,val}2014.json (required)
+                  --images <dir>         the matching image folder, for image sizes (required)
+                  --out <dir>            output folder (required)
+                  --skip-bad             skip and count unreadable records instead of failing
+  sbd-to-png    Convert SBD cls/*.mat (GTcls.Segmentation) to index PNGs.
+                  --cls <dir>            the SBD dataset/cls folder (required)
+                  --out <dir>            output folder (required)
+  synthetic     Write the synthetic WSSS set in the VOC layout.
+                  --out <dir> (required)  --count <n=1000>  --size <px=128>  --classes <k=5>  --seed <s=0>
+
+Exit codes: 0 success, 1 bad input data (the message names the file), 2 usage error.`;
+
+class UsageError extends Error {}
+
+function need(values: Record<string, unknown>, key: string): string {
+  const v = values[key];
+  if (typeof v !== 'string' || v === '') throw new UsageError(`missing --${key}`);
+  return v;
+}
+
+function int(values: Record<string, unknown>, key: string, dflt: number, min: number): number {
+  const v = values[key];
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min)
+    throw new UsageError(`--${key} must be an integer ≥ ${min}, got '${String(v)}'`);
+  return n;
+}
+
+/** Runs the command line `argv` (without node and script); returns the exit code. */
+export async function runDatasetsCli(
+  argv: string[],
+  log: (s: string) => void = console.log,
+): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    if (!command || command === '--help' || command === '-h' || command === 'help') {
+      log(DATASETS_USAGE);
+      return command ? 0 : 2;
+    }
+    const { values } = parseArgs({
+      args: rest,
+      options: {
+        annotations: { type: 'string' },
+        images: { type: 'string' },
+        out: { type: 'string' },
+        cls: { type: 'string' },
+        count: { type: 'string' },
+        size: { type: 'string' },
+        classes: { type: 'string' },
+        seed: { type: 'string' },
+        'skip-bad': { type: 'boolean' },
+      },
+      strict: true,
+    });
+    switch (command) {
+      case 'coco-masks': {
+        const ds = await CocoDataset.open({
+          annotationFile: need(values, 'annotations'),
+          imageDir: need(values, 'images'),
+        });
+        const r = await ds.exportMasks(need(values, 'out'), { skipBad: !!values['skip-bad'] });
+        log(`wrote ${r.written} masks to ${values.out}${r.skipped ? ` (${r.skipped} skipped)` : ''}`);
+        return 0;
+      }
+      case 'sbd-to-png': {
+        const r = await convertSbdToPng(need(values, 'cls'), need(values, 'out'));
+        log(`converted ${JSON.stringify(r)}`);
+        return 0;
+      }
+      case 'synthetic': {
+        const s = await generateSyntheticSet({
+          root: need(values, 'out'),
+          count: int(values, 'count', 1000, 2),
+          size: int(values, 'size', 128, 32),
+          numClasses: int(values, 'classes', 5, 1),
+          seed: int(values, 'seed', 0, 0),
+        });
+        log(
+          `wrote ${s.count} images to ${s.root} (${Object.entries(s.splits)
+            .map(([k, v]) => `${k} ${v.length}`)
+            .join(', ')})`,
+        );
+        return 0;
+      }
+      default:
+        throw new UsageError(`unknown command '${command}'; expected coco-masks, sbd-to-png or synthetic`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      log(`wsss-datasets: ${(e as Error).message}\n\n${DATASETS_USAGE}`);
+      return 2;
+    }
+    if (e instanceof DatasetError) {
+      log(`wsss-datasets: ${(e as Error).message}`);
+      return 1;
+    }
+    throw e;
+  }
+}
