@@ -6,6 +6,7 @@
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 scratch="${1:-$(mktemp -d /tmp/wsss-pack-smoke.XXXXXX)}"
+mkdir -p "$scratch"
 (cd "$repo" && npx turbo run build --filter=@wsss/core >/dev/null)
 tarball="$(cd "$repo/packages/core" && npm pack --silent --pack-destination "$scratch" | tail -1)"
 cd "$scratch"
