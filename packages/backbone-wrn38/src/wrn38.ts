@@ -12,6 +12,7 @@ import {
   type BatchNormWeights,
   type ConvWeights,
   channelDropout,
+  countParameters,
   type InitName,
   type Kwargs,
   type LayerArgs,
@@ -277,9 +278,7 @@ export class WideResNet38 extends WsssLayer<Wrn38Options> {
   countParameters(): number {
     if (!this.built)
       throw new Error('WsssWideResNet38.countParameters: build the layer first (apply it to an input)');
-    return this.weights
-      .filter((w) => !/moving_(mean|variance)$/.test(w.name))
-      .reduce((s, w) => s + w.shape.reduce((a, b) => a! * b!, 1)!, 0);
+    return countParameters(this);
   }
 }
 registerWsssLayer(WideResNet38);

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { countParameters } from '@wsss/core';
 import {
   expectClose,
   gradCheck,
@@ -90,9 +91,7 @@ describe('ASPP parameter count', () => {
   it('full size (4096 → 256, rates 12/24/36): 30,739,456, so that SSSS totals 137,973,172 with the backbone, skip/GCI and head', () => {
     const layer = new Aspp();
     layer.build([null, 41, 41, 4096]);
-    const count = layer.weights
-      .filter((w) => !/moving_/.test(w.originalName))
-      .reduce((s, w) => s + w.shape.reduce((a, b) => a! * b!, 1)!, 0);
+    const count = countParameters(layer);
     expect(count).toBe(30_739_456);
     for (const w of layer.weights) w.dispose();
   });

@@ -78,8 +78,7 @@ export class Aspp extends WsssLayer<AsppOptions> {
   constructor(args: Partial<AsppOptions> & LayerArgs = {}) {
     super(args, ASPP_DEFAULTS);
     const o = this.options;
-    if (!Number.isInteger(o.channels) || o.channels <= 0)
-      throw new Error(`WsssAspp: channels must be a positive integer, got ${o.channels}`);
+    this.requirePositiveInts('channels');
     if (!Array.isArray(o.rates) || o.rates.some((r) => !Number.isInteger(r) || r < 1)) {
       throw new Error(`WsssAspp: rates must be positive integers, got ${JSON.stringify(o.rates)}`);
     }

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { exportStateDict, loadStateDict } from '@wsss/core';
+import { countParameters, exportStateDict, loadStateDict } from '@wsss/core';
 import {
   expectClose,
   expectNoTensorGrowth,
@@ -184,9 +184,7 @@ describe('FCA parameter count', () => {
   it('full size (4096 → 256) has 37,162,002 parameters, as the reference counts them (unused branch BNs included)', () => {
     const layer = new Fca();
     layer.build([null, 41, 41, 4096]);
-    const count = layer.weights
-      .filter((w) => !/moving_/.test(w.originalName))
-      .reduce((s, w) => s + w.shape.reduce((a, b) => a! * b!, 1)!, 0);
+    const count = countParameters(layer);
     expect(count).toBe(37_162_002);
     for (const w of layer.weights) w.dispose();
   });

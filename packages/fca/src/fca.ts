@@ -172,8 +172,7 @@ export class Fca extends WsssLayer<FcaOptions> {
   constructor(args: Partial<FcaOptions> & LayerArgs = {}) {
     super(args, FCA_DEFAULTS);
     const o = this.options;
-    if (!Number.isInteger(o.channels) || o.channels <= 0)
-      throw new Error(`WsssFca: channels must be a positive integer, got ${o.channels}`);
+    this.requirePositiveInts('channels');
     if (!Array.isArray(o.branches) || o.branches.length === 0)
       throw new Error('WsssFca: branches must be a non-empty list');
     o.branches.forEach((b, i) => {

@@ -9,6 +9,7 @@ import {
   type Kwargs,
   type LayerArgs,
   type ModuleOps,
+  pairShapes,
   paramOps,
   referenceModuleRules,
   registerWsssLayer,
@@ -76,20 +77,11 @@ export class Align extends WsssLayer<AlignOptions> {
 
   constructor(args: Partial<AlignOptions> & LayerArgs = {}) {
     super(args, ALIGN_DEFAULTS);
-    const p = this.options.projectChannels;
-    if (!Number.isInteger(p) || p <= 0)
-      throw new Error(`WsssAlign: projectChannels must be a positive integer, got ${p}`);
+    this.requirePositiveInts('projectChannels');
   }
 
   private static shapes(inputShape: Shape | Shape[]): [Shape, Shape] {
-    if (!Array.isArray(inputShape[0]) || inputShape.length !== 2) {
-      throw new Error(`WsssAlign expects two inputs [low, high], got ${JSON.stringify(inputShape)}`);
-    }
-    const [low, high] = inputShape as [Shape, Shape];
-    if (low.length !== 4 || high.length !== 4 || !low[3] || !high[3]) {
-      throw new Error(`WsssAlign expects NHWC inputs with known channels, got ${JSON.stringify(inputShape)}`);
-    }
-    return [low, high];
+    return pairShapes('WsssAlign', inputShape, ['low', 'high']);
   }
 
   override build(inputShape: Shape | Shape[]): void {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { resizeBilinear } from '@wsss/core';
+import { countParameters, resizeBilinear } from '@wsss/core';
 import {
   expectClose,
   gradCheck,
@@ -109,9 +109,7 @@ describe('GCI fusion parameter count', () => {
       [null, 81, 81, 256],
       [null, 41, 41, 256],
     ]);
-    const count = layer.weights
-      .filter((w) => !/moving_/.test(w.originalName))
-      .reduce((s, w) => s + w.shape.reduce((x, y) => x! * y!, 1)!, 0);
+    const count = countParameters(layer);
     expect(count).toBe(976_992);
   });
 });

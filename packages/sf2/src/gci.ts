@@ -16,6 +16,7 @@ import {
   type Kwargs,
   type LayerArgs,
   type ModuleOps,
+  pairShapes,
   paramOps,
   referenceModuleRules,
   registerWsssLayer,
@@ -74,23 +75,11 @@ export class GciFusion extends WsssLayer<GciFusionOptions> {
 
   constructor(args: Partial<GciFusionOptions> & LayerArgs = {}) {
     super(args, GCI_FUSION_DEFAULTS);
-    for (const k of ['channels', 'skipChannels'] as const) {
-      const v = this.options[k];
-      if (!Number.isInteger(v) || v <= 0)
-        throw new Error(`WsssGciFusion: ${k} must be a positive integer, got ${v}`);
-    }
+    this.requirePositiveInts('channels', 'skipChannels');
   }
 
   private shapes(inputShape: Shape | Shape[]): [Shape, Shape] {
-    if (!Array.isArray(inputShape[0]) || inputShape.length !== 2) {
-      throw new Error(`WsssGciFusion expects two inputs [conv3, context], got ${JSON.stringify(inputShape)}`);
-    }
-    const [a, b] = inputShape as [Shape, Shape];
-    if (!a[3] || !b[3])
-      throw new Error(
-        `WsssGciFusion expects NHWC inputs with known channels, got ${JSON.stringify(inputShape)}`,
-      );
-    return [a, b];
+    return pairShapes('WsssGciFusion', inputShape, ['conv3', 'context']);
   }
 
   override build(inputShape: Shape | Shape[]): void {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { exportStateDict, loadStateDict, resizeBilinear } from '@wsss/core';
+import { countParameters, exportStateDict, loadStateDict, resizeBilinear } from '@wsss/core';
 import {
   expectClose,
   expectNoTensorGrowth,
@@ -15,10 +15,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { Align, align, flowWarp } from './align.js';
 import { Sf2, sf2 } from './sf2.js';
 
-const count = (l: tfl.layers.Layer) =>
-  l.weights
-    .filter((w) => !/moving_/.test(w.originalName))
-    .reduce((s, w) => s + w.shape.reduce((a, b) => a! * b!, 1)!, 0);
+const count = countParameters;
 
 describe.each(TEST_BACKENDS)('semantic-flow alignment on %s', (backend) => {
   beforeAll(() => useBackend(backend));

@@ -9,6 +9,7 @@ import {
   type Kwargs,
   type LayerArgs,
   type ModuleOps,
+  pairShapes,
   paramOps,
   referenceModuleRules,
   registerWsssLayer,
@@ -73,16 +74,11 @@ export class Sf2 extends WsssLayer<Sf2Options> {
 
   constructor(args: Partial<Sf2Options> & LayerArgs = {}) {
     super(args, SF2_DEFAULTS);
-    const c = this.options.channels;
-    if (!Number.isInteger(c) || c <= 0)
-      throw new Error(`WsssSf2: channels must be a positive integer, got ${c}`);
+    this.requirePositiveInts('channels');
   }
 
   private shapes(inputShape: Shape | Shape[]): [Shape, Shape] {
-    if (!Array.isArray(inputShape[0]) || inputShape.length !== 2) {
-      throw new Error(`WsssSf2 expects two inputs [left, down], got ${JSON.stringify(inputShape)}`);
-    }
-    const [left, down] = inputShape as [Shape, Shape];
+    const [left, down] = pairShapes('WsssSf2', inputShape, ['left', 'down']);
     const c = this.options.channels;
     if (left[3] !== c || down[3] !== c) {
       throw new Error(

@@ -6,7 +6,14 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { type WideResNet38, type Wrn38Options, wrn38, wrn38StateDictRules } from '@wsss/backbone-wrn38';
-import { type ParamGroup, SegHead, type StateDictRule, StochasticGate, weightKind } from '@wsss/core';
+import {
+  countParameters,
+  type ParamGroup,
+  SegHead,
+  type StateDictRule,
+  StochasticGate,
+  weightKind,
+} from '@wsss/core';
 import { Aspp, FCA_BRANCHES, Fca, type FcaBranch } from '@wsss/fca';
 import { Align, GciFusion, Sf2 } from '@wsss/sf2';
 
@@ -181,9 +188,7 @@ export function createWsFcn(config: Partial<WsFcnConfig> = {}): WsFcn {
       ];
     },
     countParameters() {
-      return model.weights
-        .filter((w) => !/moving_(mean|variance)$/.test(w.originalName))
-        .reduce((s, w) => s + w.shape.reduce((a, b) => a! * b!, 1)!, 0);
+      return countParameters(model);
     },
   };
 }

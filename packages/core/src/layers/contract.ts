@@ -16,6 +16,27 @@ export type LayerArgs = NonNullable<ConstructorParameters<typeof tfl.layers.Laye
 export type Kwargs = { [key: string]: any };
 export type Shape = (number | null)[];
 
+/**
+ * The two NHWC input shapes of a two-input module (`names` say what they are, for the error), each with known
+ * channels.
+ */
+export function pairShapes(
+  owner: string,
+  inputShape: Shape | Shape[],
+  names: [string, string],
+): [Shape, Shape] {
+  if (!Array.isArray(inputShape[0]) || inputShape.length !== 2) {
+    throw new Error(`${owner} expects two inputs [${names.join(', ')}], got ${JSON.stringify(inputShape)}`);
+  }
+  const [a, b] = inputShape as [Shape, Shape];
+  if (a.length !== 4 || b.length !== 4 || !a[3] || !b[3]) {
+    throw new Error(
+      `${owner} expects NHWC inputs [${names.join(', ')}] with known channels, got ${JSON.stringify(inputShape)}`,
+    );
+  }
+  return [a, b];
+}
+
 /** Keys tfjs-layers itself accepts in a layer's constructor arguments / config. */
 const BASE_LAYER_KEYS = new Set([
   'customObjects', // passed by tfjs's fromConfig
@@ -158,6 +179,18 @@ export function paramOps(
   };
 }
 
+/**
+ * Number of parameters as PyTorch counts them (`sum(p.numel() for p in parameters())`): every weight except
+ * BatchNorm running statistics, trainable or not. Works on a layer or a model.
+ */
+export function countParameters(holder: { weights: tfl.LayerVariable[] }): number {
+  let n = 0;
+  for (const w of holder.weights) {
+    if (!/moving_(mean|variance)(_\d+)?$/.test(w.originalName)) n += w.shape.reduce((a, b) => a! * b!, 1)!;
+  }
+  return n;
+}
+
 /** The kind of a weight by its name suffix: decides learning-rate group and weight decay (spec §1.6). */
 export type WeightKind = 'kernel' | 'bias' | 'gamma' | 'beta' | 'moving_mean' | 'moving_variance' | 'other';
 
@@ -192,6 +225,16 @@ export abstract class WsssLayer<O extends object = object> extends tfl.layers.La
     const { base, options } = resolveOptions(className, args ?? {}, defaults);
     super(base);
     this.options = options;
+  }
+
+  /** Throws naming the option unless each of `keys` is a positive integer (for constructors). */
+  protected requirePositiveInts(...keys: (keyof O & string)[]): void {
+    for (const k of keys) {
+      const v = this.options[k];
+      if (!Number.isInteger(v) || (v as number) <= 0) {
+        throw new Error(`${this.getClassName()}: ${k} must be a positive integer, got ${String(v)}`);
+      }
+    }
   }
 
   protected isTraining(kwargs: Kwargs | undefined): boolean {

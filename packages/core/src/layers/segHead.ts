@@ -66,10 +66,7 @@ export class SegHead extends WsssLayer<SegHeadOptions> {
   constructor(args: Partial<SegHeadOptions> & LayerArgs = {}) {
     super(args, SEG_HEAD_DEFAULTS);
     const o = this.options;
-    for (const k of ['numClasses', 'channels'] as const) {
-      if (!Number.isInteger(o[k]) || o[k] <= 0)
-        throw new Error(`WsssSegHead: ${k} must be a positive integer, got ${o[k]}`);
-    }
+    this.requirePositiveInts('numClasses', 'channels');
     if (!Array.isArray(o.dropout) || o.dropout.length !== 2 || o.dropout.some((r) => !(r >= 0 && r < 1))) {
       throw new Error(`WsssSegHead: dropout must be two rates in [0, 1), got ${JSON.stringify(o.dropout)}`);
     }

@@ -50,7 +50,10 @@ export function stochasticGate(
     if (!opts.training) return tf.add(tf.mul(deep, 1 - psi), tf.mul(shallow, psi));
     const r =
       opts.mask ??
-      tf.cast(tf.less(tf.randomUniform(deep.shape, 0, 1, 'float32', opts.seed ?? nextSeed()), 1 - psi), 'float32');
+      tf.cast(
+        tf.less(tf.randomUniform(deep.shape, 0, 1, 'float32', opts.seed ?? nextSeed()), 1 - psi),
+        'float32',
+      );
     const deepScaled = tf.div(tf.sub(deep, tf.mul(shallow, psi)), Math.max(1e-8, 1 - psi));
     // r·a + (1−r)·b written as b + r·(a − b): one fewer full-size temporary.
     return tf.add(shallow, tf.mul(r, tf.sub(deepScaled, shallow)));
