@@ -71,7 +71,11 @@ export interface WsFcn {
   paramGroups(opts?: { lrMults?: readonly number[]; weightDecay?: number }): ParamGroup[];
   /** State-dict rules for the whole model with the reference key names (no `module.` prefix, spec §1.1). */
   stateDictRules(): StateDictRule[];
-  /** Parameters as PyTorch counts them (no BN running statistics). */
+  /**
+   * Parameters as PyTorch counts them (no BN running statistics). At full size with 20 foreground classes this is
+   * the reference code's count — SSSS 137,973,172; +FCA 144,395,718; +SF2 141,791,060; WS-FCN 148,213,606. The
+   * paper's Table I (137.10 / 143.52 / 140.92 / 147.34 M) is consistently 0.87 M lower; we report the code's.
+   */
   countParameters(): number;
 }
 
