@@ -1,6 +1,16 @@
 /**
  * @wsss/cli — the assembled WS-FCN, its training step, and the `wsss` command.
  */
+
+export { COCO_PRESET, DEMO_PRESET, VOC_PRESET } from './config/presets.js';
+export {
+  CONFIG_SCHEMA,
+  ConfigError,
+  type DatasetKind,
+  type Variant,
+  validate,
+  type WsssConfig,
+} from './config/schema.js';
+export * from './infer/predict.js';
 export * from './model/wsfcn.js';
 export * from './train/step.js';
-export * from './infer/predict.js';

@@ -3,6 +3,7 @@
  * truncated normal, PyTorch's `kaiming_normal_` from a plain normal, so neither tfjs initialiser matches.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { nextSeed } from '../ops/random.js';
 
 /** How a weight is initialised. Serialisable (a string), stored in layer configs. */
 export type InitName =
@@ -31,9 +32,15 @@ export function fanIn(kernelShape: readonly number[]): number {
 }
 
 /**
- * Draws an initial value. `fan` is the fan-in to use (the kernel's for biases).
+ * Draws an initial value. `fan` is the fan-in to use (the kernel's for biases). Without a `seed`, draws from
+ * `seedRandom`'s stream when it is seeded (so a seeded run builds identical models), else unseeded.
  */
-export function initialValue(init: InitName, shape: number[], fan: number, seed?: number): tf.Tensor {
+export function initialValue(
+  init: InitName,
+  shape: number[],
+  fan: number,
+  seed: number | undefined = nextSeed(),
+): tf.Tensor {
   switch (init) {
     case 'kaimingNormal':
       return tf.randomNormal(shape, 0, Math.sqrt(2 / fan), 'float32', seed);

@@ -32,3 +32,15 @@ describe.each(TEST_BACKENDS)('seeded randomness on %s', (backend) => {
     expect(() => setRandomState({ seed: 1.5, counter: 0 })).toThrow(/expected \{ seed: integer/);
   });
 });
+
+describe('seeded initialisation', () => {
+  afterEach(() => seedRandom(null));
+  it('builds identical weights from the same seed', async () => {
+    const { initialValue } = await import('../layers/initializers.js');
+    seedRandom(7);
+    const a = initialValue('kaimingNormal', [3, 3, 2, 4], 18).dataSync();
+    seedRandom(7);
+    const b = initialValue('kaimingNormal', [3, 3, 2, 4], 18).dataSync();
+    expect(Array.from(b)).toEqual(Array.from(a));
+  });
+});

@@ -1,0 +1,207 @@
+/**
+ * What the compute commands share: backend start-up, opening data sets, building the network from a config,
+ * loading backbone weights and checkpoints.
+ */
+import { existsSync } from 'node:fs';
+import { extname, join, resolve } from 'node:path';
+import { wrn38StateDictRules } from '@wsss/backbone-wrn38';
+import { type BackendChoice, describeBackend, loadStateDict, seedRandom, setBackend } from '@wsss/core';
+import { readPth, readSafetensorsFile } from '@wsss/core/node';
+import {
+  CocoDataset,
+  generateSyntheticSet,
+  ImageFolderDataset,
+  type RandomAccessDataset,
+  VocDataset,
+} from '@wsss/datasets';
+import { type PartialConfig, VOC_PRESET } from '../config/presets.js';
+import { deepMerge, validate, type WsssConfig } from '../config/schema.js';
+import { createWsFcn, type WsFcn } from '../model/wsfcn.js';
+import { applyCheckpointWeights, type Checkpoint, loadCheckpoint } from '../run/checkpoint.js';
+import type { Output } from '../run/output.js';
+import { InputError } from './errors.js';
+
+/** Starts the backend and prints which one runs (and its adapter or wasm threads). */
+export async function startBackend(
+  choice: BackendChoice,
+  threads: number | 'auto',
+  out: Output,
+): Promise<string> {
+  const name = await setBackend(choice, { wasmThreads: threads });
+  const d = describeBackend();
+  const detail = d.adapter
+    ? ` (${d.adapter.description || d.adapter.device || d.adapter.vendor}${d.adapter.software ? ', software' : ''})`
+    : d.wasm
+      ? ` (SIMD ${d.wasm.simd ? 'on' : 'off'}, ${d.wasm.threads} thread${d.wasm.threads === 1 ? '' : 's'})`
+      : '';
+  out.info(`backend: ${name}${detail}${choice === 'auto' ? ' [auto]' : ''}`);
+  out.event('backend', { backend: name, requested: choice, ...d });
+  return name;
+}
+
+/** Where the synthetic set of a config lives. */
+export function syntheticRoot(config: WsssConfig, runDir: string | null): string {
+  if (config.data.root) return resolve(config.data.root);
+  const s = config.data.synthetic;
+  return resolve(
+    runDir ?? '.',
+    'data',
+    `synthetic-${s.train}-${s.val}-${s.size}px-k${s.numClasses}-s${s.seed}`,
+  );
+}
+
+/** Generates the synthetic set described by the config unless it exists already. */
+export async function ensureSyntheticSet(config: WsssConfig, root: string, out: Output): Promise<void> {
+  if (existsSync(join(root, 'classes.json'))) return;
+  const s = config.data.synthetic;
+  const t0 = performance.now();
+  await generateSyntheticSet({
+    root,
+    count: s.train + s.val,
+    seed: s.seed,
+    size: s.size,
+    numClasses: s.numClasses,
+    splits: { train: s.train, val: s.val },
+    imageFormat: 'png',
+  });
+  out.info(
+    `generated the synthetic set: ${s.train} train + ${s.val} val images, ${s.size}×${s.size}, ${s.numClasses} classes → ${root} (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+  );
+}
+
+/** Opens a split of the configured data set (generating the synthetic set first if needed). */
+export async function openSplit(
+  config: WsssConfig,
+  split: string,
+  runDir: string | null,
+  out: Output,
+): Promise<RandomAccessDataset> {
+  const d = config.data;
+  if (d.dataset === 'synthetic') {
+    const root = syntheticRoot(config, runDir);
+    await ensureSyntheticSet(config, root, out);
+    return VocDataset.open({ root, split });
+  }
+  if (d.dataset === 'voc') return VocDataset.open({ root: d.root!, split });
+  const ann = join(d.root!, 'annotations', `instances_${split}.json`);
+  if (!existsSync(ann))
+    throw new InputError(
+      `COCO: no annotation file ${ann} (expected <root>/annotations/instances_${split}.json)`,
+    );
+  return CocoDataset.open({ annotationFile: ann, imageDir: join(d.root!, split) });
+}
+
+/** Opens a folder of images for inference. */
+export async function openFolder(dir: string, classNames?: readonly string[]): Promise<ImageFolderDataset> {
+  return ImageFolderDataset.open(classNames ? { root: dir, classNames } : { root: dir });
+}
+
+const VARIANT_MODULES = {
+  wsfcn: { context: 'fca', fusion: 'sf2' },
+  ssss: { context: 'aspp', fusion: 'gci' },
+  'fca-gci': { context: 'fca', fusion: 'gci' },
+  'aspp-sf2': { context: 'aspp', fusion: 'sf2' },
+} as const;
+
+/** Builds the configured network for `numClasses` foreground classes. */
+export function buildNet(config: WsssConfig, numClasses: number): WsFcn {
+  const m = config.model;
+  const { channels, ...rest } = m.backbone;
+  return createWsFcn({
+    numClasses,
+    backbone: channels ? { ...rest, channels } : rest,
+    ...VARIANT_MODULES[m.variant],
+    psi: m.psi,
+    contextBnMode: m.contextBnMode,
+  });
+}
+
+/**
+ * Builds the network with a reproducible initialisation: the wsss initialisers draw from @wsss/core's seeded
+ * stream while it is seeded (`seedRandom`), so the same seed gives the same weights. The stream is then left
+ * unseeded; the training loop seeds it for the dropout and gate draws (and restores it on resume).
+ */
+export function buildSeededNet(config: WsssConfig, numClasses: number, seed: number): WsFcn {
+  seedRandom(seed ^ 0x5eed17);
+  try {
+    return buildNet(config, numClasses);
+  } finally {
+    seedRandom(null);
+  }
+}
+
+/** Loads ImageNet backbone weights (reference ResNet-38d names) from a `.pth` or `.safetensors` file. */
+export async function loadBackboneWeights(net: WsFcn, file: string, out: Output): Promise<void> {
+  if (!existsSync(file)) throw new InputError(`backbone weights: no file ${file}`);
+  const ext = extname(file).toLowerCase();
+  let tensors: Map<string, { shape: readonly number[]; data: ArrayLike<number> }>;
+  try {
+    tensors =
+      ext === '.safetensors' ? (await readSafetensorsFile(file)).tensors : (await readPth(file)).tensors;
+  } catch (e) {
+    throw new InputError(`backbone weights ${file}: ${(e as Error).message}`, { cause: e });
+  }
+  const first = [...tensors.keys()][0] ?? '';
+  const prefix = first.startsWith('module.') ? 'module.' : '';
+  try {
+    const report = loadStateDict(net.backbone, tensors, wrn38StateDictRules('backbone', prefix));
+    out.info(
+      `loaded ${report.loaded.length} backbone weights from ${file} (${report.ignored.length} keys ignored)`,
+    );
+  } catch (e) {
+    throw new InputError(`backbone weights ${file}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** Reads a checkpoint, naming the file in errors. */
+export async function readCheckpoint(file: string): Promise<Checkpoint> {
+  if (!existsSync(file)) throw new InputError(`no checkpoint at ${file}`);
+  try {
+    return await loadCheckpoint(file);
+  } catch (e) {
+    throw new InputError(`checkpoint ${file}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/**
+ * A checkpoint path from `--checkpoint`: a `.safetensors` file, or a run folder (its `checkpoints/best`, else
+ * `checkpoints/last`).
+ */
+export function checkpointPath(p: string): string {
+  if (p.endsWith('.safetensors')) return p;
+  for (const name of ['best', 'last']) {
+    const f = join(p, 'checkpoints', `${name}.safetensors`);
+    if (existsSync(f)) return f;
+  }
+  throw new InputError(
+    `${p}: neither a .safetensors checkpoint nor a run folder with checkpoints/best|last.safetensors`,
+  );
+}
+
+/**
+ * Opens a checkpoint for the inference commands: reads it, applies command-line overrides to its config
+ * (eval.*, data.*, backend, threads), starts the backend, then builds the network with the checkpoint's weights.
+ */
+export async function openCheckpoint(
+  path: string,
+  overrides: PartialConfig[],
+  out: Output,
+): Promise<{
+  file: string;
+  net: WsFcn;
+  ckpt: Checkpoint;
+  config: WsssConfig;
+  classNames: string[];
+  backend: string;
+}> {
+  const file = checkpointPath(path);
+  const ckpt = await readCheckpoint(file);
+  // keys added after the checkpoint was written take the reference defaults
+  const config: WsssConfig = deepMerge(VOC_PRESET, ckpt.state.config, ...overrides);
+  validate(config);
+  const backend = await startBackend(config.backend, config.threads, out);
+  const classNames = ckpt.state.classNames;
+  const net = buildNet(ckpt.state.config, classNames.length - 1);
+  applyCheckpointWeights(net, ckpt, file);
+  return { file, net, ckpt, config, classNames, backend };
+}

@@ -1,0 +1,97 @@
+/**
+ * Presets: complete configurations that options and config files override. `voc` is the reference
+ * configuration (spec §4.8), `coco` its COCO deviations, `demo` the embedded CPU demo (DESIGN §5).
+ * The demo's numbers live here and nowhere else: tune `DEMO_PRESET` (and `DEMO_QUICK`).
+ */
+import { deepMerge, type WsssConfig } from './schema.js';
+
+type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> | T[K] : T[K] };
+export type PartialConfig = DeepPartial<WsssConfig>;
+
+/** The reference WS-FCN configuration (spec §4.8, §3.10, §3.11, §4.9). */
+export const VOC_PRESET: WsssConfig = {
+  model: {
+    variant: 'wsfcn',
+    backbone: { width: 1, depth: 'full', channels: null, bnMode: 'frozen', freezeStem: true },
+    contextBnMode: 'frozenStats',
+    psi: 0.3,
+    weights: null,
+  },
+  data: {
+    dataset: 'voc',
+    root: null,
+    trainSplit: 'train_aug',
+    valSplit: 'val',
+    synthetic: { train: 600, val: 200, size: 128, numClasses: 5, seed: 0 },
+    crop: 321,
+    scale: [0.9, 1.0],
+    jitter: true,
+    workers: 0,
+  },
+  optim: { kind: 'sgd', lr: 1e-3, momentum: 0.9, weightDecay: 5e-4, lrMults: [1, 2, 20, 40] },
+  train: {
+    epochs: 31, // NUM_EPOCHS 30, range inclusive: epochs 0…30 (spec §4.1)
+    batchSize: 16,
+    pretrainEpochs: 7,
+    maskLossWeight: 1,
+    focalP: 3,
+    focalLambda: 0.01,
+    pamrIterations: 10,
+    pamrDilations: [1, 2, 4, 8, 12, 24],
+    valEvery: 2, // every even epoch (spec §3.10)
+    valImages: 0,
+    seed: 0,
+  },
+  eval: { scales: [1, 0.5, 1.5, 2], flip: true, bgScore: 0.25, fpCut: 0.1, useGtLabels: false, canvas: 1024 },
+  backend: 'auto',
+  threads: 1,
+};
+
+/** COCO 2014: PAMR 5 iterations and focal λ 0.1 (spec §4.8 comments); 80 classes come from the data. */
+export const COCO_PRESET: WsssConfig = deepMerge(VOC_PRESET, {
+  data: { dataset: 'coco', trainSplit: 'train2014', valSplit: 'val2014' },
+  train: { pamrIterations: 5, focalLambda: 0.1 },
+} satisfies PartialConfig);
+
+/**
+ * The embedded demo: synthetic set (600 train + 200 held-out, 128×128, seed 0), width-reduced light WS-FCN
+ * trained from scratch with batch-statistics BN, Adam, on wasm. Budget ≤ 10 min on 2 CPU cores.
+ */
+export const DEMO_PRESET: WsssConfig = deepMerge(VOC_PRESET, {
+  model: {
+    backbone: {
+      channels: [16, 32, 64, 128, 256, 256, 256],
+      depth: 'light',
+      bnMode: 'batch',
+      freezeStem: false,
+    },
+    contextBnMode: 'batch',
+  },
+  data: {
+    dataset: 'synthetic',
+    trainSplit: 'train',
+    valSplit: 'val',
+    synthetic: { train: 600, val: 200, size: 128, numClasses: 5, seed: 0 },
+    crop: 128,
+    scale: [0.9, 1.0],
+    jitter: true,
+  },
+  optim: { kind: 'adam', lr: 1e-3, momentum: 0, weightDecay: 0, lrMults: [1, 1, 1, 1] },
+  // validation on 50 held-out images every 4 epochs keeps it cheap; the report then scores all 200
+  train: { epochs: 12, batchSize: 16, pretrainEpochs: 3, pamrIterations: 10, valEvery: 4, valImages: 50 },
+  // two views (scale 1 + flip) per image: the multi-scale merge costs ~3× more for little gain at 128 px
+  eval: { scales: [1], flip: true, canvas: 0 },
+  backend: 'wasm',
+} satisfies PartialConfig);
+
+/** `wsss demo --quick`: the demo pipeline on tiny data in seconds (for tests and smoke checks). */
+export const DEMO_QUICK: PartialConfig = {
+  model: { backbone: { channels: [4, 4, 8, 8, 8, 8, 8] } },
+  data: { synthetic: { train: 32, val: 16, size: 32 }, crop: 32 },
+  train: { epochs: 2, batchSize: 8, pretrainEpochs: 1, pamrIterations: 2, valEvery: 1 },
+  eval: { scales: [1], flip: false },
+};
+
+export const PRESETS = { voc: VOC_PRESET, coco: COCO_PRESET, demo: DEMO_PRESET } as const;
+export type PresetName = keyof typeof PRESETS;
+export const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];

@@ -1,0 +1,453 @@
+/**
+ * The configuration schema of `wsss` (DESIGN §5): every key of a run's configuration, its type, what values are
+ * allowed and what it means. Presets, config files (JSON/YAML) and command-line options are all checked against
+ * it; a bad value is reported with its dotted key, the value and what is allowed.
+ */
+
+import type { BackendChoice } from '@wsss/core';
+
+export type Variant = 'wsfcn' | 'ssss' | 'fca-gci' | 'aspp-sf2';
+export const VARIANTS: readonly Variant[] = ['wsfcn', 'ssss', 'fca-gci', 'aspp-sf2'];
+export type DatasetKind = 'voc' | 'coco' | 'synthetic';
+
+/** A fully resolved run configuration (what `config.json` in a run folder holds). */
+export interface WsssConfig {
+  model: {
+    /** WS-FCN (FCA + SF2) or a Table I variant: SSSS (ASPP + GCI), FCA + GCI, ASPP + SF2. */
+    variant: Variant;
+    backbone: {
+      width: number;
+      depth: 'full' | 'light';
+      channels: number[] | null;
+      bnMode: 'frozen' | 'frozenStats' | 'batch';
+      freezeStem: boolean;
+    };
+    contextBnMode: 'frozenStats' | 'batch';
+    psi: number;
+    /** ImageNet backbone weights (`.pth` or `.safetensors`), or null for random initialisation. */
+    weights: string | null;
+  };
+  data: {
+    dataset: DatasetKind;
+    /** VOC2012 folder, COCO folder, or where the synthetic set is generated (null: inside the run folder). */
+    root: string | null;
+    trainSplit: string;
+    valSplit: string;
+    synthetic: { train: number; val: number; size: number; numClasses: number; seed: number };
+    /** Square training crop side (spec §3.10). */
+    crop: number;
+    /** RandomResizedCrop area range. */
+    scale: number[];
+    jitter: boolean;
+    /** Worker threads for augmentation (0: on the main thread). */
+    workers: number;
+  };
+  optim: {
+    kind: 'sgd' | 'adam';
+    lr: number;
+    momentum: number;
+    weightDecay: number;
+    /** Learning-rate multipliers of the four groups (spec §1.6). */
+    lrMults: number[];
+  };
+  train: {
+    epochs: number;
+    batchSize: number;
+    /** Mask loss from this (0-based) epoch on (TRAIN.PRETRAIN). */
+    pretrainEpochs: number;
+    maskLossWeight: number;
+    focalP: number;
+    focalLambda: number;
+    pamrIterations: number;
+    pamrDilations: number[];
+    /** Validate every k epochs (and after the last). */
+    valEvery: number;
+    /** Cap on validation images (0: all). */
+    valImages: number;
+    seed: number;
+  };
+  eval: {
+    scales: number[];
+    flip: boolean;
+    /** Constant background score of the merged map (spec §4.9). */
+    bgScore: number;
+    /** Predicted-label cut (spec §3.11). */
+    fpCut: number;
+    /** Use ground-truth image labels instead of predicted ones (marked in the output). */
+    useGtLabels: boolean;
+    /** Zero-pad each view, centred, to this square before the forward (reference PAD_SIZE 1024); 0 = none. */
+    canvas: number;
+  };
+  backend: BackendChoice;
+  /** wasm threads in Node (1 = single-threaded, 'auto' = the cores available, at most 8). */
+  threads: number | 'auto';
+}
+
+/** Thrown for a configuration or usage problem; main maps it to exit code 2. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+type Doc = { doc: string };
+export type Field = Doc &
+  (
+    | { kind: 'number'; min?: number; max?: number; integer?: boolean; positive?: boolean }
+    | { kind: 'threads' }
+    | { kind: 'enum'; values: readonly string[] }
+    | { kind: 'boolean' }
+    | { kind: 'string'; nullable?: boolean }
+    | {
+        kind: 'numbers';
+        length?: number;
+        minLength?: number;
+        min?: number;
+        integer?: boolean;
+        positive?: boolean;
+        nullable?: boolean;
+      }
+    | { kind: 'object'; fields: Record<string, Field> }
+  );
+
+const int = (doc: string, min = 0, max?: number): Field => ({ kind: 'number', integer: true, min, max, doc });
+const pos = (doc: string): Field => ({ kind: 'number', positive: true, doc });
+const nonneg = (doc: string): Field => ({ kind: 'number', min: 0, doc });
+
+/** The schema: one entry per configuration key. */
+export const CONFIG_SCHEMA: Field = {
+  kind: 'object',
+  doc: 'run configuration',
+  fields: {
+    model: {
+      kind: 'object',
+      doc: 'the network',
+      fields: {
+        variant: {
+          kind: 'enum',
+          values: VARIANTS,
+          doc: 'wsfcn = FCA + SF2 (the paper); ssss = ASPP + GCI; fca-gci; aspp-sf2 (Table I)',
+        },
+        backbone: {
+          kind: 'object',
+          doc: 'WideResNet-38 options',
+          fields: {
+            width: pos('width multiplier of every stage (1 = reference 64…4096)'),
+            depth: {
+              kind: 'enum',
+              values: ['full', 'light'],
+              doc: 'full = 3/3/6/3/1/1 units; light = one per stage',
+            },
+            channels: {
+              kind: 'numbers',
+              length: 7,
+              integer: true,
+              positive: true,
+              nullable: true,
+              doc: 'explicit channels [conv1a, b2…b7] (multiples of 4) overriding width, or null',
+            },
+            bnMode: {
+              kind: 'enum',
+              values: ['frozen', 'frozenStats', 'batch'],
+              doc: "backbone BatchNorm: 'frozen' with ImageNet weights, 'batch' from scratch",
+            },
+            freezeStem: { kind: 'boolean', doc: 'freeze conv1a and b2 as the reference does' },
+          },
+        },
+        contextBnMode: {
+          kind: 'enum',
+          values: ['frozenStats', 'batch'],
+          doc: 'BatchNorm of the context module (reference frozenStats)',
+        },
+        psi: { kind: 'number', min: 0, max: 1, doc: 'ψ of the stochastic gate (spec §3.3)' },
+        weights: {
+          kind: 'string',
+          nullable: true,
+          doc: 'ImageNet backbone weights (.pth or .safetensors), or null',
+        },
+      },
+    },
+    data: {
+      kind: 'object',
+      doc: 'data set and augmentation',
+      fields: {
+        dataset: { kind: 'enum', values: ['voc', 'coco', 'synthetic'], doc: 'which reader' },
+        root: {
+          kind: 'string',
+          nullable: true,
+          doc: 'VOC2012 folder, COCO folder (annotations/, train2014/, val2014/) or synthetic output folder',
+        },
+        trainSplit: { kind: 'string', doc: 'training split (VOC list name or COCO set)' },
+        valSplit: { kind: 'string', doc: 'validation split' },
+        synthetic: {
+          kind: 'object',
+          doc: 'synthetic set generation',
+          fields: {
+            train: int('training images', 1),
+            val: int('held-out images', 1),
+            size: int('image side in pixels', 32, 1024),
+            numClasses: int('object classes', 1, 8),
+            seed: int('generator seed', 0),
+          },
+        },
+        crop: int('square training crop side in pixels', 16, 2048),
+        scale: {
+          kind: 'numbers',
+          length: 2,
+          positive: true,
+          doc: 'RandomResizedCrop area range [from, to] (fractions of the image)',
+        },
+        jitter: { kind: 'boolean', doc: 'colour jitter (0.3/0.3/0.3/0.1)' },
+        workers: int('augmentation worker threads (0 = main thread)', 0, 64),
+      },
+    },
+    optim: {
+      kind: 'object',
+      doc: 'optimiser',
+      fields: {
+        kind: { kind: 'enum', values: ['sgd', 'adam'], doc: 'optimiser' },
+        lr: pos('base learning rate'),
+        momentum: { kind: 'number', min: 0, max: 1, doc: 'SGD momentum' },
+        weightDecay: nonneg('L2 weight decay on weights and BN γ'),
+        lrMults: {
+          kind: 'numbers',
+          length: 4,
+          min: 0,
+          doc: 'LR multipliers of pretrained weights/biases and new weights/biases (spec §1.6)',
+        },
+      },
+    },
+    train: {
+      kind: 'object',
+      doc: 'training schedule and losses',
+      fields: {
+        epochs: int('epochs to run', 1),
+        batchSize: int('images per batch', 1),
+        pretrainEpochs: int('mask loss from this 0-based epoch on', 0),
+        maskLossWeight: nonneg('weight of the mask loss'),
+        focalP: nonneg('focal penalty power p'),
+        focalLambda: nonneg('focal penalty weight λ'),
+        pamrIterations: int('PAMR iterations', 0, 100),
+        pamrDilations: {
+          kind: 'numbers',
+          minLength: 1,
+          integer: true,
+          positive: true,
+          doc: 'PAMR dilations',
+        },
+        valEvery: int('validate every k epochs (and after the last)', 1),
+        valImages: int('validation images used during training (0 = all)', 0),
+        seed: int('seed of shuffling, augmentation, dropout and the gate', 0),
+      },
+    },
+    eval: {
+      kind: 'object',
+      doc: 'inference (spec §3.11, §4.9)',
+      fields: {
+        scales: { kind: 'numbers', minLength: 1, positive: true, doc: 'test scales' },
+        flip: { kind: 'boolean', doc: 'add horizontally flipped views' },
+        bgScore: { kind: 'number', min: 0, max: 1, doc: 'constant background score' },
+        fpCut: { kind: 'number', min: 0, max: 1, doc: 'predicted-label threshold on sigmoid(score)' },
+        useGtLabels: { kind: 'boolean', doc: 'use ground-truth image labels instead of predicted ones' },
+        canvas: int(
+          'zero-pad each view to this square (reference 1024; 0 = none; skipped when a view is larger)',
+          0,
+          8192,
+        ),
+      },
+    },
+    backend: {
+      kind: 'enum',
+      values: ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'],
+      doc: 'compute backend',
+    },
+    threads: { kind: 'threads', doc: "wasm threads in Node: a positive integer or 'auto'" },
+  },
+};
+
+function show(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (v === undefined) return 'undefined';
+  const s = JSON.stringify(v);
+  return s === undefined ? String(v) : s.length > 80 ? `${s.slice(0, 77)}...` : s;
+}
+
+/** What a field allows, in words. */
+export function describeAllowed(f: Field): string {
+  switch (f.kind) {
+    case 'number': {
+      const parts = [f.integer ? 'an integer' : 'a number'];
+      if (f.positive) parts.push('> 0');
+      if (f.min !== undefined) parts.push(`≥ ${f.min}`);
+      if (f.max !== undefined) parts.push(`≤ ${f.max}`);
+      return parts.join(' ');
+    }
+    case 'threads':
+      return "a positive integer or 'auto'";
+    case 'enum':
+      return `one of ${f.values.map((v) => `'${v}'`).join(', ')}`;
+    case 'boolean':
+      return 'true or false';
+    case 'string':
+      return f.nullable ? 'a string or null' : 'a non-empty string';
+    case 'numbers': {
+      const n =
+        f.length !== undefined ? `${f.length} ` : f.minLength !== undefined ? `at least ${f.minLength} ` : '';
+      const each = `${f.integer ? 'integers' : 'numbers'}${f.positive ? ' > 0' : f.min !== undefined ? ` ≥ ${f.min}` : ''}`;
+      return `an array of ${n}${each}${f.nullable ? ', or null' : ''}`;
+    }
+    case 'object':
+      return `an object with keys ${Object.keys(f.fields).join(', ')}`;
+  }
+}
+
+function bad(key: string, value: unknown, f: Field): never {
+  throw new ConfigError(`config: ${key} = ${show(value)} is not allowed; expected ${describeAllowed(f)}`);
+}
+
+function checkNumber(v: unknown, f: Extract<Field, { kind: 'number' | 'numbers' }>): boolean {
+  if (typeof v !== 'number' || !Number.isFinite(v)) return false;
+  if (f.integer && !Number.isInteger(v)) return false;
+  if (f.positive && !(v > 0)) return false;
+  if (f.min !== undefined && v < f.min) return false;
+  if ('max' in f && f.max !== undefined && v > f.max) return false;
+  return true;
+}
+
+/**
+ * Checks `value` against `field`; `partial` allows missing keys (for presets and overrides before merging).
+ * @throws ConfigError naming the dotted key, the value and what is allowed; unknown keys list the known ones.
+ */
+export function validate(value: unknown, field: Field = CONFIG_SCHEMA, key = '', partial = false): void {
+  const name = key || '(root)';
+  switch (field.kind) {
+    case 'object': {
+      if (value === null || typeof value !== 'object' || Array.isArray(value)) bad(name, value, field);
+      const obj = value as Record<string, unknown>;
+      for (const k of Object.keys(obj)) {
+        if (!(k in field.fields)) {
+          throw new ConfigError(
+            `config: unknown key '${key ? `${key}.` : ''}${k}'; allowed keys here are ${Object.keys(field.fields).join(', ')}`,
+          );
+        }
+      }
+      for (const [k, sub] of Object.entries(field.fields)) {
+        const child = key ? `${key}.${k}` : k;
+        if (!(k in obj) || obj[k] === undefined) {
+          if (partial) continue;
+          throw new ConfigError(`config: ${child} is missing; expected ${describeAllowed(sub)}`);
+        }
+        validate(obj[k], sub, child, partial);
+      }
+      return;
+    }
+    case 'number':
+      if (!checkNumber(value, field)) bad(name, value, field);
+      return;
+    case 'threads':
+      if (value !== 'auto' && !(typeof value === 'number' && Number.isInteger(value) && value >= 1))
+        bad(name, value, field);
+      return;
+    case 'enum':
+      if (typeof value !== 'string' || !field.values.includes(value)) bad(name, value, field);
+      return;
+    case 'boolean':
+      if (typeof value !== 'boolean') bad(name, value, field);
+      return;
+    case 'string':
+      if (value === null && field.nullable) return;
+      if (typeof value !== 'string' || value === '') bad(name, value, field);
+      return;
+    case 'numbers':
+      if (value === null && field.nullable) return;
+      if (!Array.isArray(value)) bad(name, value, field);
+      if (field.length !== undefined && value.length !== field.length) bad(name, value, field);
+      if (field.minLength !== undefined && value.length < field.minLength) bad(name, value, field);
+      if (!value.every((v) => checkNumber(v, field))) bad(name, value, field);
+      return;
+  }
+}
+
+/** The schema field at a dotted key, or undefined. */
+export function fieldAt(key: string, root: Field = CONFIG_SCHEMA): Field | undefined {
+  let f: Field | undefined = root;
+  for (const part of key.split('.')) {
+    if (f?.kind !== 'object') return undefined;
+    f = f.fields[part];
+  }
+  return f;
+}
+
+/** Every leaf key of the schema with its field, in schema order (for `--help` and the README). */
+export function leafKeys(root: Field = CONFIG_SCHEMA, prefix = ''): [string, Field][] {
+  if (root.kind !== 'object') return [[prefix, root]];
+  return Object.entries(root.fields).flatMap(([k, f]) => leafKeys(f, prefix ? `${prefix}.${k}` : k));
+}
+
+/**
+ * Parses a command-line string for the field at `key` (`--set key=value`, or an option mapped to a key):
+ * numbers, booleans (true/false/yes/no/1/0), comma-separated arrays, `null` where allowed.
+ * @throws ConfigError for an unknown key or a value that does not parse.
+ */
+export function parseValue(key: string, text: string): unknown {
+  const f = fieldAt(key);
+  if (!f || f.kind === 'object') {
+    throw new ConfigError(
+      `config: unknown key '${key}'; settable keys are ${leafKeys()
+        .map(([k]) => k)
+        .join(', ')}`,
+    );
+  }
+  const t = text.trim();
+  const num = (s: string) => (s.trim() === '' ? Number.NaN : Number(s));
+  switch (f.kind) {
+    case 'number':
+      return num(t);
+    case 'threads':
+      return t === 'auto' ? 'auto' : num(t);
+    case 'boolean':
+      if (/^(true|yes|1|on)$/i.test(t)) return true;
+      if (/^(false|no|0|off)$/i.test(t)) return false;
+      return t;
+    case 'string':
+      return f.nullable && (t === 'null' || t === '') ? null : t;
+    case 'numbers':
+      if (f.nullable && t === 'null') return null;
+      return t
+        .replace(/^\[|\]$/g, '')
+        .split(',')
+        .map(num);
+    case 'enum':
+      return t;
+  }
+}
+
+/** Sets a dotted key in a nested plain object, creating objects on the way. */
+export function setPath(obj: Record<string, unknown>, key: string, value: unknown): void {
+  const parts = key.split('.');
+  let o = obj;
+  for (const p of parts.slice(0, -1)) {
+    if (o[p] === undefined || o[p] === null || typeof o[p] !== 'object') o[p] = {};
+    o = o[p] as Record<string, unknown>;
+  }
+  o[parts[parts.length - 1]!] = value;
+}
+
+/** Deep-merges plain objects (arrays and scalars replace). Returns a new object. */
+export function deepMerge<T>(base: T, ...overrides: unknown[]): T {
+  const isObj = (v: unknown): v is Record<string, unknown> =>
+    v !== null && typeof v === 'object' && !Array.isArray(v);
+  const merge = (a: unknown, b: unknown): unknown => {
+    if (b === undefined) return a;
+    if (isObj(a) && isObj(b)) {
+      const out: Record<string, unknown> = { ...a };
+      for (const [k, v] of Object.entries(b)) out[k] = merge(a[k], v);
+      return out;
+    }
+    return Array.isArray(b) ? [...b] : b;
+  };
+  let out: unknown = structuredClone(base);
+  for (const o of overrides) out = merge(out, o);
+  return out as T;
+}

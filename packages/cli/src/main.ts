@@ -1,0 +1,590 @@
+/**
+ * The `wsss` command: parses argv (node:util parseArgs), dispatches to the commands, prints results (human or
+ * `--json`) and maps errors to the documented exit codes (see `EXIT_CODES_HELP`).
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { runBench } from './commands/bench.js';
+import { formatBench } from './commands/benchFormat.js';
+import { DEMO_BUDGET_SECONDS, DEMO_TARGET_MIOU, runDemo } from './commands/demo.js';
+import { EXIT, EXIT_CODES_HELP, exitCodeOf } from './commands/errors.js';
+import { formatEval, runEval } from './commands/eval.js';
+import { type ExportFormat, runExport } from './commands/export.js';
+import { runInfer } from './commands/infer.js';
+import { runPseudoLabels } from './commands/pseudoLabels.js';
+import { runTrain } from './commands/train.js';
+import { parseSets, resolveConfig } from './config/load.js';
+import { type PartialConfig, PRESET_NAMES } from './config/presets.js';
+import { ConfigError, setPath, VARIANTS } from './config/schema.js';
+import { Output } from './run/output.js';
+
+type OptSpec = { type: 'string' | 'boolean'; short?: string; multiple?: boolean };
+
+const COMMON: Record<string, OptSpec> = {
+  help: { type: 'boolean', short: 'h' },
+  json: { type: 'boolean' },
+  quiet: { type: 'boolean', short: 'q' },
+};
+const COMPUTE: Record<string, OptSpec> = {
+  backend: { type: 'string' },
+  threads: { type: 'string' },
+  set: { type: 'string', multiple: true },
+};
+const EVAL_OPTS: Record<string, OptSpec> = {
+  scales: { type: 'string' },
+  'no-flip': { type: 'boolean' },
+  'single-scale': { type: 'boolean' },
+  'bg-score': { type: 'string' },
+  'fp-cut': { type: 'string' },
+  crf: { type: 'boolean' },
+};
+const DATA_OPTS: Record<string, OptSpec> = {
+  data: { type: 'string' },
+  dataset: { type: 'string' },
+};
+
+const COMMANDS: Record<string, { options: Record<string, OptSpec>; summary: string; help: string }> = {
+  train: {
+    summary: 'train WS-FCN (or a Table I variant) on VOC, COCO or the synthetic set',
+    options: {
+      ...COMMON,
+      ...COMPUTE,
+      ...DATA_OPTS,
+      preset: { type: 'string' },
+      config: { type: 'string', short: 'c' },
+      variant: { type: 'string' },
+      weights: { type: 'string' },
+      epochs: { type: 'string' },
+      'batch-size': { type: 'string' },
+      lr: { type: 'string' },
+      seed: { type: 'string' },
+      'val-every': { type: 'string' },
+      crop: { type: 'string' },
+      workers: { type: 'string' },
+      out: { type: 'string', short: 'o' },
+      resume: { type: 'string' },
+    },
+    help: `wsss train [options]
+
+Trains into a run folder: config.json, checkpoints/last.safetensors (every epoch, on Ctrl-C),
+checkpoints/best.safetensors (reference rule: score = 1 − mean val loss, from the mask-loss phase on,
+kept when ≥ best), metrics.jsonl and report.html. Options override the preset; a config file sits between.
+
+Options:
+  --preset <name>        ${PRESET_NAMES.join(' | ')} (default voc = spec §4.8: 321 crops, batch 16, SGD 1e-3
+                         momentum 0.9, wd 5e-4, LR groups 1/2/20/40, 31 epochs, mask loss from epoch 7,
+                         PAMR 10 it., ψ 0.3, focal p 3 / λ 0.01; coco: PAMR 5, λ 0.1; demo: see wsss demo)
+  -c, --config <file>    JSON or YAML config (same keys as config.json; may name "preset")
+  --set <key=value>      set any config key, repeatable (e.g. --set train.pamrIterations=5); see "Config keys"
+  --data <folder>        data.root: VOC2012 folder, COCO folder (annotations/, train2014/, val2014/), or where
+                         the synthetic set is generated (default: inside the run folder)
+  --dataset <name>       data.dataset: voc | coco | synthetic
+  --variant <name>       model.variant: ${VARIANTS.join(' | ')} (default wsfcn)
+  --weights <file>       model.weights: ImageNet ResNet-38d backbone weights (.pth or .safetensors)
+  --epochs <n>           train.epochs          --batch-size <n>   train.batchSize
+  --lr <x>               optim.lr              --seed <n>         train.seed (default 0)
+  --val-every <k>        train.valEvery        --crop <px>        data.crop
+  --workers <n>          data.workers (augmentation threads, default 0)
+  -o, --out <dir>        run folder (default runs/train-<UTC time>)
+  --resume <run|ckpt>    continue a run exactly (weights, optimiser, epoch, data position, RNG);
+                         its config is used, options given now are applied over it (not model.*)
+  --backend <name>       auto | tensorflow | webgpu | wasm | cpu (default from the preset; printed)
+  --threads <n|auto>     wasm threads in Node (default 1)
+  --json                 machine-readable JSON lines on stdout (step, epoch, val, result)
+  -q, --quiet            no progress or messages on stderr
+
+Examples:
+  wsss train --preset voc --data ~/data/VOCdevkit/VOC2012 --weights ilsvrc-cls_rna-a1_cls1000_ep-0001.pth
+  wsss train --preset demo --epochs 4 --out runs/mine
+  wsss train --config my.yaml --set optim.lr=5e-4
+  wsss train --resume runs/mine`,
+  },
+  eval: {
+    summary: 'mIoU, per-class IoU and pixel accuracy of a checkpoint on a split',
+    options: {
+      ...COMMON,
+      ...COMPUTE,
+      ...DATA_OPTS,
+      ...EVAL_OPTS,
+      checkpoint: { type: 'string' },
+      split: { type: 'string' },
+      'gt-labels': { type: 'boolean' },
+      limit: { type: 'string' },
+      save: { type: 'string' },
+    },
+    help: `wsss eval --checkpoint <run|file.safetensors> [options]
+
+Evaluates on a split at each image's own size (spec §3.11, §3.12, §4.9): mIoU with background (the standard
+number) and without, per-class IoU, pixel accuracy. Defaults come from the checkpoint's config (voc: scales
+1/0.5/1.5/2 + flip, background 0.25, predicted labels with cut 0.1).
+
+Options:
+  --checkpoint <path>    a run folder (uses checkpoints/best, else last) or a .safetensors checkpoint (required)
+  --split <name>         split (default the config's data.valSplit)
+  --data <folder>        data.root override     --dataset <name>  data.dataset override
+  --scales <list>        e.g. 1,0.5,1.5,2       --single-scale    scales [1], no flip
+  --no-flip              no flipped views       --bg-score <x>    constant background score
+  --fp-cut <x>           predicted-label cut on sigmoid scores
+  --gt-labels            use ground-truth image labels (marked in the output: not a weakly-supervised result)
+  --crf                  dense CRF post-processing (spec §4.9; needs @wsss/crf)
+  --limit <n>            first n images only    --save <dir>      also write the predicted PNGs
+  --set <key=value>      any config key          --backend, --threads, --json, -q as for train
+
+Examples:
+  wsss eval --checkpoint runs/demo-20261121-120000
+  wsss eval --checkpoint runs/voc/checkpoints/best.safetensors --data ~/VOC2012 --crf`,
+  },
+  infer: {
+    summary: 'images (any size) → palette PNG masks and overlays; a folder or streamed paths',
+    options: {
+      ...COMMON,
+      ...COMPUTE,
+      ...EVAL_OPTS,
+      checkpoint: { type: 'string' },
+      input: { type: 'string', short: 'i' },
+      output: { type: 'string', short: 'o' },
+      'no-overlay': { type: 'boolean' },
+    },
+    help: `wsss infer --checkpoint <run|file> --input <folder|-> --output <folder> [options]
+
+Writes <output>/<id>.png (palette PNG, VOC colours, class indices) and <output>/overlay/<id>.jpg. A folder is
+read recursively (.jpg .jpeg .png .webp); with --input - image paths are read from stdin, one per line, and
+each result is written (and, with --json, reported) as soon as it is done.
+
+Options:
+  --checkpoint <path>    run folder or .safetensors checkpoint (required)
+  -i, --input <folder|-> images (required)      -o, --output <folder>  where to write (required)
+  --no-overlay           masks only
+  --scales, --single-scale, --no-flip, --bg-score, --fp-cut, --crf   as for eval
+  --set, --backend, --threads, --json, -q      as for train
+
+Examples:
+  wsss infer --checkpoint runs/demo-20261121-120000 --input photos/ --output masks/
+  find photos -name '*.jpg' | wsss infer --checkpoint runs/x --input - --output masks/ --json`,
+  },
+  'pseudo-labels': {
+    summary: 'PAMR-refined pseudo masks of a training split as PNGs (+ their mIoU)',
+    options: {
+      ...COMMON,
+      ...COMPUTE,
+      ...DATA_OPTS,
+      checkpoint: { type: 'string' },
+      output: { type: 'string', short: 'o' },
+      split: { type: 'string' },
+      limit: { type: 'string' },
+    },
+    help: `wsss pseudo-labels --checkpoint <run|file> --output <folder> [options]
+
+For each image of a training split: the network's masks, refined by PAMR on the image, cleaned with the
+image-level labels and thresholded into pseudo ground truth (spec §3.6–§3.7); written as palette PNGs with 255
+for ambiguous pixels (the ignore value), ready to retrain a fully-supervised network. With ground-truth masks,
+prints the mIoU on labelled pixels and with ambiguous pixels counted as background, and the coverage.
+
+Options:
+  --checkpoint <path>    run folder or .safetensors checkpoint (required)
+  -o, --output <folder>  where to write (required)
+  --split <name>         split (default the config's data.trainSplit)
+  --data, --dataset      data overrides           --limit <n>   first n images only
+  --set, --backend, --threads, --json, -q        as for train
+
+Example:
+  wsss pseudo-labels --checkpoint runs/voc --data ~/VOC2012 --split train_aug --output pseudo/`,
+  },
+  demo: {
+    summary: 'the embedded demo: synthetic set → train → evaluate → report (CPU, no download)',
+    options: {
+      ...COMMON,
+      ...COMPUTE,
+      quick: { type: 'boolean' },
+      out: { type: 'string', short: 'o' },
+    },
+    help: `wsss demo [options]
+
+Generates the synthetic WSSS set (600 train + 200 held-out images, 128×128, 5 classes, seed 0), trains a
+width-reduced WS-FCN from scratch with the real training step (classification phase, then PAMR
+self-supervision), evaluates on the held-out split and writes report.html comparing raw masks, PAMR
+pseudo-labels and final predictions on the same images. Target: ≤ ${DEMO_BUDGET_SECONDS / 60} minutes on 2 CPU cores, mIoU ≥ ${DEMO_TARGET_MIOU * 100}%.
+The numbers are DEMO_PRESET in src/config/presets.ts.
+
+Options:
+  --quick                tiny version (32+16 images of 32×32, 2 epochs) in well under a minute
+  -o, --out <dir>        run folder (default runs/demo-<UTC time>)
+  --set <key=value>      override a demo setting (e.g. --set train.epochs=6)
+  --backend <name>       default wasm          --threads <n|auto>  wasm threads (default 1)
+  --json, -q             as for train
+
+Examples:
+  wsss demo
+  wsss demo --threads 2 --out runs/demo`,
+  },
+  bench: {
+    summary: 'time a training step and inference of the network on the chosen backend',
+    options: {
+      ...COMMON,
+      ...COMPUTE,
+      preset: { type: 'string' },
+      size: { type: 'string' },
+      batch: { type: 'string' },
+      reps: { type: 'string' },
+      classes: { type: 'string' },
+    },
+    help: `wsss bench [options]
+
+Times one training step (forward, losses incl. PAMR, backward, update), batched single-scale inference and
+one multi-scale inference on random data, at the preset's model size (default demo). The kernel suite that
+compares against PyTorch is "npm run bench" in the repository.
+
+Options:
+  --preset <name>        ${PRESET_NAMES.join(' | ')} (default demo)
+  --size <px>            image side (default the preset's crop)
+  --batch <n>            batch (default the preset's batch size)
+  --reps <n>             timed repetitions after one warm-up (default 3)
+  --classes <n>          foreground classes (default from the data set)
+  --set, --backend, --threads, --json, -q        as for train
+
+Example:
+  wsss bench --backend wasm --threads 2 --batch 8`,
+  },
+  export: {
+    summary: 'a checkpoint → tfjs LayersModel (browser) and safetensors with reference names',
+    options: {
+      ...COMMON,
+      backend: { type: 'string' },
+      checkpoint: { type: 'string' },
+      output: { type: 'string', short: 'o' },
+      format: { type: 'string' },
+    },
+    help: `wsss export --checkpoint <run|file> --output <folder> [--format tfjs,safetensors]
+
+Writes <output>/tfjs/model.json + weights.bin (tf.loadLayersModel in a browser after importing @wsss/cli so
+the WS-FCN layers are registered), <output>/model.safetensors (PyTorch names and layouts, spec §1.1) and
+<output>/wsss-model.json (class names, model and inference settings).
+
+Options:
+  --checkpoint <path>    run folder or .safetensors checkpoint (required)
+  -o, --output <folder>  where to write (required)
+  --format <list>        tfjs, safetensors or both (default both)
+  --backend <name>       as for train; --json, -q
+
+Example:
+  wsss export --checkpoint runs/demo-20261121-120000 --output model/`,
+  },
+};
+
+function version(): string {
+  try {
+    return JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+export const MAIN_HELP = `wsss — weakly-supervised semantic segmentation (WS-FCN) for TensorFlow.js
+
+Usage: wsss <command> [options]      wsss <command> --help for its options
+
+Commands:
+${Object.entries(COMMANDS)
+  .map(([n, c]) => `  ${n.padEnd(14)} ${c.summary}`)
+  .join('\n')}
+
+Every compute command takes --backend auto|tensorflow|webgpu|wasm|cpu (the chosen backend is printed),
+--threads for multi-threaded wasm, --json for machine-readable output and -q for quiet.
+Progress bars (rate, ETA) are drawn on a TTY only. Ctrl-C during training writes a checkpoint; --resume continues.
+
+Config keys (--set key=value, config files): model.variant, model.backbone.{width,depth,channels,bnMode,freezeStem},
+  model.contextBnMode, model.psi, model.weights, data.{dataset,root,trainSplit,valSplit,crop,scale,jitter,workers},
+  data.synthetic.{train,val,size,numClasses,seed}, optim.{kind,lr,momentum,weightDecay,lrMults},
+  train.{epochs,batchSize,pretrainEpochs,maskLossWeight,focalP,focalLambda,pamrIterations,pamrDilations,
+  valEvery,valImages,seed}, eval.{scales,flip,bgScore,fpCut,useGtLabels,canvas}, backend, threads
+
+${EXIT_CODES_HELP}
+
+Examples:
+  wsss demo                                   the embedded demo (about 10 minutes on 2 CPU cores)
+  wsss train --preset voc --data VOC2012 --weights resnet38.pth
+  wsss eval --checkpoint runs/demo-… && wsss infer --checkpoint runs/demo-… -i photos -o masks
+
+Options: -h, --help   --version`;
+
+function num(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n))
+    throw new ConfigError(`--${name} ${JSON.stringify(v)} is not a number`);
+  return n;
+}
+
+function numList(name: string, v: string | undefined): number[] | undefined {
+  if (v === undefined) return undefined;
+  return v.split(',').map((s) => num(name, s)!);
+}
+
+/** Named options → a partial config (validated later with the key names). */
+function optionOverrides(v: Record<string, unknown>): PartialConfig {
+  const o: Record<string, unknown> = {};
+  const s = (k: string, key: string, conv: (x: string) => unknown = (x) => x) => {
+    if (v[k] !== undefined) setPath(o, key, conv(v[k] as string));
+  };
+  const n = (k: string) => (x: string) => num(k, x);
+  s('backend', 'backend');
+  if (v['threads'] !== undefined)
+    setPath(o, 'threads', v['threads'] === 'auto' ? 'auto' : num('threads', v['threads'] as string));
+  s('data', 'data.root');
+  s('dataset', 'data.dataset');
+  s('variant', 'model.variant');
+  s('weights', 'model.weights');
+  s('epochs', 'train.epochs', n('epochs'));
+  s('batch-size', 'train.batchSize', n('batch-size'));
+  s('lr', 'optim.lr', n('lr'));
+  s('seed', 'train.seed', n('seed'));
+  s('val-every', 'train.valEvery', n('val-every'));
+  s('crop', 'data.crop', n('crop'));
+  s('workers', 'data.workers', n('workers'));
+  if (v['scales'] !== undefined) setPath(o, 'eval.scales', numList('scales', v['scales'] as string));
+  if (v['no-flip']) setPath(o, 'eval.flip', false);
+  if (v['single-scale']) {
+    setPath(o, 'eval.scales', [1]);
+    setPath(o, 'eval.flip', false);
+  }
+  s('bg-score', 'eval.bgScore', n('bg-score'));
+  s('fp-cut', 'eval.fpCut', n('fp-cut'));
+  if (v['gt-labels']) setPath(o, 'eval.useGtLabels', true);
+  return o as PartialConfig;
+}
+
+function required(v: Record<string, unknown>, name: string, cmd: string): string {
+  const x = v[name];
+  if (typeof x !== 'string' || !x)
+    throw new ConfigError(`wsss ${cmd}: --${name} is required (see wsss ${cmd} --help)`);
+  return x;
+}
+
+export interface MainIO {
+  stdout?: { write(s: string): unknown };
+  stderr?: { write(s: string): unknown; isTTY?: boolean };
+  /** Install SIGINT/SIGTERM handlers for training (default true). */
+  signals?: boolean;
+}
+
+const pct = (x: number | undefined) =>
+  x === undefined || !Number.isFinite(x) ? '–' : `${(x * 100).toFixed(1)}%`;
+
+/** Runs the CLI; resolves to the exit code. */
+export async function main(argv: string[], io: MainIO = {}): Promise<number> {
+  const stdout = io.stdout ?? process.stdout;
+  const stderr = io.stderr ?? process.stderr;
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    const topic = cmd === 'help' ? rest[0] : undefined;
+    stdout.write(`${topic && COMMANDS[topic] ? COMMANDS[topic].help : MAIN_HELP}\n`);
+    return cmd ? EXIT.OK : EXIT.USAGE;
+  }
+  if (cmd === '--version' || cmd === '-v') {
+    stdout.write(`${version()}\n`);
+    return EXIT.OK;
+  }
+  const spec = COMMANDS[cmd];
+  if (!spec) {
+    stderr.write(
+      `wsss: unknown command '${cmd}'; commands are ${Object.keys(COMMANDS).join(', ')} (wsss --help)\n`,
+    );
+    return EXIT.USAGE;
+  }
+  let values: Record<string, unknown>;
+  try {
+    const parsed = parseArgs({ args: rest, options: spec.options, strict: true, allowPositionals: false });
+    values = parsed.values as Record<string, unknown>;
+  } catch (e) {
+    stderr.write(`wsss ${cmd}: ${(e as Error).message}\n(see wsss ${cmd} --help)\n`);
+    return EXIT.USAGE;
+  }
+  if (values['help']) {
+    stdout.write(`${spec.help}\n\n${EXIT_CODES_HELP}\n`);
+    return EXIT.OK;
+  }
+  const out = new Output({ json: !!values['json'], quiet: !!values['quiet'], stdout, stderr });
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSignal = (sig: string) => {
+    interrupts++;
+    if (interrupts > 1) {
+      stderr.write(`\nwsss: second ${sig}, exiting without a checkpoint\n`);
+      process.exit(EXIT.INTERRUPTED);
+    }
+    stderr.write(`\nwsss: ${sig} — finishing the current step and writing a checkpoint (again to abort)\n`);
+    controller.abort();
+  };
+  const signals = io.signals !== false && (cmd === 'train' || cmd === 'demo');
+  const sigint = () => onSignal('SIGINT');
+  const sigterm = () => onSignal('SIGTERM');
+  if (signals) {
+    process.on('SIGINT', sigint);
+    process.on('SIGTERM', sigterm);
+  }
+  try {
+    const overrides = [optionOverrides(values), parseSets((values['set'] as string[] | undefined) ?? [])];
+    switch (cmd) {
+      case 'train': {
+        const resume = values['resume'] as string | undefined;
+        const { config, preset } = resume
+          ? { config: undefined, preset: 'resume' }
+          : await resolveConfig({
+              ...(values['preset'] ? { preset: values['preset'] as string } : {}),
+              ...(values['config'] ? { file: values['config'] as string } : {}),
+              overrides,
+            });
+        const r = await runTrain({
+          config: config!,
+          preset,
+          out,
+          ...(values['out'] ? { runDir: values['out'] as string } : {}),
+          ...(resume ? { resume, overrides } : {}),
+          signal: controller.signal,
+          argv,
+        });
+        out.result(
+          {
+            command: 'train',
+            runDir: r.runDir,
+            steps: r.steps,
+            epochs: r.epochs,
+            best: r.best,
+            report: r.report ?? null,
+            lastVal: r.lastVal,
+          },
+          `run folder: ${r.runDir}\nsteps ${r.steps}, epochs ${r.epochs}${r.lastVal ? `, last val mIoU ${pct(r.lastVal.miou)}` : ''}${r.best ? `, best checkpoint after epoch ${r.best.epoch} (score ${r.best.score.toFixed(4)})` : ''}${r.report ? `\nreport: ${r.report}` : ''}`,
+        );
+        r.net.model.dispose();
+        return EXIT.OK;
+      }
+      case 'eval': {
+        const r = await runEval({
+          checkpoint: required(values, 'checkpoint', cmd),
+          out,
+          overrides,
+          ...(values['split'] ? { split: values['split'] as string } : {}),
+          ...(values['limit'] ? { limit: num('limit', values['limit'] as string)! } : {}),
+          crf: !!values['crf'],
+          ...(values['save'] ? { saveDir: values['save'] as string } : {}),
+        });
+        out.result({ command: 'eval', ...r }, formatEval(r));
+        return EXIT.OK;
+      }
+      case 'infer': {
+        const r = await runInfer({
+          checkpoint: required(values, 'checkpoint', cmd),
+          input: required(values, 'input', cmd),
+          output: required(values, 'output', cmd),
+          out,
+          overlay: !values['no-overlay'],
+          crf: !!values['crf'],
+          overrides,
+        });
+        out.result(
+          { command: 'infer', images: r.images, output: r.output },
+          `${r.images} image(s) → ${r.output}`,
+        );
+        return EXIT.OK;
+      }
+      case 'pseudo-labels': {
+        const r = await runPseudoLabels({
+          checkpoint: required(values, 'checkpoint', cmd),
+          output: required(values, 'output', cmd),
+          out,
+          overrides,
+          ...(values['split'] ? { split: values['split'] as string } : {}),
+          ...(values['limit'] ? { limit: num('limit', values['limit'] as string)! } : {}),
+        });
+        out.result(
+          { command: 'pseudo-labels', ...r },
+          `${r.images} pseudo-label PNG(s) of ${r.split} → ${r.output}; ${pct(r.coverage)} of pixels labelled` +
+            (r.labelled
+              ? `\nmIoU on labelled pixels ${pct(r.labelled.miou)}; with ambiguous pixels as background ${pct(r.ignoredAsBackground!.miou)}`
+              : ''),
+        );
+        return EXIT.OK;
+      }
+      case 'demo': {
+        const r = await runDemo({
+          out,
+          quick: !!values['quick'],
+          ...(values['out'] ? { runDir: values['out'] as string } : {}),
+          overrides,
+          signal: controller.signal,
+          argv,
+        });
+        const s = r.stages;
+        out.result(
+          {
+            command: 'demo',
+            runDir: r.runDir,
+            report: r.report,
+            seconds: r.seconds,
+            backend: r.backend,
+            stages: s,
+          },
+          [
+            `held-out mIoU (${s.images} images, with background): raw masks ${pct(s.raw.miou)} → PAMR-refined ${pct(s.pamr.miou)} ` +
+              `(pseudo-labels ${pct(s.pseudoLabelled.miou)} on the ${pct(s.pseudoCoverage)} of pixels they label) → final prediction ${pct(s.pred.miou)}`,
+            `time ${r.seconds.toFixed(0)} s on ${r.backend}${values['quick'] ? '' : ` (budget ${DEMO_BUDGET_SECONDS} s; target mIoU ≥ ${DEMO_TARGET_MIOU * 100}%: ${s.pred.miou >= DEMO_TARGET_MIOU ? 'met' : 'NOT met'})`}`,
+            `report: ${r.report}`,
+          ].join('\n'),
+        );
+        return EXIT.OK;
+      }
+      case 'bench': {
+        const { config } = await resolveConfig({
+          preset: (values['preset'] as string | undefined) ?? 'demo',
+          overrides,
+          requireData: false,
+        });
+        const r = await runBench({
+          config,
+          out,
+          ...(values['size'] ? { size: num('size', values['size'] as string)! } : {}),
+          ...(values['batch'] ? { batch: num('batch', values['batch'] as string)! } : {}),
+          ...(values['reps'] ? { reps: num('reps', values['reps'] as string)! } : {}),
+          ...(values['classes'] ? { numClasses: num('classes', values['classes'] as string)! } : {}),
+        });
+        out.result({ command: 'bench', ...r }, formatBench(r));
+        return EXIT.OK;
+      }
+      case 'export': {
+        const formats = ((values['format'] as string | undefined) ?? 'tfjs,safetensors')
+          .split(',')
+          .map((f) => f.trim());
+        for (const f of formats)
+          if (f !== 'tfjs' && f !== 'safetensors')
+            throw new ConfigError(
+              `--format ${JSON.stringify(f)} is not allowed; expected tfjs, safetensors or both (comma-separated)`,
+            );
+        const r = await runExport({
+          checkpoint: required(values, 'checkpoint', cmd),
+          output: required(values, 'output', cmd),
+          out,
+          formats: formats as ExportFormat[],
+          overrides,
+        });
+        out.result({ command: 'export', files: r.files }, `wrote:\n  ${r.files.join('\n  ')}`);
+        return EXIT.OK;
+      }
+    }
+    return EXIT.INTERNAL;
+  } catch (e) {
+    const code = exitCodeOf(e);
+    const msg = (e as Error)?.message ?? String(e);
+    if (out.json)
+      stdout.write(
+        `${JSON.stringify({ type: 'error', exitCode: code, error: (e as Error)?.name, message: msg })}\n`,
+      );
+    stderr.write(`wsss ${cmd}: ${msg}\n`);
+    if (code === EXIT.INTERNAL && (e as Error)?.stack) stderr.write(`${(e as Error).stack}\n`);
+    return code;
+  } finally {
+    if (signals) {
+      process.off('SIGINT', sigint);
+      process.off('SIGTERM', sigterm);
+    }
+  }
+}

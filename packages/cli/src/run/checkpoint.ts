@@ -1,0 +1,183 @@
+/**
+ * Checkpoints: one safetensors file per checkpoint, written atomically (temporary file + rename), so a crash
+ * or Ctrl-C never leaves a half-written checkpoint.
+ *
+ * Format (`wsss-checkpoint` version 1):
+ * - tensors `model/<weight originalName>`: every model weight, BN running statistics included
+ *   (e.g. `model/backbone/b2/conv_branch2a/kernel`, HWIO, float32);
+ * - tensors `optim/<weight originalName>/<slot>`: the optimiser slots (SGD: 0 = momentum; Adam: 0 = m, 1 = v);
+ * - `__metadata__`: `format` = `wsss-checkpoint`, `version` = `1`, and `state` = a JSON string of
+ *   {@link CheckpointState} (epoch, step, data-loader position, RNG state, optimiser step count, best score,
+ *   the resolved config).
+ */
+
+import * as tf from '@tensorflow/tfjs-core';
+import {
+  type OptimizerState,
+  parseSafetensors,
+  type SafetensorsEntry,
+  serializeSafetensors,
+} from '@wsss/core';
+import { readSafetensorsFile, writeSafetensorsFile } from '@wsss/core/node';
+import type { LoaderPosition } from '@wsss/datasets';
+import type { WsssConfig } from '../config/schema.js';
+import type { WsFcn } from '../model/wsfcn.js';
+
+export const CHECKPOINT_FORMAT = 'wsss-checkpoint';
+export const CHECKPOINT_VERSION = '1';
+
+/** Everything but the tensors. */
+export interface CheckpointState {
+  /** Epochs completed when `position.index` is 0; otherwise the epoch in progress. */
+  epoch: number;
+  /** Optimisation steps taken. */
+  step: number;
+  /** Where the data loader resumes. */
+  position: LoaderPosition;
+  /** @wsss/core `randomState()` (dropout and gate draws). */
+  random: { seed: number; counter: number } | null;
+  optimizerStep: number;
+  /** Best validation score so far (spec §3.10: 1 − mean val loss) and the epoch it was reached. */
+  best: { score: number; epoch: number } | null;
+  /** Why it was written: 'epoch', 'interrupt', 'best', 'final'. */
+  reason: string;
+  config: WsssConfig;
+  /** Class names, background first. */
+  classNames: string[];
+  /** ISO time. */
+  savedAt: string;
+}
+
+/** The numClasses the config and data imply is stored in `classNames`. */
+export interface Checkpoint {
+  state: CheckpointState;
+  /** Model weights by originalName. */
+  weights: Map<string, { shape: number[]; data: Float32Array }>;
+  /** Optimiser slots by weight originalName (values in slot order). */
+  slots: Map<string, { shape: number[]; values: Float32Array[] }>;
+}
+
+/** Serialises weights, optimiser state and run state. */
+export async function checkpointBytes(
+  net: WsFcn,
+  optimizer: OptimizerState | null,
+  state: CheckpointState,
+): Promise<Uint8Array> {
+  const entries = new Map<string, SafetensorsEntry>();
+  const byVarName = new Map<string, string>();
+  for (const w of net.model.weights) {
+    const data = (await w.read().data()) as Float32Array;
+    entries.set(`model/${w.originalName}`, {
+      dtype: 'F32',
+      shape: [...w.shape] as number[],
+      data: data.slice(),
+    });
+    byVarName.set((w.read() as tf.Variable).name, w.originalName);
+  }
+  if (optimizer) {
+    for (const [varName, slot] of Object.entries(optimizer.slots)) {
+      const name = byVarName.get(varName);
+      if (!name) throw new Error(`checkpoint: optimiser slot for unknown variable '${varName}'`);
+      slot.values.forEach((v, i) => {
+        entries.set(`optim/${name}/${i}`, { dtype: 'F32', shape: slot.shape, data: v });
+      });
+    }
+  }
+  return serializeSafetensors(entries, {
+    format: CHECKPOINT_FORMAT,
+    version: CHECKPOINT_VERSION,
+    state: JSON.stringify(state),
+  });
+}
+
+/** Writes a checkpoint file atomically. */
+export async function saveCheckpoint(
+  file: string,
+  net: WsFcn,
+  optimizer: OptimizerState | null,
+  state: CheckpointState,
+): Promise<void> {
+  await writeSafetensorsFile(file, await checkpointBytes(net, optimizer, state));
+}
+
+/** Parses checkpoint bytes (see the format above). */
+export function parseCheckpoint(bytes: Uint8Array, source = '<checkpoint>'): Checkpoint {
+  return fromFile(parseSafetensors(bytes, { source }), source);
+}
+
+function fromFile(file: ReturnType<typeof parseSafetensors>, source: string): Checkpoint {
+  if (file.metadata['format'] !== CHECKPOINT_FORMAT) {
+    throw new Error(
+      `${source} is not a wsss checkpoint (metadata format = ${JSON.stringify(file.metadata['format'])}; expected '${CHECKPOINT_FORMAT}')`,
+    );
+  }
+  if (file.metadata['version'] !== CHECKPOINT_VERSION) {
+    throw new Error(
+      `${source}: checkpoint version ${file.metadata['version']} is not supported (expected ${CHECKPOINT_VERSION})`,
+    );
+  }
+  const state = JSON.parse(file.metadata['state'] ?? 'null') as CheckpointState;
+  const weights: Checkpoint['weights'] = new Map();
+  const slots: Checkpoint['slots'] = new Map();
+  for (const [key, t] of file.tensors) {
+    const data = t.data instanceof Float32Array ? t.data : Float32Array.from(t.data as ArrayLike<number>);
+    if (key.startsWith('model/')) weights.set(key.slice(6), { shape: [...t.shape], data });
+    else if (key.startsWith('optim/')) {
+      const at = key.lastIndexOf('/');
+      const name = key.slice(6, at);
+      const i = Number(key.slice(at + 1));
+      const s = slots.get(name) ?? { shape: [...t.shape], values: [] };
+      s.values[i] = data;
+      slots.set(name, s);
+    }
+  }
+  return { state, weights, slots };
+}
+
+/** Reads a checkpoint file. */
+export async function loadCheckpoint(file: string): Promise<Checkpoint> {
+  return fromFile(await readSafetensorsFile(file), file);
+}
+
+/**
+ * Writes checkpoint weights into a model built from the same config.
+ * @throws listing missing, unexpected and mis-shaped weights.
+ */
+export function applyCheckpointWeights(net: WsFcn, ckpt: Checkpoint, source = 'checkpoint'): void {
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  for (const w of net.model.weights) {
+    const c = ckpt.weights.get(w.originalName);
+    seen.add(w.originalName);
+    if (!c) problems.push(`missing '${w.originalName}'`);
+    else if (!tf.util.arraysEqual(c.shape, w.shape as number[]))
+      problems.push(
+        `'${w.originalName}' has shape [${c.shape}] in the checkpoint, [${w.shape}] in the model`,
+      );
+  }
+  for (const k of ckpt.weights.keys()) if (!seen.has(k)) problems.push(`unexpected '${k}'`);
+  if (problems.length) {
+    throw new Error(
+      `${source} does not match the model (was it written with another model config?):\n  ${problems.slice(0, 20).join('\n  ')}` +
+        (problems.length > 20 ? `\n  … and ${problems.length - 20} more` : ''),
+    );
+  }
+  for (const w of net.model.weights) {
+    const c = ckpt.weights.get(w.originalName)!;
+    tf.tidy(() => {
+      w.write(tf.tensor(c.data, c.shape, 'float32'));
+    });
+  }
+}
+
+/** The optimiser state of a checkpoint, keyed by the current model's variable names. */
+export function checkpointOptimizerState(net: WsFcn, ckpt: Checkpoint): OptimizerState {
+  const byOriginal = new Map(net.model.weights.map((w) => [w.originalName, (w.read() as tf.Variable).name]));
+  const slots: OptimizerState['slots'] = {};
+  for (const [name, s] of ckpt.slots) {
+    const v = byOriginal.get(name);
+    if (!v) throw new Error(`checkpoint: optimiser slot for '${name}', which the model lacks`);
+    slots[v] = s;
+  }
+  return { step: ckpt.state.optimizerStep, slots };
+}

@@ -1,0 +1,253 @@
+/**
+ * Evaluation passes over a data set: validation loss + single-scale mIoU during training, full inference
+ * (spec §3.11, §4.9) for `wsss eval`, and the per-stage comparison of the report (raw masks → PAMR pseudo-labels
+ * → final predictions, on the same images).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { backgroundSoftmax, ConfusionMatrix, cleanMasks, pseudoGtMask, resizeBilinear } from '@wsss/core';
+import {
+  type Batch,
+  batchToTensors,
+  DataLoader,
+  type DataRecord,
+  normalizeImageNet,
+  type PreparedSample,
+  type RandomAccessDataset,
+  resizeBicubic,
+  resizeNearest,
+  type SampleTransform,
+  toUnitFloat,
+} from '@wsss/datasets';
+import { pamr } from '@wsss/pamr';
+import type { WsssConfig } from '../config/schema.js';
+import { predictWsFcn } from '../infer/predict.js';
+import type { WsFcn } from '../model/wsfcn.js';
+import { type LossConfig, wsFcnLosses } from '../train/step.js';
+import type { Output } from './output.js';
+
+/** A data set restricted to its first `n` records (all when n is 0 or larger than the set). */
+export function firstRecords(ds: RandomAccessDataset, n: number): RandomAccessDataset {
+  if (!n || n >= ds.length) return ds;
+  return {
+    ids: ds.ids.slice(0, n),
+    length: n,
+    numClasses: ds.numClasses,
+    classNames: ds.classNames,
+    read: (i) => ds.read(i),
+  };
+}
+
+/** Resizes image (bicubic) and mask (nearest) to a `size` square: the deterministic eval-time transform. */
+export function resizeTransform(size: number): SampleTransform {
+  return (record: DataRecord): PreparedSample => {
+    const { width, height } = record.image;
+    const box = { x: 0, y: 0, w: width, h: height };
+    const img =
+      width === size && height === size ? record.image : resizeBicubic(record.image, box, size, size);
+    const raw = toUnitFloat(img.data);
+    const out: PreparedSample = { size, image: normalizeImageNet(raw), raw };
+    if (record.mask) {
+      out.mask =
+        width === size && height === size
+          ? record.mask.data
+          : resizeNearest(record.mask, box, size, size).data;
+    }
+    return out;
+  };
+}
+
+/** Batches of a data set in list order, resized to `size` squares. */
+export function evalBatches(ds: RandomAccessDataset, size: number, batchSize: number): AsyncGenerator<Batch> {
+  const loader = new DataLoader({
+    dataset: ds,
+    batchSize,
+    shuffle: false,
+    transform: resizeTransform(size),
+    prefetch: 2,
+  });
+  return loader.batches(1);
+}
+
+export interface SegMetrics {
+  miou: number;
+  miouNoBackground: number;
+  pixelAccuracy: number;
+  iou: number[];
+}
+
+export function metricsOf(cm: ConfusionMatrix): SegMetrics {
+  return {
+    miou: cm.meanIoU(),
+    miouNoBackground: cm.meanIoU({ withBackground: false }),
+    pixelAccuracy: cm.pixelAccuracy(),
+    iou: cm.iou(),
+  };
+}
+
+export function lossConfigOf(c: WsssConfig): LossConfig {
+  return {
+    pretrainEpochs: c.train.pretrainEpochs,
+    maskLossWeight: c.train.maskLossWeight,
+    focalP: c.train.focalP,
+    focalLambda: c.train.focalLambda,
+    pamrIterations: c.train.pamrIterations,
+    pamrDilations: c.train.pamrDilations,
+    pseudo: { bgFactor: 0.7, fgFactor: 0.6, floor: 0.2 },
+  };
+}
+
+/**
+ * The validation pass of training (spec §3.10): eval mode, with labels, the losses of `epoch` (so the mask loss
+ * counts from `pretrainEpochs` on); score = 1 − mean loss. Also single-scale mIoU with predicted labels.
+ */
+export async function validationPass(
+  net: WsFcn,
+  ds: RandomAccessDataset,
+  config: WsssConfig,
+  epoch: number,
+  out: Output,
+): Promise<{ loss: number; score: number } & SegMetrics> {
+  const cm = new ConfusionMatrix(ds.numClasses + 1);
+  const lossCfg = lossConfigOf(config);
+  let lossSum = 0;
+  let n = 0;
+  const bar = out.progress('  validation', ds.length, 'img');
+  for await (const b of evalBatches(ds, config.data.crop, config.train.batchSize)) {
+    const t = batchToTensors(b);
+    const [loss, classes] = tf.tidy(() => {
+      const l = wsFcnLosses(net, t, epoch, lossCfg, false).loss;
+      const p = predictWsFcn(net, t.images, {
+        scales: [1],
+        flip: false,
+        bgScore: config.eval.bgScore,
+        fpCut: config.eval.fpCut,
+        focalP: config.train.focalP,
+        focalLambda: config.train.focalLambda,
+      });
+      tf.dispose([p.scores, p.labels, p.masks]);
+      return [l, p.classes];
+    });
+    const k = b.ids.length;
+    lossSum += (await loss.data())[0]! * k;
+    n += k;
+    if (b.masks) cm.update((await classes.data()) as Int32Array, b.masks);
+    tf.dispose([loss, classes, t.images, t.raw, t.labels, t.masks]);
+    bar.tick(k);
+  }
+  const loss = lossSum / Math.max(1, n);
+  bar.done(`loss ${loss.toFixed(4)}`);
+  return { loss, score: 1 - loss, ...metricsOf(cm) };
+}
+
+/** Masks of one batch at each stage (class-index maps, N×S×S) for the report and the stage comparison. */
+export interface StageMaps {
+  raw: Int32Array;
+  pamr: Int32Array;
+  /** PAMR pseudo ground truth with ambiguous pixels as 255 (what the mask loss trains on). */
+  pseudo: Int32Array;
+  pred: Int32Array;
+}
+
+/**
+ * One batch through every stage: raw masks (network softmax, cleaned with the image labels, as training sees
+ * them), PAMR-refined masks (cleaned, argmax), the pseudo ground truth (ambiguous pixels = 255), and the final
+ * prediction (predictWsFcn with the config's scales/flip and predicted labels).
+ */
+export async function stageMaps(
+  net: WsFcn,
+  t: ReturnType<typeof batchToTensors>,
+  config: WsssConfig,
+): Promise<StageMaps> {
+  const [raw, refined, pseudo, pred] = tf.tidy(() => {
+    const [, S] = t.images.shape;
+    const z = net.model.apply(t.images, { training: false }) as tf.Tensor4D;
+    const { masks } = backgroundSoftmax(z);
+    const [, h, w] = masks.shape;
+    const rawSmall = resizeBilinear(t.raw, [h, w], { alignCorners: true });
+    const ref = pamr(rawSmall, masks, {
+      iterations: config.train.pamrIterations,
+      dilations: config.train.pamrDilations,
+    });
+    const up = (m: tf.Tensor4D) => cleanMasks(resizeBilinear(m, [S, S], { alignCorners: true }), t.labels);
+    const rawUp = up(masks);
+    const refUp = up(ref);
+    const gt = pseudoGtMask(refUp);
+    const pseudoIdx = tf.where(
+      tf.greater(tf.sum(gt, 3), 0),
+      tf.argMax(gt, 3),
+      tf.fill(gt.shape.slice(0, 3) as [number, number, number], 255, 'int32'),
+    );
+    const p = predictWsFcn(net, t.images, {
+      scales: config.eval.scales,
+      flip: config.eval.flip,
+      bgScore: config.eval.bgScore,
+      fpCut: config.eval.fpCut,
+      focalP: config.train.focalP,
+      focalLambda: config.train.focalLambda,
+    });
+    return [tf.argMax(rawUp, 3), tf.argMax(refUp, 3), pseudoIdx, p.classes];
+  });
+  const res = {
+    raw: (await raw.data()) as Int32Array,
+    pamr: (await refined.data()) as Int32Array,
+    pseudo: (await pseudo.data()) as Int32Array,
+    pred: (await pred.data()) as Int32Array,
+  };
+  tf.dispose([raw, refined, pseudo, pred]);
+  return res;
+}
+
+export interface StageComparison {
+  images: number;
+  raw: SegMetrics;
+  pamr: SegMetrics;
+  /** Share of pixels the pseudo ground truth labels (the rest is ignored by the mask loss). */
+  pseudoCoverage: number;
+  /** mIoU of the pseudo ground truth on the pixels it labels. */
+  pseudoLabelled: SegMetrics;
+  pred: SegMetrics;
+}
+
+/** The stage comparison over a data set with masks (images resized to the crop size). */
+export async function compareStages(
+  net: WsFcn,
+  ds: RandomAccessDataset,
+  config: WsssConfig,
+  out: Output,
+): Promise<StageComparison> {
+  const K = ds.numClasses + 1;
+  const cms = {
+    raw: new ConfusionMatrix(K),
+    pamr: new ConfusionMatrix(K),
+    pseudo: new ConfusionMatrix(K),
+    pred: new ConfusionMatrix(K),
+  };
+  let labelled = 0;
+  let total = 0;
+  const bar = out.progress('stage comparison', ds.length, 'img');
+  for await (const b of evalBatches(ds, config.data.crop, config.train.batchSize)) {
+    if (!b.masks) throw new Error(`compareStages: records of ${b.ids[0]} have no ground-truth mask`);
+    const t = batchToTensors(b);
+    const m = await stageMaps(net, t, config);
+    tf.dispose([t.images, t.raw, t.labels, t.masks]);
+    cms.raw.update(m.raw, b.masks);
+    cms.pamr.update(m.pamr, b.masks);
+    cms.pred.update(m.pred, b.masks);
+    // the pseudo GT is judged where it labels a pixel: GT there, ignore elsewhere
+    const gtMasked = Uint8Array.from(b.masks, (g, i) => (m.pseudo[i] === 255 ? 255 : g));
+    const pseudoPred = Int32Array.from(m.pseudo, (v) => (v === 255 ? 0 : v));
+    cms.pseudo.update(pseudoPred, gtMasked);
+    for (const v of m.pseudo) if (v !== 255) labelled++;
+    total += m.pseudo.length;
+    bar.tick(b.ids.length);
+  }
+  bar.done();
+  return {
+    images: ds.length,
+    raw: metricsOf(cms.raw),
+    pamr: metricsOf(cms.pamr),
+    pseudoCoverage: labelled / Math.max(1, total),
+    pseudoLabelled: metricsOf(cms.pseudo),
+    pred: metricsOf(cms.pred),
+  };
+}

@@ -1,0 +1,230 @@
+/**
+ * The epoch loop of `wsss train` (spec §3.10, §4.8): seeded shuffling/augmentation/dropout, one `WsFcnTrainer`
+ * step per batch, validation every `valEvery` epochs with the reference's checkpoint rule (score = 1 − mean val
+ * loss, from the mask-loss phase on, kept when ≥ the best), `last` checkpoint after every epoch, exact resume,
+ * NaN/Inf guard and clean interruption.
+ */
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { randomState, seedRandom, setRandomState } from '@wsss/core';
+import { batchToTensors, DataLoader, type RandomAccessDataset } from '@wsss/datasets';
+import { DivergedError, InterruptedError } from '../commands/errors.js';
+import type { WsssConfig } from '../config/schema.js';
+import type { WsFcn } from '../model/wsfcn.js';
+import {
+  type Checkpoint,
+  type CheckpointState,
+  checkpointOptimizerState,
+  saveCheckpoint,
+} from '../run/checkpoint.js';
+import { firstRecords, lossConfigOf, validationPass } from '../run/evaluate.js';
+import type { Output } from '../run/output.js';
+import { MetricsLog } from '../run/runDir.js';
+import { WsFcnTrainer } from './step.js';
+
+export interface TrainLoopOptions {
+  net: WsFcn;
+  config: WsssConfig;
+  train: RandomAccessDataset;
+  val: RandomAccessDataset | null;
+  runDir: string;
+  out: Output;
+  /** Continue from this checkpoint (weights must already be in `net`). */
+  resume?: Checkpoint;
+  /** Aborting it (Ctrl-C) stops after the current step with a checkpoint. */
+  signal?: AbortSignal;
+  /** Stop (as if interrupted, but returning normally) after this many steps in this call. For tests. */
+  stopAfterSteps?: number;
+}
+
+export interface TrainLoopResult {
+  /** 'done', or 'stopped' when `stopAfterSteps` ended it. */
+  status: 'done' | 'stopped';
+  steps: number;
+  epochs: number;
+  best: { score: number; epoch: number } | null;
+  lastVal: Awaited<ReturnType<typeof validationPass>> | null;
+}
+
+export const LAST = 'last.safetensors';
+export const BEST = 'best.safetensors';
+
+/** Runs (or continues) training; checkpoints go to `<runDir>/checkpoints/{last,best}.safetensors`. */
+export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
+  const { net, config, out } = o;
+  const c = config.train;
+  const ckptDir = join(o.runDir, 'checkpoints');
+  await fsp.mkdir(ckptDir, { recursive: true });
+  const log = new MetricsLog(join(o.runDir, 'metrics.jsonl'));
+  const trainer = new WsFcnTrainer(net, {
+    optimizer:
+      config.optim.kind === 'sgd'
+        ? { kind: 'sgd', lr: config.optim.lr, momentum: config.optim.momentum }
+        : { kind: 'adam', lr: config.optim.lr },
+    weightDecay: config.optim.weightDecay,
+    lrMults: config.optim.lrMults,
+    loss: lossConfigOf(config),
+  });
+  let step = 0;
+  let best: CheckpointState['best'] = null;
+  let position = { epoch: 0, index: 0 };
+  seedRandom(c.seed);
+  if (o.resume) {
+    const s = o.resume.state;
+    trainer.optimizer.setState(checkpointOptimizerState(net, o.resume));
+    setRandomState(s.random);
+    step = s.step;
+    best = s.best;
+    position = s.position;
+    await log.truncateAfter(step);
+    out.info(`resuming at epoch ${position.epoch}, sample ${position.index}, step ${step}`);
+  }
+  const state = (reason: string): CheckpointState => ({
+    epoch: position.epoch,
+    step,
+    position,
+    random: randomState(),
+    optimizerStep: trainer.optimizer.iterations,
+    best,
+    reason,
+    config,
+    classNames: [...o.train.classNames],
+    savedAt: new Date().toISOString(),
+  });
+  const save = async (name: string, reason: string) =>
+    saveCheckpoint(join(ckptDir, name), net, await trainer.optimizer.getState(), state(reason));
+
+  const dropLast = o.train.length >= c.batchSize;
+  const loader = new DataLoader({
+    dataset: o.train,
+    batchSize: c.batchSize,
+    seed: c.seed,
+    dropLast,
+    transform: {
+      size: config.data.crop,
+      scale: config.data.scale as [number, number],
+      jitter: config.data.jitter ? undefined : null,
+    },
+    start: position,
+    workers: config.data.workers,
+  });
+  const perEpoch = loader.batchesPerEpoch;
+  const startEpoch = position.epoch;
+  let lastVal: TrainLoopResult['lastVal'] = null;
+  let stepsHere = 0;
+  let status: TrainLoopResult['status'] = 'done';
+  try {
+    if (startEpoch >= c.epochs) {
+      out.info(`nothing to do: ${c.epochs} epochs are complete`);
+    } else {
+      let bar = out.progress(`epoch ${startEpoch + 1}/${c.epochs}`, perEpoch, 'step');
+      if (position.index > 0) bar.tick(Math.floor(position.index / c.batchSize));
+      let sums = { loss: 0, cls: 0, mask: 0, maskN: 0, n: 0 };
+      let epochT0 = performance.now();
+      for await (const batch of loader.batches(c.epochs - startEpoch)) {
+        const t = batchToTensors(batch);
+        let r: ReturnType<WsFcnTrainer['step']>;
+        try {
+          r = trainer.step({ images: t.images, raw: t.raw, labels: t.labels }, batch.epoch);
+        } finally {
+          tf.dispose([t.images, t.raw, t.labels, t.masks]);
+        }
+        step++;
+        stepsHere++;
+        if (!Number.isFinite(r.loss)) {
+          log.append({ type: 'diverged', step, epoch: batch.epoch, loss: String(r.loss) });
+          await log.flush();
+          throw new DivergedError(
+            `training diverged: the loss is ${r.loss} at step ${step} (epoch ${batch.epoch}, batch ${batch.ids.join(', ')}); ` +
+              `the last good checkpoint ${join(ckptDir, LAST)} is kept. Try a lower learning rate (optim.lr = ${config.optim.lr}).`,
+          );
+        }
+        position = batch.position;
+        sums.loss += r.loss;
+        sums.cls += r.clsLoss;
+        if (r.maskLoss !== null) {
+          sums.mask += r.maskLoss;
+          sums.maskN++;
+        }
+        sums.n++;
+        const rec = {
+          type: 'step',
+          step,
+          epoch: batch.epoch,
+          loss: r.loss,
+          clsLoss: r.clsLoss,
+          maskLoss: r.maskLoss,
+          maskGate: r.maskGate,
+        };
+        log.append(rec);
+        out.event('step', rec);
+        bar.tick(
+          1,
+          `loss ${r.loss.toFixed(4)}${r.maskLoss !== null ? ` (mask ${r.maskLoss.toFixed(4)})` : ''}`,
+        );
+
+        const epochEnded = position.index === 0 && position.epoch === batch.epoch + 1;
+        if (epochEnded) {
+          const done = batch.epoch + 1;
+          const seconds = (performance.now() - epochT0) / 1000;
+          const ep = {
+            type: 'epoch',
+            step,
+            epoch: batch.epoch,
+            loss: sums.loss / sums.n,
+            clsLoss: sums.cls / sums.n,
+            maskLoss: sums.maskN ? sums.mask / sums.maskN : null,
+            seconds,
+          };
+          log.append(ep);
+          out.event('epoch', ep);
+          bar.done(`loss ${ep.loss.toFixed(4)}`);
+          if (o.val && (done % c.valEvery === 0 || done === c.epochs)) {
+            const v = await validationPass(net, firstRecords(o.val, c.valImages), config, done, out);
+            lastVal = v;
+            // spec §3.10 / §4.1: from the mask-loss phase on, keep the checkpoint if score ≥ best
+            const isBest = done >= c.pretrainEpochs && (best === null || v.score >= best.score);
+            if (isBest) best = { score: v.score, epoch: done };
+            const vr = { type: 'val', step, epoch: done, ...v, best: isBest };
+            log.append(vr);
+            out.event('val', vr);
+            out.info(
+              `  val after epoch ${done}: loss ${v.loss.toFixed(4)}, mIoU ${(v.miou * 100).toFixed(1)}%` +
+                `${isBest ? ' (best so far, checkpoint kept)' : ''}`,
+            );
+            if (isBest) await save(BEST, 'best');
+          }
+          await log.flush();
+          await save(LAST, done === c.epochs ? 'final' : 'epoch');
+          sums = { loss: 0, cls: 0, mask: 0, maskN: 0, n: 0 };
+          epochT0 = performance.now();
+          if (done < c.epochs) bar = out.progress(`epoch ${done + 1}/${c.epochs}`, perEpoch, 'step');
+        }
+        if (o.signal?.aborted) {
+          bar.done('interrupted');
+          await log.flush();
+          await save(LAST, 'interrupt');
+          throw new InterruptedError(
+            `interrupted at step ${step}; checkpoint written to ${join(ckptDir, LAST)}. Continue with: wsss train --resume ${o.runDir}`,
+          );
+        }
+        if (o.stopAfterSteps !== undefined && stepsHere >= o.stopAfterSteps && !epochEnded) {
+          bar.done('stopped');
+          await log.flush();
+          await save(LAST, 'interrupt');
+          status = 'stopped';
+          break;
+        }
+        if (o.stopAfterSteps !== undefined && stepsHere >= o.stopAfterSteps) {
+          status = position.epoch >= c.epochs ? 'done' : 'stopped';
+          break;
+        }
+      }
+    }
+  } finally {
+    await log.flush();
+    trainer.dispose();
+  }
+  return { status, steps: step, epochs: position.epoch, best, lastVal };
+}
