@@ -2,7 +2,11 @@ import { defineConfig } from 'tsup';
 
 export default defineConfig({
   // augmentWorker is the loader's worker-thread script; it must sit next to the bundle (see workerPool.ts).
-  entry: { index: 'src/index.ts', augmentWorker: 'src/loader/augmentWorker.ts', cli: 'src/cli/datasetsCli.ts' },
+  entry: {
+    index: 'src/index.ts',
+    augmentWorker: 'src/loader/augmentWorker.ts',
+    cli: 'src/cli/datasetsCli.ts',
+  },
   format: ['esm', 'cjs'],
   // Build against sibling packages' published types, not their sources (tsconfig paths are for tests/typecheck).
   dts: { compilerOptions: { paths: {} } },

@@ -1,7 +1,7 @@
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
+import type * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { fileSystem, loadLayersModelFromFile } from '../node/fileIO.js';
@@ -15,7 +15,10 @@ describe('a tf.model containing StochasticGate on disk', () => {
     const a = tfl.input({ shape: [6, 5, 4] });
     const b = tfl.input({ shape: [6, 5, 4] });
     const conv = tfl.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same' });
-    const out = new StochasticGate({ psi: 0.3, name: 'gate_on_disk' }).apply([conv.apply(a) as tfl.SymbolicTensor, b]);
+    const out = new StochasticGate({ psi: 0.3, name: 'gate_on_disk' }).apply([
+      conv.apply(a) as tfl.SymbolicTensor,
+      b,
+    ]);
     const model = tfl.model({ inputs: [a, b], outputs: out as tfl.SymbolicTensor });
     const dir = join(mkdtempSync(join(tmpdir(), 'sg-model-')), 'model');
     await model.save(fileSystem(dir));

@@ -109,8 +109,8 @@ describe.each(TEST_BACKENDS)('batchNorm on %s', (backend) => {
     };
     const a = tf.grads(fused)([x, g, b]);
     const e = tf.grads(plain)([x, g, b]);
-    a.forEach((t, i) =>
-      expectClose(t, e[i]!, { atol: 1e-4, rtol: 1e-3, what: ['dx', 'dgamma', 'dbeta'][i] }),
-    );
+    for (const [i, t] of a.entries()) {
+      expectClose(t, e[i]!, { atol: 1e-4, rtol: 1e-3, what: ['dx', 'dgamma', 'dbeta'][i] });
+    }
   });
 });
