@@ -184,17 +184,23 @@ function inputGradComposite(
     const [sh, sw] = g.strides;
     let u: tf.Tensor4D = dy;
     if (sh > 1 || sw > 1) {
-      // [n, ho, 1, wo, 1, c] padded to [n, ho, sh, wo, sw, c], then the trailing zeros of the last row/col cut.
-      const six = tf.pad(tf.reshape(dy, [n, ho, 1, wo, 1, co]), [
+      // Zero insertion with rank-4 pads only (tfjs-backend-webgpu emits invalid shaders for rank-6 pads):
+      // along the width [n·ho, wo, 1, c] → [n·ho, wo, sw, c], then along the height [n, ho, 1, wo·sw·c] →
+      // [n, ho, sh, wo·sw·c]; finally the trailing zeros of the last row/col are cut.
+      const alongW = tf.pad(tf.reshape(dy, [n * ho, wo, 1, co]), [
         [0, 0],
-        [0, 0],
-        [0, sh - 1],
         [0, 0],
         [0, sw - 1],
         [0, 0],
       ]);
+      const zeroed = tf.pad(tf.reshape(alongW, [n, ho, 1, wo * sw * co]), [
+        [0, 0],
+        [0, 0],
+        [0, sh - 1],
+        [0, 0],
+      ]);
       u = tf.slice(
-        tf.reshape(six, [n, ho * sh, wo * sw, co]),
+        tf.reshape(zeroed, [n, ho * sh, wo * sw, co]),
         [0, 0, 0, 0],
         [n, (ho - 1) * sh + 1, (wo - 1) * sw + 1, co],
       ) as tf.Tensor4D;
