@@ -33,7 +33,8 @@ function resolvesTo(from, name) {
 const missing = new Map();
 for (const [path, info] of Object.entries(pkgs)) {
   for (const [name, spec] of Object.entries(info.optionalDependencies ?? {})) {
-    if (!resolvesTo(path, name) && !missing.has(name)) missing.set(name, { spec, dev: !!info.dev, from: path });
+    if (!resolvesTo(path, name) && !missing.has(name))
+      missing.set(name, { spec, dev: !!info.dev, from: path });
   }
 }
 if (missing.size === 0) {
@@ -41,14 +42,18 @@ if (missing.size === 0) {
   process.exit(0);
 }
 if (check) {
-  console.error(`package-lock.json lacks ${missing.size} optional entries (run node scripts/complete-lock.mjs):`);
+  console.error(
+    `package-lock.json lacks ${missing.size} optional entries (run node scripts/complete-lock.mjs):`,
+  );
   for (const n of missing.keys()) console.error(`  ${n}`);
   process.exit(1);
 }
 
 let registry = 'https://registry.npmjs.org/';
 try {
-  registry = execFileSync('npm', ['config', 'get', 'registry'], { encoding: 'utf8' }).trim().replace(/\/?$/, '/');
+  registry = execFileSync('npm', ['config', 'get', 'registry'], { encoding: 'utf8' })
+    .trim()
+    .replace(/\/?$/, '/');
 } catch {}
 
 const added = [];
@@ -56,7 +61,9 @@ for (const [name, { spec, dev }] of missing) {
   const entry = { version: spec, optional: true };
   if (dev) entry.dev = true;
   try {
-    const res = await fetch(`${registry}${name.replace('/', '%2f')}`, { headers: { accept: 'application/json' } });
+    const res = await fetch(`${registry}${name.replace('/', '%2f')}`, {
+      headers: { accept: 'application/json' },
+    });
     if (res.ok) {
       const doc = await res.json();
       const exact = doc.versions?.[spec];
@@ -74,10 +81,14 @@ for (const [name, { spec, dev }] of missing) {
       .filter((k) => entry[k] !== undefined)
       .map((k) => [k, entry[k]]),
   );
-  added.push(`${name}@${entry.version}${entry.resolved ? '' : ' (version not served by the registry: bare entry)'}`);
+  added.push(
+    `${name}@${entry.version}${entry.resolved ? '' : ' (version not served by the registry: bare entry)'}`,
+  );
 }
 // npm keeps packages sorted by path
-lock.packages = Object.fromEntries(Object.entries(pkgs).sort(([a], [b]) => (a === '' ? -1 : b === '' ? 1 : a < b ? -1 : 1)));
+lock.packages = Object.fromEntries(
+  Object.entries(pkgs).sort(([a], [b]) => (a === '' ? -1 : b === '' ? 1 : a < b ? -1 : 1)),
+);
 writeFileSync(`${lockPath}.tmp`, `${JSON.stringify(lock, null, 2)}\n`);
 renameSync(`${lockPath}.tmp`, lockPath);
 console.log(`package-lock.json: added ${added.length} optional entries:\n  ${added.join('\n  ')}`);
