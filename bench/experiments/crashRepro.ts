@@ -34,9 +34,9 @@ const labels = tf.tensor2d(
   [B, 5],
 );
 if (process.env.PROFILE) {
-  tr.step({ images, raw, labels }, 5);
-  const info = await tf.profile(() => {
-    tr.step({ images, raw, labels }, 5);
+  await tr.step({ images, raw, labels }, 5);
+  const info = await tf.profile(async () => {
+    await tr.step({ images, raw, labels }, 5);
   });
   console.log(
     'peakMB',
@@ -60,7 +60,7 @@ if (process.env.PROFILE) {
 }
 for (let i = 0; i < Number(process.env.N ?? 4); i++) {
   const t0 = performance.now();
-  const r = tr.step({ images, raw, labels }, 5);
+  const r = await tr.step({ images, raw, labels }, 5);
   const b = tf.backend() as any;
   console.log(
     i,

@@ -137,7 +137,7 @@ for await (const b of loader.batches(EPOCHS)) {
     cur = b.epoch;
   }
   const t = batchToTensors(b);
-  const r = trainer.step(t, b.epoch);
+  const r = await trainer.step(t, b.epoch);
   disposeBatchTensors(t);
   cls += r.clsLoss;
   mask += r.maskLoss ?? 0;

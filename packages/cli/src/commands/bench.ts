@@ -74,7 +74,7 @@ export async function runBench(
   await time(
     `train step (batch ${batch}, ${size}×${size}, mask loss + PAMR)`,
     async () => {
-      trainer.step({ images, raw, labels }, 0);
+      await trainer.step({ images, raw, labels }, 0);
     },
     batch,
   );

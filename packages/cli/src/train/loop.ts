@@ -124,9 +124,9 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
       let epochT0 = performance.now();
       for await (const batch of loader.batches(c.epochs - startEpoch)) {
         const t = batchToTensors(batch);
-        let r: ReturnType<WsFcnTrainer['step']>;
+        let r: Awaited<ReturnType<WsFcnTrainer['step']>>;
         try {
-          r = trainer.step({ images: t.images, raw: t.raw, labels: t.labels }, batch.epoch);
+          r = await trainer.step({ images: t.images, raw: t.raw, labels: t.labels }, batch.epoch);
         } finally {
           tf.dispose([t.images, t.raw, t.labels, t.masks]);
         }

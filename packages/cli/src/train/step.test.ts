@@ -59,14 +59,14 @@ describe('WsFcnTrainer', () => {
     let cls = Number.POSITIVE_INFINITY;
     let steps = 0;
     while (cls >= 0.05 && steps < 300) {
-      cls = trainer.step(batch, 0).clsLoss;
+      cls = (await trainer.step(batch, 0)).clsLoss;
       steps++;
     }
     expect(cls).toBeLessThan(0.05);
     // 50 steps with the mask loss on; dropout and the gate make single steps noisy, so compare 5-step means
     const mask: number[] = [];
-    await expectNoTensorGrowth(() => {
-      const r = trainer.step(batch, 1);
+    await expectNoTensorGrowth(async () => {
+      const r = await trainer.step(batch, 1);
       expect(r.maskLoss).not.toBeNull();
       mask.push(r.maskLoss!);
     }, 50);

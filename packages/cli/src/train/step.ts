@@ -118,27 +118,32 @@ export class WsFcnTrainer {
     );
   }
 
-  /** One optimisation step. Keeps the live tensor count flat. */
-  step(batch: TrainBatch, epoch: number): StepResult {
+  /**
+   * One optimisation step. Keeps the live tensor count flat. Asynchronous because it reads the loss values with
+   * `data()`: webgpu in Node has no synchronous read-back.
+   */
+  async step(batch: TrainBatch, epoch: number): Promise<StepResult> {
     const { loss, aux } = this.optimizer.minimize(() => {
       const t = wsFcnLosses(this.net, batch, epoch, this.loss);
       return {
         loss: t.loss,
         aux: {
           clsLoss: t.clsLoss,
-          ...(t.maskLoss ? { maskLoss: t.maskLoss, gate: t.gate! } : {}),
+          ...(t.maskLoss ? { maskLoss: t.maskLoss, gate: tf.mean(t.gate!) } : {}),
         } as tf.NamedTensorMap,
       };
     });
-    const read = (t: tf.Tensor | undefined) => (t ? t.dataSync()[0]! : null);
-    const result: StepResult = {
-      loss: loss.dataSync()[0]!,
-      clsLoss: read(aux!['clsLoss'])!,
-      maskLoss: read(aux!['maskLoss']),
-      maskGate: aux!['gate'] ? tf.tidy(() => tf.mean(aux!['gate']!).dataSync()[0]!) : null,
-    };
-    tf.dispose([loss, aux as tf.NamedTensorMap]);
-    return result;
+    const read = async (t: tf.Tensor | undefined) => (t ? (await t.data())[0]! : null);
+    try {
+      return {
+        loss: (await read(loss))!,
+        clsLoss: (await read(aux!['clsLoss']))!,
+        maskLoss: await read(aux!['maskLoss']),
+        maskGate: await read(aux!['gate']),
+      };
+    } finally {
+      tf.dispose([loss, aux as tf.NamedTensorMap]);
+    }
   }
 
   dispose(): void {
