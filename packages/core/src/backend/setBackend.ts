@@ -48,8 +48,22 @@ export class BackendUnavailableError extends Error {
 
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 
-/** Dynamic import hidden from bundlers' static analysis. */
+const providers = new Map<string, () => Promise<unknown>>();
+
+/**
+ * Tells `setBackend` how to load an optional package (`@tensorflow/tfjs-backend-webgpu`, `webgpu`, …) in a build
+ * where a runtime `import(specifier)` cannot resolve it — a bundle. Give a loader that imports it lazily, e.g.
+ * `provideModule('@tensorflow/tfjs-backend-webgpu', () => import('@tensorflow/tfjs-backend-webgpu'))`: the webgpu
+ * backend registers itself only if `navigator.gpu` exists when its module runs, which setBackend arranges first.
+ */
+export function provideModule(specifier: string, load: () => Promise<unknown>): void {
+  providers.set(specifier, load);
+}
+
+/** A provided loader, else a dynamic import hidden from bundlers' static analysis. */
 async function importOptional(specifier: string): Promise<any> {
+  const provided = providers.get(specifier);
+  if (provided) return provided();
   return import(/* @vite-ignore */ /* webpackIgnore: true */ specifier);
 }
 
