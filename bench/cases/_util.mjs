@@ -44,7 +44,10 @@ export function timeIt(step, { warmup = 3, reps = 20 } = {}) {
 
 /** Prints the rows (one JSON array); `threads` is the thread count the backend really ran with. */
 export function emit(rows) {
-  process.stdout.write(`${JSON.stringify(rows.map((r) => ({ ...r, threads })))}\n`);
+  // a row may state its own parallelism (e.g. loader workers); otherwise it ran with the backend's threads
+  process.stdout.write(
+    `${JSON.stringify(rows.map((r) => ({ ...r, threads: threads > 1 ? threads : (r.threads ?? 1) })))}\n`,
+  );
 }
 
 export { tf };

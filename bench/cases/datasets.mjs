@@ -1,5 +1,9 @@
 // Loader throughput: decode (sharp) + spec §3.10 augmentation at 321 + batching into NHWC tensors, from
 // VOC-sized (500x375) JPEGs, as images per second of one JS thread. Rows: { id: 'loader/voc-jpeg-321', … }.
+// Each loader row's note also states what a training step consumes: the demo WS-FCN step of
+// bench/cases/trainstep.mjs (128×128, batch 8, same backend) in images/s, measured here (wasm/webgpu
+// only; WSSS_BENCH_NO_STEP=1 skips it). A full-size (321, ResNet-38d) step is far slower than the loader: its
+// forward alone is `backbone-fwd/full-321` per image.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +20,7 @@ import {
   writeIndexPng,
 } from '@wsss/datasets';
 import { emit, initBackend, quick } from './_util.mjs';
+import { demoTrainStep } from './trainstep.mjs';
 
 const backend = await initBackend();
 const dir = mkdtempSync(join(tmpdir(), 'wsss-bench-voc-'));
@@ -85,6 +90,13 @@ try {
       threads: Math.max(1, workers),
       note: `${(1000 / ms).toFixed(1)} img/s`,
     });
+  }
+  // What a training step consumes (the demo step; same backend, one thread).
+  if (process.env.WSSS_BENCH_NO_STEP !== '1' && backend !== 'cpu') {
+    const step = await demoTrainStep({ warmup: 1, reps: quick ? 1 : 3 });
+    for (const r of rows) {
+      r.note += `; consumer: demo train step (128x128, batch 8, ${backend}) ${step.imagesPerSec.toFixed(2)} img/s`;
+    }
   }
   // The demo's data: 1,000 synthetic 128x128 images (render + JPEG/PNG encode + write), per image.
   const count = quick ? 100 : 1000;

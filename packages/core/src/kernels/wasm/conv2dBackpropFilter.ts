@@ -109,8 +109,8 @@ function filterGradStride1(
       // colsᵀ row (i, j, c), image b, output row oy = xt[c][b][oy + i·dh][j·dw … j·dw + wo).
       const cv = f32(backend, cols);
       const heap = new Float32Array(cv.buffer);
-      const tBase = tv.byteOffset >> 2;
-      let dst = cv.byteOffset >> 2;
+      const tBase = tv.byteOffset >>> 2;
+      let dst = cv.byteOffset >>> 2;
       for (let i = 0; i < kh; i++) {
         for (let j = 0; j < kw; j++) {
           const tapOff = i * dh * wp + j * dw;

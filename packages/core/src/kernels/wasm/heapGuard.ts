@@ -1,5 +1,5 @@
 /**
- * The wasm heap is at most 2 GB (tfjs's build) and `_malloc` returns 0 when it cannot grow further. tfjs then
+ * The wasm heap is at most 4 GB (32-bit addresses) and `_malloc` returns 0 when it cannot grow further. tfjs then
  * records offset 0 and kernels write over the allocator's own data — a silent corruption that surfaces later as
  * "memory access out of bounds". The guard turns it into an immediate, explained error.
  */
@@ -22,7 +22,7 @@ export function guardWasmHeap(backend: BackendWasm): void {
     if (size > 0 && dtype !== 'string' && b.dataIdMap.get(dataId)?.memoryOffset === 0) {
       throw new Error(
         `wasm backend out of memory: could not allocate a [${shape}] ${dtype} tensor (the heap is ` +
-          `${(b.wasm.HEAPU8.length / 2 ** 20).toFixed(0)} MB; tfjs's wasm build stops at 2 GB). ` +
+          `${(b.wasm.HEAPU8.length / 2 ** 20).toFixed(0)} MB; wasm memory stops at 4 GB). ` +
           'Use a smaller batch or input size, or dispose tensors that are no longer needed.',
       );
     }
