@@ -127,6 +127,14 @@ describe.each(TEST_BACKENDS)('FickleNet localization on %s', (backend) => {
     const lazy = localize({ featureExtractor: (im) => im, selection: fresh }, x, [[1]], { runs: 2 });
     expect(lazy.maps.shape).toEqual([1, 8, 8, 3]);
     expect(fresh.built).toBe(true);
+    // a single-class classifier (tf.oneHot would refuse depth 1)
+    const single = localize(
+      { featureExtractor: (im) => im, selection: new FickleSelection({ numClasses: 1, kernelSize: 3 }) },
+      x,
+      [[0]],
+      { runs: 2 },
+    );
+    expect(single.maps.shape).toEqual([1, 8, 8, 1]);
   });
 
   it('works on a LayersModel built with the layer, with saliency-based background, without tensor growth', async () => {

@@ -272,7 +272,12 @@ export function localize(
       const mx = tf.max(agg, 0, true);
       const norm = tf.div(agg, tf.where(tf.greater(mx, 0), mx, tf.onesLike(mx))); // (h·w, L)
       // scatter the present classes into K channels
-      const full = tf.matMul(norm, tf.cast(tf.oneHot(tf.tensor1d(classes, 'int32'), K), 'float32'));
+      // (L, K) scatter matrix built directly: tf.oneHot needs K ≥ 2 and its float32 output is unreliable on wasm
+      const scatter = new Float32Array(classes.length * K);
+      classes.forEach((c, i) => {
+        scatter[i * K + c] = 1;
+      });
+      const full = tf.matMul(norm, tf.tensor2d(scatter, [classes.length, K]));
       perImage.push(tf.reshape(full, [h, w, K]));
     }
     return tf.stack(perImage) as tf.Tensor4D;
