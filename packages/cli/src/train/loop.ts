@@ -164,7 +164,7 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
           `loss ${r.loss.toFixed(4)}${r.maskLoss !== null ? ` (mask ${r.maskLoss.toFixed(4)})` : ''}`,
         );
 
-        const epochEnded = position.index === 0 && position.epoch === batch.epoch + 1;
+        const epochEnded = position.epoch > batch.epoch;
         if (epochEnded) {
           const done = batch.epoch + 1;
           const seconds = (performance.now() - epochT0) / 1000;

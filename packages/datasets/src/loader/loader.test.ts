@@ -75,6 +75,14 @@ describe('DataLoader', () => {
       [1, 4],
       [1, 4],
     ]);
+    // the last full batch of an epoch already reports the next epoch (the 2 left over are dropped), so a
+    // consumer sees every epoch end
+    expect(batches.map((b) => b.position)).toEqual([
+      { epoch: 0, index: 4 },
+      { epoch: 1, index: 0 },
+      { epoch: 1, index: 4 },
+      { epoch: 2, index: 0 },
+    ]);
     expect(drop.position).toEqual({ epoch: 2, index: 0 });
     expect(drop.batchesPerEpoch).toBe(2);
   });

@@ -311,7 +311,10 @@ export class DataLoader {
       items.push(r);
       if (items.length === batchSize) {
         const consumed = job.at + 1;
-        const position = consumed >= n ? { epoch: epoch + 1, index: 0 } : { epoch, index: consumed };
+        // With dropLast, fewer than a batch left means this was the epoch's last batch: the consumer sees the
+        // epoch complete now (the rest is dropped), not after a batch that never comes.
+        const complete = consumed >= n || (dropLast && n - consumed < batchSize);
+        const position = complete ? { epoch: epoch + 1, index: 0 } : { epoch, index: consumed };
         const batch = this.assemble(items, epoch, position);
         items = [];
         this.pos = position;
