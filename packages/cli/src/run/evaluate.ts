@@ -97,6 +97,14 @@ export function lossConfigOf(c: WsssConfig): LossConfig {
 }
 
 /**
+ * The image side evaluation passes batch at: the synthetic set's native size (all its images share it, so the
+ * held-out scores are at full resolution); for VOC/COCO, whose images differ in size, the training crop.
+ */
+export function evalSize(config: WsssConfig): number {
+  return config.data.dataset === 'synthetic' ? config.data.synthetic.size : config.data.crop;
+}
+
+/**
  * The validation pass of training (spec §3.10): eval mode, with labels, the losses of `epoch` (so the mask loss
  * counts from `pretrainEpochs` on); score = 1 − mean loss. Also single-scale mIoU with predicted labels.
  */
@@ -112,7 +120,7 @@ export async function validationPass(
   let lossSum = 0;
   let n = 0;
   const bar = out.progress('  validation', ds.length, 'img');
-  for await (const b of evalBatches(ds, config.data.crop, config.train.batchSize)) {
+  for await (const b of evalBatches(ds, evalSize(config), config.train.batchSize)) {
     const t = batchToTensors(b);
     const [loss, classes] = tf.tidy(() => {
       const l = wsFcnLosses(net, t, epoch, lossCfg, false).loss;
@@ -208,7 +216,7 @@ export interface StageComparison {
   pred: SegMetrics;
 }
 
-/** The stage comparison over a data set with masks (images resized to the crop size). */
+/** The stage comparison over a data set with masks (at `evalSize`). */
 export async function compareStages(
   net: WsFcn,
   ds: RandomAccessDataset,
@@ -225,7 +233,7 @@ export async function compareStages(
   let labelled = 0;
   let total = 0;
   const bar = out.progress('stage comparison', ds.length, 'img');
-  for await (const b of evalBatches(ds, config.data.crop, config.train.batchSize)) {
+  for await (const b of evalBatches(ds, evalSize(config), config.train.batchSize)) {
     if (!b.masks) throw new Error(`compareStages: records of ${b.ids[0]} have no ground-truth mask`);
     const t = batchToTensors(b);
     const m = await stageMaps(net, t, config);

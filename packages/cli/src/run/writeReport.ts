@@ -5,7 +5,14 @@ import { writeFileAtomic } from '@wsss/core/node';
 import { batchToTensors, type RandomAccessDataset } from '@wsss/datasets';
 import type { WsssConfig } from '../config/schema.js';
 import type { WsFcn } from '../model/wsfcn.js';
-import { compareStages, evalBatches, firstRecords, type StageComparison, stageMaps } from './evaluate.js';
+import {
+  compareStages,
+  evalBatches,
+  evalSize,
+  firstRecords,
+  type StageComparison,
+  stageMaps,
+} from './evaluate.js';
 import type { Output } from './output.js';
 import { type ReportSample, renderReport } from './report.js';
 import { readMetrics } from './runDir.js';
@@ -34,7 +41,7 @@ export async function writeRunReport(
   if (o.val && o.val.length > 0) {
     const first = await o.val.read(0);
     if (first.mask) stages = await compareStages(o.net, o.val, o.config, o.out);
-    const S = o.config.data.crop;
+    const S = evalSize(o.config);
     const n = Math.min(o.samples ?? 6, o.val.length);
     for await (const b of evalBatches(firstRecords(o.val, n), S, n)) {
       const t = batchToTensors(b);
