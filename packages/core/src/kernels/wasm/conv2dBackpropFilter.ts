@@ -9,7 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { type Conv2dGeometry, WSSS_CONV2D_BACKPROP_FILTER } from '../../ops/conv2d.js';
-import { type BackendWasm, callWasm, f32, view } from './heap.js';
+import { type BackendWasm, callWasm, f32, tfjsConvGeometry, view } from './heap.js';
 
 /** Fills `cols` ([kh·kw·ci, n·ho·wo], row (i, j, c)) with the input values each output position saw. */
 function im2colTransposed(
@@ -196,24 +196,12 @@ function tfjsKernel({
   const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
   const { strides, pad, dataFormat, dimRoundingMode, filterShape } =
     attrs as unknown as tf.Conv2DBackpropFilterAttrs;
-  if (dataFormat !== 'NHWC') {
-    throw new Error(`Conv2DBackpropFilter (wasm): dataFormat must be 'NHWC', got '${dataFormat}'`);
-  }
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    filterShape as [number, number, number, number],
+  const g = tfjsConvGeometry('Conv2DBackpropFilter', x.shape as number[], filterShape, {
     strides,
-    1,
     pad,
+    dataFormat,
     dimRoundingMode,
-    false,
-    'channelsLast',
-  );
-  const g: Conv2dGeometry = {
-    strides: [info.strideHeight, info.strideWidth],
-    dilations: [1, 1],
-    pad: [info.padInfo.top, info.padInfo.bottom, info.padInfo.left, info.padInfo.right],
-  };
+  });
   return conv2dFilterGradWasm(backend as BackendWasm, x, dy, filterShape, g);
 }
 

@@ -12,7 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { type Conv2dGeometry, WSSS_CONV2D_BACKPROP_INPUT } from '../../ops/conv2d.js';
-import { type BackendWasm, callWasm, f32 } from './heap.js';
+import { type BackendWasm, callWasm, f32, tfjsConvGeometry } from './heap.js';
 
 /** [kh, kw, ci, co] → spatially flipped, in/out swapped [kh, kw, co, ci], on the heap. */
 function flipSwapFilter(backend: BackendWasm, filter: tf.TensorInfo): tf.TensorInfo {
@@ -252,24 +252,12 @@ function tfjsKernel({
   const { dy, filter } = inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
   const { strides, pad, dataFormat, dimRoundingMode, inputShape } =
     attrs as unknown as tf.Conv2DBackpropInputAttrs;
-  if (dataFormat !== 'NHWC') {
-    throw new Error(`Conv2DBackpropInput (wasm): dataFormat must be 'NHWC', got '${dataFormat}'`);
-  }
-  const info = tf.backend_util.computeConv2DInfo(
-    inputShape,
-    filter.shape as [number, number, number, number],
+  const g = tfjsConvGeometry('Conv2DBackpropInput', inputShape, filter.shape as number[], {
     strides,
-    1,
     pad,
+    dataFormat,
     dimRoundingMode,
-    false,
-    'channelsLast',
-  );
-  const g: Conv2dGeometry = {
-    strides: [info.strideHeight, info.strideWidth],
-    dilations: [1, 1],
-    pad: [info.padInfo.top, info.padInfo.bottom, info.padInfo.left, info.padInfo.right],
-  };
+  });
   return conv2dInputGradWasm(backend as BackendWasm, dy, filter, inputShape, g);
 }
 

@@ -5,6 +5,7 @@
 
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
+import type { Conv2dGeometry } from '../../ops/conv2d.js';
 
 export type { BackendWasm };
 
@@ -33,4 +34,33 @@ export function callWasm(
 /** The same data under another shape (no copy, no reference taken: do not dispose both). */
 export function view(t: tf.TensorInfo, shape: number[]): tf.TensorInfo {
   return { dataId: t.dataId, shape, dtype: t.dtype };
+}
+
+/**
+ * The geometry of a tfjs conv gradient kernel's attributes (dilation 1; padding 'same' | 'valid' | number |
+ * explicit), after checking the data format.
+ */
+export function tfjsConvGeometry(
+  kernel: string,
+  inShape: number[],
+  filterShape: number[],
+  attrs: { strides: number | [number, number]; pad: unknown; dataFormat: string; dimRoundingMode?: unknown },
+): Conv2dGeometry {
+  if (attrs.dataFormat !== 'NHWC')
+    throw new Error(`${kernel} (wasm): dataFormat must be 'NHWC', got '${attrs.dataFormat}'`);
+  const info = tf.backend_util.computeConv2DInfo(
+    inShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    attrs.strides,
+    1,
+    attrs.pad as 'same',
+    attrs.dimRoundingMode as 'floor' | undefined,
+    false,
+    'channelsLast',
+  );
+  return {
+    strides: [info.strideHeight, info.strideWidth],
+    dilations: [1, 1],
+    pad: [info.padInfo.top, info.padInfo.bottom, info.padInfo.left, info.padInfo.right],
+  };
 }
