@@ -3,6 +3,7 @@
  * configuration (spec §4.8), `coco` its COCO deviations, `demo` the embedded CPU demo (DESIGN §5).
  * The demo's numbers live here and nowhere else: tune `DEMO_PRESET` (and `DEMO_QUICK`).
  */
+import { WSFCN_LOSS_DEFAULTS } from '../train/step.js';
 import { deepMerge, type WsssConfig } from './schema.js';
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> | T[K] : T[K] };
@@ -32,12 +33,13 @@ export const VOC_PRESET: WsssConfig = {
   train: {
     epochs: 31, // NUM_EPOCHS 30, range inclusive: epochs 0…30 (spec §4.1)
     batchSize: 16,
-    pretrainEpochs: 7,
-    maskLossWeight: 1,
-    focalP: 3,
-    focalLambda: 0.01,
-    pamrIterations: 10,
-    pamrDilations: [1, 2, 4, 8, 12, 24],
+    // losses, PAMR, focal penalty: the reference values of the training step (spec §3.5–§3.8, §4.8)
+    pretrainEpochs: WSFCN_LOSS_DEFAULTS.pretrainEpochs,
+    maskLossWeight: WSFCN_LOSS_DEFAULTS.maskLossWeight,
+    focalP: WSFCN_LOSS_DEFAULTS.focalP,
+    focalLambda: WSFCN_LOSS_DEFAULTS.focalLambda,
+    pamrIterations: WSFCN_LOSS_DEFAULTS.pamrIterations,
+    pamrDilations: [...WSFCN_LOSS_DEFAULTS.pamrDilations],
     valEvery: 2, // every even epoch (spec §3.10)
     valImages: 0,
     seed: 0,

@@ -22,7 +22,7 @@ import { pamr } from '@wsss/pamr';
 import type { WsssConfig } from '../config/schema.js';
 import { predictWsFcn } from '../infer/predict.js';
 import type { WsFcn } from '../model/wsfcn.js';
-import { type LossConfig, wsFcnLosses } from '../train/step.js';
+import { type LossConfig, WSFCN_LOSS_DEFAULTS, wsFcnLosses } from '../train/step.js';
 import type { Output } from './output.js';
 
 /** A data set restricted to its first `n` records (all when n is 0 or larger than the set). */
@@ -92,7 +92,7 @@ export function lossConfigOf(c: WsssConfig): LossConfig {
     focalLambda: c.train.focalLambda,
     pamrIterations: c.train.pamrIterations,
     pamrDilations: c.train.pamrDilations,
-    pseudo: { bgFactor: 0.7, fgFactor: 0.6, floor: 0.2 },
+    pseudo: WSFCN_LOSS_DEFAULTS.pseudo,
   };
 }
 

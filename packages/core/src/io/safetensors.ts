@@ -433,15 +433,17 @@ export function serializeSafetensors(
  * The caller owns (and must dispose) the returned tensors.
  */
 export function safetensorsToTensors(
-  file: SafetensorsFile | Map<string, SafetensorsTensor>,
+  file:
+    | SafetensorsFile
+    | Map<string, { shape: readonly number[] | number[]; data: ArrayLike<number> & ArrayBufferView }>,
 ): Record<string, tf.Tensor> {
   const map = file instanceof Map ? file : file.tensors;
   const out: Record<string, tf.Tensor> = {};
   for (const [name, t] of map) {
     out[name] =
       t.data instanceof Float32Array || t.data instanceof Int32Array
-        ? tf.tensor(t.data, t.shape)
-        : tf.tensor(Int32Array.from(t.data), t.shape, 'int32');
+        ? tf.tensor(t.data, t.shape as number[])
+        : tf.tensor(Int32Array.from(t.data), t.shape as number[], 'int32');
   }
   return out;
 }

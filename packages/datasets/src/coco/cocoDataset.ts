@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import type { RandomAccessDataset } from '../io/dataset.js';
+import { type RandomAccessDataset, streamRecords } from '../io/dataset.js';
 import { DatasetError, SkipCounter } from '../io/errors.js';
 import { readImage } from '../io/image.js';
 import { encodeIndexPng } from '../io/indexPng.js';
@@ -185,19 +185,7 @@ export class CocoDataset implements RandomAccessDataset {
 
   /** Streams all records; with `skipBad` bad ones are counted in {@link skipped} and skipped. */
   async *records(options: { skipBad?: boolean } = {}): AsyncGenerator<DataRecord> {
-    for (let i = 0; i < this.length; i++) {
-      let rec: DataRecord;
-      try {
-        rec = await this.read(i);
-      } catch (err) {
-        if (options.skipBad && err instanceof DatasetError) {
-          this.skipped.add(err);
-          continue;
-        }
-        throw err;
-      }
-      yield rec;
-    }
+    yield* streamRecords(this, this.skipped, options);
   }
 
   /**

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { extname, join, relative, sep } from 'node:path';
-import type { RandomAccessDataset } from '../io/dataset.js';
+import { type RandomAccessDataset, streamRecords } from '../io/dataset.js';
 import { DatasetError, SkipCounter } from '../io/errors.js';
 import { readImage } from '../io/image.js';
 import { resolveInside } from '../io/safePath.js';
@@ -166,18 +166,6 @@ export class ImageFolderDataset implements RandomAccessDataset {
 
   /** Streams all records; with `skipBad` unreadable images are counted in {@link skipped} and skipped. */
   async *records(options: { skipBad?: boolean } = {}): AsyncGenerator<DataRecord> {
-    for (let i = 0; i < this.length; i++) {
-      let rec: DataRecord;
-      try {
-        rec = await this.read(i);
-      } catch (err) {
-        if (options.skipBad && err instanceof DatasetError) {
-          this.skipped.add(err);
-          continue;
-        }
-        throw err;
-      }
-      yield rec;
-    }
+    yield* streamRecords(this, this.skipped, options);
   }
 }

@@ -1,4 +1,4 @@
-import type { DatasetError } from './errors.js';
+import { DatasetError, type SkipCounter } from './errors.js';
 import type { DataRecord } from './types.js';
 
 /**
@@ -24,4 +24,28 @@ export interface StreamOptions {
   skipBad?: boolean;
   /** Called once per skipped record. */
   onSkip?: (err: DatasetError) => void;
+}
+
+/**
+ * Streams every record of `ds` in list order. With `skipBad`, a record failing with a `DatasetError` is counted in
+ * `skipped` and skipped; otherwise the first bad record throws.
+ */
+export async function* streamRecords(
+  ds: RandomAccessDataset,
+  skipped: SkipCounter,
+  options: { skipBad?: boolean } = {},
+): AsyncGenerator<DataRecord> {
+  for (let i = 0; i < ds.length; i++) {
+    let rec: DataRecord;
+    try {
+      rec = await ds.read(i);
+    } catch (err) {
+      if (options.skipBad && err instanceof DatasetError) {
+        skipped.add(err);
+        continue;
+      }
+      throw err;
+    }
+    yield rec;
+  }
 }

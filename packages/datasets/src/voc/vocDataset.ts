@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { RandomAccessDataset } from '../io/dataset.js';
+import { type RandomAccessDataset, streamRecords } from '../io/dataset.js';
 import { DatasetError, SkipCounter } from '../io/errors.js';
 import { readImage } from '../io/image.js';
 import { readIndexPng } from '../io/indexPng.js';
@@ -227,18 +227,6 @@ export class VocDataset implements RandomAccessDataset {
    * and skipped; otherwise the first bad record throws.
    */
   async *records(options: { skipBad?: boolean } = {}): AsyncGenerator<DataRecord> {
-    for (let i = 0; i < this.length; i++) {
-      let rec: DataRecord;
-      try {
-        rec = await this.read(i);
-      } catch (err) {
-        if (options.skipBad && err instanceof DatasetError) {
-          this.skipped.add(err);
-          continue;
-        }
-        throw err;
-      }
-      yield rec;
-    }
+    yield* streamRecords(this, this.skipped, options);
   }
 }
