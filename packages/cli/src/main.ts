@@ -3,6 +3,7 @@
  * `--json`) and maps errors to the documented exit codes (see `EXIT_CODES_HELP`).
  */
 import { readFileSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runBench } from './commands/bench.js';
 import { formatBench } from './commands/benchFormat.js';
@@ -11,12 +12,15 @@ import { EXIT, EXIT_CODES_HELP, exitCodeOf } from './commands/errors.js';
 import { formatEval, runEval } from './commands/eval.js';
 import { type ExportFormat, runExport } from './commands/export.js';
 import { runInfer } from './commands/infer.js';
+import { runLocalize } from './commands/localize.js';
 import { runPseudoLabels } from './commands/pseudoLabels.js';
-import { runTrain } from './commands/train.js';
+import { isFickleRun, runTrain } from './commands/train.js';
 import { parseSets, resolveConfig } from './config/load.js';
-import { type PartialConfig, PRESET_NAMES } from './config/presets.js';
-import { ConfigError, setPath, VARIANTS } from './config/schema.js';
+import { type PartialConfig, PRESET_NAMES, VOC_PRESET } from './config/presets.js';
+import { ConfigError, deepMerge, METHODS, setPath, VARIANTS, validate } from './config/schema.js';
+import { runFickleNetTrain } from './ficklenet/pipeline.js';
 import { Output } from './run/output.js';
+import { defaultRunDir, readRunConfig } from './run/runDir.js';
 
 type OptSpec = { type: 'string' | 'boolean'; short?: string; multiple?: boolean };
 
@@ -42,14 +46,25 @@ const DATA_OPTS: Record<string, OptSpec> = {
   data: { type: 'string' },
   dataset: { type: 'string' },
 };
+/** Commands that read a checkpoint and write a split's results into a folder. */
+const SPLIT_OUTPUT_OPTS: Record<string, OptSpec> = {
+  ...COMMON,
+  ...COMPUTE,
+  ...DATA_OPTS,
+  checkpoint: { type: 'string' },
+  output: { type: 'string', short: 'o' },
+  split: { type: 'string' },
+  limit: { type: 'string' },
+};
 
 const COMMANDS: Record<string, { options: Record<string, OptSpec>; summary: string; help: string }> = {
   train: {
-    summary: 'train WS-FCN (or a Table I variant) on VOC, COCO or the synthetic set',
+    summary: 'train WS-FCN (or a Table I variant, or FickleNet + DSRG) on VOC, COCO or the synthetic set',
     options: {
       ...COMMON,
       ...COMPUTE,
       ...DATA_OPTS,
+      method: { type: 'string' },
       preset: { type: 'string' },
       config: { type: 'string', short: 'c' },
       variant: { type: 'string' },
@@ -79,6 +94,11 @@ Options:
   --data <folder>        data.root: VOC2012 folder, COCO folder (annotations/, train2014/, val2014/), or where
                          the synthetic set is generated (default: inside the run folder)
   --dataset <name>       data.dataset: voc | coco | synthetic
+  --method <name>        method: ${METHODS.join(' | ')} (default wsfcn). ficklenet trains the FickleNet
+                         classifier (ficklenet.classifierEpochs), localizes every training image into
+                         seeds/<id>.png (ficklenet.runs selections), trains DSRG on the seeds
+                         (ficklenet.dsrgEpochs) and evaluates it; checkpoints/classifier.safetensors is what
+                         wsss localize reads
   --variant <name>       model.variant: ${VARIANTS.join(' | ')} (default wsfcn)
   --weights <file>       model.weights: ImageNet ResNet-38d backbone weights (.pth or .safetensors)
   --epochs <n>           train.epochs          --batch-size <n>   train.batchSize
@@ -96,6 +116,7 @@ Options:
 Examples:
   wsss train --preset voc --data ~/data/VOCdevkit/VOC2012 --weights ilsvrc-cls_rna-a1_cls1000_ep-0001.pth
   wsss train --preset demo --epochs 4 --out runs/mine
+  wsss train --preset demo --method ficklenet --out runs/fickle
   wsss train --config my.yaml --set optim.lr=5e-4
   wsss train --resume runs/mine`,
   },
@@ -164,15 +185,7 @@ Examples:
   },
   'pseudo-labels': {
     summary: 'PAMR-refined pseudo masks of a training split as PNGs (+ their mIoU)',
-    options: {
-      ...COMMON,
-      ...COMPUTE,
-      ...DATA_OPTS,
-      checkpoint: { type: 'string' },
-      output: { type: 'string', short: 'o' },
-      split: { type: 'string' },
-      limit: { type: 'string' },
-    },
+    options: SPLIT_OUTPUT_OPTS,
     help: `wsss pseudo-labels --checkpoint <run|file> --output <folder> [options]
 
 For each image of a training split: the network's masks, refined by PAMR on the image, cleaned with the
@@ -189,6 +202,31 @@ Options:
 
 Example:
   wsss pseudo-labels --checkpoint runs/voc --data ~/VOC2012 --split train_aug --output pseudo/`,
+  },
+  localize: {
+    summary: 'FickleNet localization maps and seed PNGs of a split (+ seed precision/recall)',
+    options: { ...SPLIT_OUTPUT_OPTS, runs: { type: 'string' }, 'no-maps': { type: 'boolean' } },
+    help: `wsss localize --checkpoint <ficklenet run|classifier.safetensors> --output <folder> [options]
+
+For each image of a split (resized to ficklenet.size²): Grad-CAM maps of the FickleNet classifier over
+ficklenet.runs random hidden-unit selections, aggregated (ficklenet.aggregate), resized to the image, and seeds
+(spec §5.3): class c where the strongest present class's map exceeds ficklenet.thFg, background where every
+present map is below ficklenet.thBg (the low-activation rule, used for lack of a saliency map), 255 elsewhere.
+Writes <output>/seeds/<id>.png (palette PNG), <output>/maps/<id>.png (heat map), <output>/summary.json and
+<output>/report.html. With ground-truth masks, prints seed precision (correct / seeded pixels) and recall
+(correct / labelled pixels).
+
+Options:
+  --checkpoint <path>    a wsss train --method ficklenet run folder or its classifier.safetensors (required)
+  -o, --output <folder>  where to write (required)
+  --split <name>         split (default the config's data.trainSplit)
+  --limit <n>            first n images only     --runs <n>    ficklenet.runs (default 200)
+  --no-maps              seeds only
+  --data, --dataset      data overrides
+  --set <key=value>      e.g. --set ficklenet.thFg=0.6; --backend, --threads, --json, -q as for train
+
+Example:
+  wsss localize --checkpoint runs/fickle --split val --output seeds-val/`,
   },
   demo: {
     summary: 'the embedded demo: synthetic set → train → evaluate → report (CPU, no download)',
@@ -292,11 +330,13 @@ Every compute command takes --backend auto|tensorflow|webgpu|wasm|cpu (the chose
 --threads for multi-threaded wasm, --json for machine-readable output and -q for quiet.
 Progress bars (rate, ETA) are drawn on a TTY only. Ctrl-C during training writes a checkpoint; --resume continues.
 
-Config keys (--set key=value, config files): model.variant, model.backbone.{width,depth,channels,bnMode,freezeStem},
+Config keys (--set key=value, config files): method, model.variant, model.backbone.{width,depth,channels,bnMode,freezeStem},
   model.contextBnMode, model.psi, model.weights, data.{dataset,root,trainSplit,valSplit,crop,scale,jitter,workers},
   data.synthetic.{train,val,size,numClasses,seed}, optim.{kind,lr,momentum,weightDecay,lrMults},
   train.{epochs,batchSize,pretrainEpochs,maskLossWeight,focalP,focalLambda,pamrIterations,pamrDilations,
-  valEvery,valImages,seed}, eval.{scales,flip,bgScore,fpCut,useGtLabels,canvas}, backend, threads
+  valEvery,valImages,seed}, eval.{scales,flip,bgScore,fpCut,useGtLabels,canvas},
+  ficklenet.{kernelSize,rate,classifierEpochs,size,runs,aggregate,thFg,thBg,lrMults,dsrgEpochs,dsrgLr,
+  dsrgLrStep,dsrgLrGamma,headChannels,headDilations,growThFg,growThBg}, backend, threads
 
 ${EXIT_CODES_HELP}
 
@@ -332,7 +372,9 @@ function optionOverrides(v: Record<string, unknown>): PartialConfig {
     setPath(o, 'threads', v['threads'] === 'auto' ? 'auto' : num('threads', v['threads'] as string));
   s('data', 'data.root');
   s('dataset', 'data.dataset');
+  s('method', 'method');
   s('variant', 'model.variant');
+  s('runs', 'ficklenet.runs', n('runs'));
   s('weights', 'model.weights');
   s('epochs', 'train.epochs', n('epochs'));
   s('batch-size', 'train.batchSize', n('batch-size'));
@@ -369,6 +411,51 @@ export interface MainIO {
 
 const pct = (x: number | undefined) =>
   x === undefined || !Number.isFinite(x) ? '–' : `${(x * 100).toFixed(1)}%`;
+
+type FickleResult = Awaited<ReturnType<typeof runFickleNetTrain>>;
+
+function fickleSummary(r: FickleResult) {
+  return {
+    method: 'ficklenet',
+    status: r.status,
+    runDir: r.runDir,
+    steps: r.steps,
+    seeds: r.seeds,
+    evaluation: r.evaluation,
+    report: r.report ?? null,
+  };
+}
+
+function formatFickle(r: FickleResult): string {
+  const s = r.seeds?.scores;
+  return [
+    `run folder: ${r.runDir}`,
+    `steps ${r.steps}${r.status === 'stopped' ? ' (stopped)' : ''}`,
+    ...(s ? [`seeds: precision ${pct(s.precision)}, recall ${pct(s.recall)}`] : []),
+    ...(r.evaluation
+      ? [`DSRG on ${r.evaluation.images} held-out images: mIoU ${pct(r.evaluation.miou)}`]
+      : []),
+    ...(r.report ? [`report: ${r.report}`] : []),
+  ].join('\n');
+}
+
+/** The options that continue a FickleNet run folder: its config.json with the command-line overrides on top. */
+async function fickleResumeOptions(
+  dir: string,
+  overrides: PartialConfig[],
+  out: Output,
+  signal: AbortSignal,
+  argv: string[],
+): Promise<Parameters<typeof runFickleNetTrain>[0]> {
+  const info = await readRunConfig(dir);
+  const config = deepMerge(VOC_PRESET, info.config, ...overrides);
+  validate(config);
+  if (JSON.stringify(config.model) !== JSON.stringify(info.config.model))
+    throw new ConfigError(
+      '--resume: model options cannot change when resuming (the checkpoints hold that model)',
+    );
+  return { config, preset: info.preset, out, runDir: resolvePath(dir), resume: true, signal, argv };
+}
 
 /** Runs the CLI; resolves to the exit code. */
 export async function main(argv: string[], io: MainIO = {}): Promise<number> {
@@ -427,6 +514,13 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
     switch (cmd) {
       case 'train': {
         const resume = values['resume'] as string | undefined;
+        if (resume ? isFickleRun(resume) : false) {
+          const r = await runFickleNetTrain(
+            await fickleResumeOptions(resume!, overrides, out, controller.signal, argv),
+          );
+          out.result({ command: 'train', ...fickleSummary(r) }, formatFickle(r));
+          return EXIT.OK;
+        }
         const { config, preset } = resume
           ? { config: undefined, preset: 'resume' }
           : await resolveConfig({
@@ -434,6 +528,18 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
               ...(values['config'] ? { file: values['config'] as string } : {}),
               overrides,
             });
+        if (config!.method === 'ficklenet') {
+          const r = await runFickleNetTrain({
+            config: config!,
+            preset,
+            out,
+            runDir: resolvePath((values['out'] as string | undefined) ?? defaultRunDir('ficklenet')),
+            signal: controller.signal,
+            argv,
+          });
+          out.result({ command: 'train', ...fickleSummary(r) }, formatFickle(r));
+          return EXIT.OK;
+        }
         const r = await runTrain({
           config: config!,
           preset,
@@ -502,6 +608,27 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
             (r.labelled
               ? `\nmIoU on labelled pixels ${pct(r.labelled.miou)}; with ambiguous pixels as background ${pct(r.ignoredAsBackground!.miou)}`
               : ''),
+        );
+        return EXIT.OK;
+      }
+      case 'localize': {
+        const r = await runLocalize({
+          checkpoint: required(values, 'checkpoint', cmd),
+          output: required(values, 'output', cmd),
+          out,
+          overrides,
+          ...(values['split'] ? { split: values['split'] as string } : {}),
+          ...(values['limit'] ? { limit: num('limit', values['limit'] as string)! } : {}),
+          noMaps: !!values['no-maps'],
+        });
+        const s = r.scores;
+        out.result(
+          { command: 'localize', ...r },
+          `${r.images} image(s) of ${r.split} → ${r.output} (${r.msPerImage.toFixed(0)} ms per image)\n` +
+            (s
+              ? `seed precision ${pct(s.precision)}, recall ${pct(s.recall)} (foreground ${pct(s.fgPrecision)} / ${pct(s.fgRecall)}); ${pct(r.coverage)} of pixels seeded`
+              : `${pct(r.coverage)} of pixels seeded (no ground truth to score against)`) +
+            `\nreport: ${r.report}`,
         );
         return EXIT.OK;
       }

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { seedRandom } from '@wsss/core';
 import {
   expectClose,
   expectNoTensorGrowth,
@@ -78,6 +79,19 @@ describe.each(TEST_BACKENDS)('DsrgHead on %s', (backend) => {
     const std = Math.sqrt(tf.moments(fc8).variance.dataSync()[0]!);
     expect(std).toBeGreaterThan(0.008);
     expect(std).toBeLessThan(0.012);
+    // a seeded build is reproducible, fc8's N(0, 0.01²) draw included
+    const build = () => {
+      seedRandom(42);
+      const h = new DsrgHead({ numClasses: 3, channels: 4, dilations: [1] });
+      h.build([null, 3, 3, 2]);
+      seedRandom(null);
+      const w = h.weights
+        .find((v) => v.originalName.endsWith('fc8-SEC_1/kernel'))!
+        .read()
+        .dataSync();
+      return Array.from(w);
+    };
+    expect(build()).toEqual(build());
   });
 
   it('round-trips through save/load and trains (dropout on) without tensor growth', async () => {

@@ -13,6 +13,7 @@ import {
   type Kwargs,
   type LayerArgs,
   type ModuleOps,
+  nextSeed,
   paramOps,
   registerWsssLayer,
   type Shape,
@@ -101,7 +102,8 @@ export class DsrgHead extends WsssLayer<DsrgHeadOptions> {
       this.addConv(`fc6_${k}`, { kernelSize: 3, inChannels: cin, outChannels: c, bias: true });
       this.addConv(`fc7_${k}`, { kernelSize: 1, inChannels: c, outChannels: c, bias: true });
       const fc8 = this.addConv(`fc8-SEC_${k}`, { kernelSize: 1, inChannels: c, outChannels: l, bias: true });
-      const init = tf.randomNormal([1, 1, c, l], 0, 0.01, 'float32');
+      // from @wsss/core's seeded stream when it is seeded, so a seeded build is reproducible
+      const init = tf.randomNormal([1, 1, c, l], 0, 0.01, 'float32', nextSeed());
       fc8.kernel.write(init);
       init.dispose();
     });

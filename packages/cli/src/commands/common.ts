@@ -122,16 +122,25 @@ export function buildNet(config: WsssConfig, numClasses: number): WsFcn {
  * unseeded; the training loop seeds it for the dropout and gate draws (and restores it on resume).
  */
 export function buildSeededNet(config: WsssConfig, numClasses: number, seed: number): WsFcn {
+  return buildSeededWith(seed, () => buildNet(config, numClasses));
+}
+
+/** Runs a network builder with @wsss/core's random stream seeded from `seed` (see {@link buildSeededNet}). */
+export function buildSeededWith<T>(seed: number, build: () => T): T {
   seedRandom(seed ^ 0x5eed17);
   try {
-    return buildNet(config, numClasses);
+    return build();
   } finally {
     seedRandom(null);
   }
 }
 
 /** Loads ImageNet backbone weights (reference ResNet-38d names) from a `.pth` or `.safetensors` file. */
-export async function loadBackboneWeights(net: WsFcn, file: string, out: Output): Promise<void> {
+export async function loadBackboneWeights(
+  net: Pick<WsFcn, 'backbone'>,
+  file: string,
+  out: Output,
+): Promise<void> {
   if (!existsSync(file)) throw new InputError(`backbone weights: no file ${file}`);
   const ext = extname(file).toLowerCase();
   let tensors: Map<string, { shape: readonly number[]; data: ArrayLike<number> }>;

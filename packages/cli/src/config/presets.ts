@@ -11,6 +11,7 @@ export type PartialConfig = DeepPartial<WsssConfig>;
 
 /** The reference WS-FCN configuration (spec §4.8, §3.10, §3.11, §4.9). */
 export const VOC_PRESET: WsssConfig = {
+  method: 'wsfcn',
   model: {
     variant: 'wsfcn',
     backbone: { width: 1, depth: 'full', channels: null, bnMode: 'frozen', freezeStem: true },
@@ -45,6 +46,27 @@ export const VOC_PRESET: WsssConfig = {
     seed: 0,
   },
   eval: { scales: [1, 0.5, 1.5, 2], flip: true, bgScore: 0.25, fpCut: 0.1, useGtLabels: false, canvas: 1024 },
+  // FickleNet + DSRG (method ficklenet): spec §5.2–§5.3 and DSRG's train-s/solver-s (§6.1–§6.3); the classifier's
+  // epochs are not published ([default])
+  ficklenet: {
+    kernelSize: 9,
+    rate: 0.9,
+    classifierEpochs: 15,
+    size: 321,
+    runs: 200,
+    aggregate: 'max',
+    thFg: 0.5,
+    thBg: 0.1,
+    lrMults: [1, 2, 10, 20],
+    dsrgEpochs: 15, // 8000 iterations of batch 20 over train_aug's 10,582 images
+    dsrgLr: 5e-4,
+    dsrgLrStep: 1000,
+    dsrgLrGamma: 0.33,
+    headChannels: 1024,
+    headDilations: [6, 12, 18, 24],
+    growThFg: 0.85,
+    growThBg: 0.99,
+  },
   backend: 'auto',
   threads: 1,
 };
@@ -85,6 +107,17 @@ export const DEMO_PRESET: WsssConfig = deepMerge(VOC_PRESET, {
   train: { epochs: 12, batchSize: 16, pretrainEpochs: 3, pamrIterations: 10, valEvery: 4, valImages: 50 },
   // two views (scale 1 + flip) per image: the multi-scale merge costs ~3× more for little gain at 128 px
   eval: { scales: [1], flip: true, canvas: 0 },
+  // method ficklenet on the demo data: the 128-px images whole (16×16 maps), a head sized to them, Adam
+  ficklenet: {
+    classifierEpochs: 10,
+    size: 128,
+    lrMults: [1, 1, 1, 1],
+    dsrgEpochs: 6,
+    dsrgLr: 1e-3,
+    dsrgLrStep: 0,
+    headChannels: 64,
+    headDilations: [2, 4, 6, 8],
+  },
   backend: 'wasm',
   threads: 2,
 } satisfies PartialConfig);
@@ -95,6 +128,14 @@ export const DEMO_QUICK: PartialConfig = {
   data: { synthetic: { train: 36, val: 16, size: 32 }, crop: 32 }, // 36 / 8: the dropped remainder is exercised
   train: { epochs: 2, batchSize: 8, pretrainEpochs: 1, pamrIterations: 2, valEvery: 1 },
   eval: { scales: [1], flip: false },
+  ficklenet: {
+    classifierEpochs: 2,
+    size: 32,
+    runs: 8,
+    dsrgEpochs: 1,
+    headChannels: 8,
+    headDilations: [1, 2],
+  },
 };
 
 export const PRESETS = { voc: VOC_PRESET, coco: COCO_PRESET, demo: DEMO_PRESET } as const;

@@ -10,8 +10,13 @@ export type Variant = 'wsfcn' | 'ssss' | 'fca-gci' | 'aspp-sf2';
 export const VARIANTS: readonly Variant[] = ['wsfcn', 'ssss', 'fca-gci', 'aspp-sf2'];
 export type DatasetKind = 'voc' | 'coco' | 'synthetic';
 
+export type Method = 'wsfcn' | 'ficklenet';
+export const METHODS: readonly Method[] = ['wsfcn', 'ficklenet'];
+
 /** A fully resolved run configuration (what `config.json` in a run folder holds). */
 export interface WsssConfig {
+  /** WS-FCN (one stage, spec §4) or FickleNet + DSRG (classifier → localization → DSRG, spec §5–§6). */
+  method: Method;
   model: {
     /** WS-FCN (FCA + SF2) or a Table I variant: SSSS (ASPP + GCI), FCA + GCI, ASPP + SF2. */
     variant: Variant;
@@ -78,6 +83,39 @@ export interface WsssConfig {
     /** Zero-pad each view, centred, to this square before the forward (reference PAD_SIZE 1024); 0 = none. */
     canvas: number;
   };
+  /** The FickleNet + DSRG pipeline (`method: 'ficklenet'`); the backbone, data, optim and batch keys are shared. */
+  ficklenet: {
+    /** s: window of the stochastic selection (odd). [default] 9 (spec §5.2). */
+    kernelSize: number;
+    /** p: drop rate of the selection. 0.9 (spec §5.2, Table 5). */
+    rate: number;
+    /** Epochs of classifier training. [default] */
+    classifierEpochs: number;
+    /** Images are resized (not cropped) to this square for localization and DSRG (spec §6.2: 321). */
+    size: number;
+    /** N_inf random selections per image. [default] 200 (spec §5.3). */
+    runs: number;
+    aggregate: 'max' | 'mean';
+    /** θ_fg of the foreground seeds. [default] 0.5. */
+    thFg: number;
+    /** θ_bg of the low-activation background seeds (a deviation, spec §5.3 item 4). [default] 0.1. */
+    thBg: number;
+    /** Learning-rate multipliers of the four groups of both stages (spec §6.1: 1/2/10/20). */
+    lrMults: number[];
+    /** Epochs of DSRG training. */
+    dsrgEpochs: number;
+    /** Base learning rate of DSRG (spec §6.3 step 5: 5e-4). */
+    dsrgLr: number;
+    /** Multiply the DSRG learning rate by `dsrgLrGamma` every `dsrgLrStep` steps (spec §6.3: 0.33 / 1000; 0 = never). */
+    dsrgLrStep: number;
+    dsrgLrGamma: number;
+    /** Hidden channels and dilations of the DeepLab-v2 head (spec §6.1: 1024; 6/12/18/24). */
+    headChannels: number;
+    headDilations: number[];
+    /** Region-growing thresholds (spec §6.3 step 3: 0.85 foreground, 0.99 background). */
+    growThFg: number;
+    growThBg: number;
+  };
   backend: BackendChoice;
   /** wasm threads in Node (1 = single-threaded, 'auto' = the cores available, at most 8). */
   threads: number | 'auto';
@@ -120,6 +158,11 @@ export const CONFIG_SCHEMA: Field = {
   kind: 'object',
   doc: 'run configuration',
   fields: {
+    method: {
+      kind: 'enum',
+      values: METHODS,
+      doc: 'wsfcn = WS-FCN, one stage; ficklenet = FickleNet classifier → localization seeds → DSRG',
+    },
     model: {
       kind: 'object',
       doc: 'the network',
@@ -255,6 +298,40 @@ export const CONFIG_SCHEMA: Field = {
           0,
           8192,
         ),
+      },
+    },
+    ficklenet: {
+      kind: 'object',
+      doc: 'FickleNet + DSRG (method ficklenet, spec §5–§6)',
+      fields: {
+        kernelSize: int('s: window of the stochastic selection (odd)', 1, 31),
+        rate: { kind: 'number', min: 0, max: 0.99, doc: 'p: drop rate of the selection' },
+        classifierEpochs: int('epochs of classifier training', 1),
+        size: int('square side images are resized to for localization and DSRG', 16, 2048),
+        runs: int('random selections per image for localization maps', 1, 10000),
+        aggregate: { kind: 'enum', values: ['max', 'mean'], doc: 'pixel-wise aggregation over selections' },
+        thFg: { kind: 'number', min: 0, max: 1, doc: 'θ_fg: foreground seeds above this map value' },
+        thBg: { kind: 'number', min: 0, max: 1, doc: 'θ_bg: background seeds where every map is below' },
+        lrMults: {
+          kind: 'numbers',
+          length: 4,
+          min: 0,
+          doc: 'LR multipliers of backbone weights/biases and new weights/biases (spec §6.1)',
+        },
+        dsrgEpochs: int('epochs of DSRG training (0: stop after the seeds)', 0),
+        dsrgLr: pos('base learning rate of DSRG'),
+        dsrgLrStep: int('steps between DSRG learning-rate drops (0: constant)', 0),
+        dsrgLrGamma: { kind: 'number', positive: true, max: 1, doc: 'factor of each drop' },
+        headChannels: int('hidden channels of the DeepLab-v2 head', 1),
+        headDilations: {
+          kind: 'numbers',
+          minLength: 1,
+          integer: true,
+          positive: true,
+          doc: 'dilations of the head branches',
+        },
+        growThFg: { kind: 'number', min: 0, max: 1, doc: 'region growing: foreground threshold' },
+        growThBg: { kind: 'number', min: 0, max: 1, doc: 'region growing: background threshold' },
       },
     },
     backend: {

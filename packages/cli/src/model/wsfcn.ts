@@ -102,6 +102,36 @@ export function resolveWsFcnConfig(config: Partial<WsFcnConfig> = {}): WsFcnConf
   return c;
 }
 
+/**
+ * The four reference parameter groups (spec §1.6) of a network made of pretrained layers (the backbone) and new
+ * ones: pretrained weights, pretrained biases, new weights, new biases, with learning-rate multipliers `mults`.
+ * Weights and BN γ are decayed by `weightDecay`; biases and BN β are not. Trainable variables only; empty groups
+ * are dropped.
+ */
+export function referenceParamGroups(
+  pretrained: readonly tfl.layers.Layer[],
+  fresh: readonly tfl.layers.Layer[],
+  mults: readonly number[],
+  weightDecay: number,
+): ParamGroup[] {
+  const groups: ParamGroup[] = [
+    { name: 'pretrained weights', variables: [], lrMult: mults[0]!, weightDecay },
+    { name: 'pretrained biases', variables: [], lrMult: mults[1]!, weightDecay: 0 },
+    { name: 'new weights', variables: [], lrMult: mults[2]!, weightDecay },
+    { name: 'new biases', variables: [], lrMult: mults[3]!, weightDecay: 0 },
+  ];
+  const place = (layer: tfl.layers.Layer, offset: 0 | 2) => {
+    for (const w of layer.trainableWeights) {
+      const kind = weightKind(w.originalName);
+      const isBias = kind === 'bias' || kind === 'beta';
+      groups[offset + (isBias ? 1 : 0)]!.variables.push(w.read() as tf.Variable);
+    }
+  };
+  for (const l of pretrained) place(l, 0);
+  for (const l of fresh) place(l, 2);
+  return groups.filter((g) => g.variables.length > 0);
+}
+
 /** Builds WS-FCN (or a Table I variant) as a tf.LayersModel with handles on its parts. */
 export function createWsFcn(config: Partial<WsFcnConfig> = {}): WsFcn {
   const c = resolveWsFcnConfig(config);
@@ -163,24 +193,7 @@ export function createWsFcn(config: Partial<WsFcnConfig> = {}): WsFcn {
     paramGroups(opts = {}) {
       const mults =
         opts.lrMults ?? (c.context === 'aspp' && c.fusion === 'gci' ? SSSS_LR_MULTS : WSFCN_LR_MULTS);
-      const wd = opts.weightDecay ?? 5e-4;
-      const groups: ParamGroup[] = [
-        { name: 'pretrained weights', variables: [], lrMult: mults[0]!, weightDecay: wd },
-        { name: 'pretrained biases', variables: [], lrMult: mults[1]!, weightDecay: 0 },
-        { name: 'new weights', variables: [], lrMult: mults[2]!, weightDecay: wd },
-        { name: 'new biases', variables: [], lrMult: mults[3]!, weightDecay: 0 },
-      ];
-      const place = (layer: tfl.layers.Layer, offset: 0 | 2) => {
-        for (const w of layer.trainableWeights) {
-          const kind = weightKind(w.originalName);
-          // weights and BN γ are decayed; biases and BN β are not (spec §1.6)
-          const isBias = kind === 'bias' || kind === 'beta';
-          groups[offset + (isBias ? 1 : 0)]!.variables.push(w.read() as tf.Variable);
-        }
-      };
-      place(backbone, 0);
-      for (const l of newLayers) place(l, 2);
-      return groups.filter((g) => g.variables.length > 0);
+      return referenceParamGroups([backbone], newLayers, mults, opts.weightDecay ?? 5e-4);
     },
     stateDictRules() {
       return [

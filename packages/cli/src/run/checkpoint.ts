@@ -12,6 +12,7 @@
  */
 
 import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import {
   type OptimizerState,
   parseSafetensors,
@@ -21,10 +22,14 @@ import {
 import { readSafetensorsFile, writeSafetensorsFile } from '@wsss/core/node';
 import type { LoaderPosition } from '@wsss/datasets';
 import type { WsssConfig } from '../config/schema.js';
-import type { WsFcn } from '../model/wsfcn.js';
 
 export const CHECKPOINT_FORMAT = 'wsss-checkpoint';
 export const CHECKPOINT_VERSION = '1';
+
+/** Anything whose weights a checkpoint holds: a network with its `tf.LayersModel`. */
+export interface CheckpointNet {
+  model: tfl.LayersModel;
+}
 
 /** Everything but the tensors. */
 export interface CheckpointState {
@@ -44,6 +49,8 @@ export interface CheckpointState {
   config: WsssConfig;
   /** Class names, background first. */
   classNames: string[];
+  /** Which network of a multi-stage method (`method: 'ficklenet'`): 'classifier' or 'dsrg'; absent for WS-FCN. */
+  stage?: 'classifier' | 'dsrg';
   /** ISO time. */
   savedAt: string;
 }
@@ -59,7 +66,7 @@ export interface Checkpoint {
 
 /** Serialises weights, optimiser state and run state. */
 export async function checkpointBytes(
-  net: WsFcn,
+  net: CheckpointNet,
   optimizer: OptimizerState | null,
   state: CheckpointState,
 ): Promise<Uint8Array> {
@@ -93,7 +100,7 @@ export async function checkpointBytes(
 /** Writes a checkpoint file atomically. */
 export async function saveCheckpoint(
   file: string,
-  net: WsFcn,
+  net: CheckpointNet,
   optimizer: OptimizerState | null,
   state: CheckpointState,
 ): Promise<void> {
@@ -143,7 +150,7 @@ export async function loadCheckpoint(file: string): Promise<Checkpoint> {
  * Writes checkpoint weights into a model built from the same config.
  * @throws listing missing, unexpected and mis-shaped weights.
  */
-export function applyCheckpointWeights(net: WsFcn, ckpt: Checkpoint, source = 'checkpoint'): void {
+export function applyCheckpointWeights(net: CheckpointNet, ckpt: Checkpoint, source = 'checkpoint'): void {
   const problems: string[] = [];
   const seen = new Set<string>();
   for (const w of net.model.weights) {
@@ -171,7 +178,7 @@ export function applyCheckpointWeights(net: WsFcn, ckpt: Checkpoint, source = 'c
 }
 
 /** The optimiser state of a checkpoint, keyed by the current model's variable names. */
-export function checkpointOptimizerState(net: WsFcn, ckpt: Checkpoint): OptimizerState {
+export function checkpointOptimizerState(net: CheckpointNet, ckpt: Checkpoint): OptimizerState {
   const byOriginal = new Map(net.model.weights.map((w) => [w.originalName, (w.read() as tf.Variable).name]));
   const slots: OptimizerState['slots'] = {};
   for (const [name, s] of ckpt.slots) {

@@ -6,14 +6,42 @@
 import { encodeImage, type IndexMask, overlayMask, type RgbImage, vocColorMap } from '@wsss/datasets';
 import type { SegMetrics, StageComparison } from './evaluate.js';
 
+/**
+ * One image of the fixed sample: the image and one entry per column — a class-index mask (drawn over the image), a
+ * picture of its own (`{ rgb }`, e.g. a heat map), or null (nothing to show).
+ */
 export interface ReportSample {
   id: string;
   image: RgbImage;
-  gt?: IndexMask;
-  raw: IndexMask;
-  pseudo: IndexMask;
-  pred: IndexMask;
+  masks: (IndexMask | { rgb: RgbImage } | null)[];
 }
+
+/** A column of the sample table; `partial` masks wash their unlabelled (255) pixels out to near white. */
+export interface SampleColumn {
+  title: string;
+  partial?: boolean;
+}
+
+/** A loss curve: a numeric field of the metrics' step records. */
+export interface LossSeries {
+  key: string;
+  name: string;
+}
+
+/** The sample table and loss curves of a WS-FCN run. */
+export const WSFCN_SAMPLE_COLUMNS: SampleColumn[] = [
+  { title: 'ground truth' },
+  { title: 'raw mask' },
+  { title: 'PAMR pseudo-label', partial: true },
+  { title: 'prediction' },
+];
+const WSFCN_SAMPLE_NOTE =
+  'Class colours over the image; in the PAMR pseudo-label column, washed-out white pixels are ambiguous and ignored by the mask loss.';
+const WSFCN_LOSSES: LossSeries[] = [
+  { key: 'loss', name: 'total loss' },
+  { key: 'clsLoss', name: 'classification' },
+  { key: 'maskLoss', name: 'mask (PAMR self-supervision)' },
+];
 
 export interface ReportData {
   title: string;
@@ -28,20 +56,28 @@ export interface ReportData {
   /** Final evaluation (what `wsss eval` computes) with a label saying how (scales, flip, labels). */
   evaluation?: { metrics: SegMetrics; how: string; images: number };
   samples: ReportSample[];
+  /** Columns of the sample table after the image (default: WS-FCN's). */
+  sampleColumns?: SampleColumn[];
+  /** The sentence above the sample table. */
+  sampleNote?: string;
+  /** Loss curves (default: WS-FCN's total, classification and mask losses). */
+  losses?: LossSeries[];
+  /** Extra HTML sections (already escaped) after the evaluation. */
+  sections?: string[];
   /** Extra lines (timings, budget) shown in the summary. */
   notes?: string[];
 }
 
-const esc = (s: string) =>
+export const esc = (s: string) =>
   s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-const pct = (v: number) => (Number.isFinite(v) ? `${(v * 100).toFixed(1)}%` : '–');
+export const pct = (v: number) => (Number.isFinite(v) ? `${(v * 100).toFixed(1)}%` : '–');
 
-async function pngUri(img: RgbImage): Promise<string> {
+export async function pngUri(img: RgbImage): Promise<string> {
   return `data:image/png;base64,${Buffer.from(await encodeImage(img, 'png')).toString('base64')}`;
 }
 
-/** The class overlay of a pseudo-label, with its ambiguous pixels (255) washed out to near white. */
-function pseudoOverlay(image: RgbImage, m: IndexMask): RgbImage {
+/** The class overlay of a partial label map, with its unlabelled pixels (255) washed out to near white. */
+export function pseudoOverlay(image: RgbImage, m: IndexMask): RgbImage {
   const o = overlayMask(image, m, 0.6);
   for (let i = 0; i < m.data.length; i++) {
     if (m.data[i] !== 255) continue;
@@ -141,18 +177,19 @@ function movingAverage(points: [number, number][], k: number): [number, number][
 export async function renderReport(d: ReportData): Promise<string> {
   const steps = d.metrics.filter((r) => r['type'] === 'step');
   const vals = d.metrics.filter((r) => r['type'] === 'val');
-  const stepLoss = steps.map((r) => [r['step'] as number, r['loss'] as number] as [number, number]);
-  const stepMask = steps
-    .filter((r) => r['maskLoss'] !== null)
-    .map((r) => [r['step'] as number, r['maskLoss'] as number] as [number, number]);
-  const stepCls = steps.map((r) => [r['step'] as number, r['clsLoss'] as number] as [number, number]);
   const k = Math.max(1, Math.round(steps.length / 60));
+  const colours = ['#1f77b4', '#ff7f0e', '#2ca02c', '#8c564b', '#e377c2'];
   const lossChart = lineChart(
-    [
-      { name: `total loss (mean of ${k})`, colour: '#1f77b4', points: movingAverage(stepLoss, k) },
-      { name: 'classification', colour: '#ff7f0e', points: movingAverage(stepCls, k) },
-      { name: 'mask (PAMR self-supervision)', colour: '#2ca02c', points: movingAverage(stepMask, k) },
-    ],
+    (d.losses ?? WSFCN_LOSSES).map((l, i) => ({
+      name: i === 0 ? `${l.name} (mean of ${k})` : l.name,
+      colour: colours[i % colours.length]!,
+      points: movingAverage(
+        steps
+          .filter((r) => typeof r[l.key] === 'number')
+          .map((r) => [r['step'] as number, r[l.key] as number] as [number, number]),
+        k,
+      ),
+    })),
     { title: 'Training losses per step (moving average)', xLabel: 'step', yLabel: 'loss', yMin: 0 },
   );
   const miouChart = lineChart(
@@ -212,17 +249,21 @@ ${row('final prediction', s.pred, 'inference: scales and flips merged, predicted
 
   let samplesHtml = '';
   if (d.samples.length) {
+    const columns = d.sampleColumns ?? WSFCN_SAMPLE_COLUMNS;
     const cells: string[] = [];
     for (const s of d.samples) {
-      const parts = [
-        `<td><img src="${await pngUri(s.image)}" alt="image ${esc(s.id)}"></td>`,
-        s.gt
-          ? `<td><img src="${await pngUri(overlayMask(s.image, s.gt, 0.6))}" alt="ground truth"></td>`
-          : '<td>–</td>',
-        `<td><img src="${await pngUri(overlayMask(s.image, s.raw, 0.6))}" alt="raw mask"></td>`,
-        `<td><img src="${await pngUri(pseudoOverlay(s.image, s.pseudo))}" alt="PAMR pseudo-label"></td>`,
-        `<td><img src="${await pngUri(overlayMask(s.image, s.pred, 0.6))}" alt="prediction"></td>`,
-      ];
+      const parts = [`<td><img src="${await pngUri(s.image)}" alt="image ${esc(s.id)}"></td>`];
+      for (const [i, col] of columns.entries()) {
+        const m = s.masks[i];
+        const pic = !m
+          ? null
+          : 'rgb' in m
+            ? m.rgb
+            : col.partial
+              ? pseudoOverlay(s.image, m)
+              : overlayMask(s.image, m, 0.6);
+        parts.push(pic ? `<td><img src="${await pngUri(pic)}" alt="${esc(col.title)}"></td>` : '<td>–</td>');
+      }
       cells.push(`<tr><th class="id">${esc(s.id)}</th>${parts.join('')}</tr>`);
     }
     const legend = d.classNames
@@ -231,8 +272,8 @@ ${row('final prediction', s.pred, 'inference: scales and flips merged, predicted
         return `<span class="lg"><span class="sw" style="background:rgb(${pal[c * 3]},${pal[c * 3 + 1]},${pal[c * 3 + 2]})"></span>${esc(n)}</span>`;
       })
       .join(' ');
-    samplesHtml = `<h2>Fixed sample</h2><p class="muted">Class colours over the image; in the PAMR pseudo-label column, washed-out white pixels are ambiguous and ignored by the mask loss. ${legend}</p>
-<table class="samples"><thead><tr><th></th><th>image</th><th>ground truth</th><th>raw mask</th><th>PAMR pseudo-label</th><th>prediction</th></tr></thead><tbody>${cells.join('\n')}</tbody></table>`;
+    samplesHtml = `<h2>Fixed sample</h2><p class="muted">${esc(d.sampleNote ?? (d.sampleColumns ? 'Class colours over the image.' : WSFCN_SAMPLE_NOTE))} ${legend}</p>
+<table class="samples"><thead><tr><th></th><th>image</th>${columns.map((c) => `<th>${esc(c.title)}</th>`).join('')}</tr></thead><tbody>${cells.join('\n')}</tbody></table>`;
   }
 
   const notes = (d.notes ?? []).map((n) => `<li>${esc(n)}</li>`).join('');
@@ -252,9 +293,10 @@ details pre{background:#f6f6f6;padding:8px;overflow:auto;font-size:0.85em}
 <p class="muted">Run folder <code>${esc(d.runDir)}</code> · preset <code>${esc(d.preset)}</code> · backend <code>${esc(d.backend)}</code> · written ${esc(new Date().toISOString())}</p>
 ${notes ? `<ul>${notes}</ul>` : ''}
 ${evalHtml}
+${(d.sections ?? []).join('\n')}
 ${stagesHtml}
 ${samplesHtml}
-<h2>Curves</h2><div class="charts">${lossChart}${miouChart}</div>
+${d.metrics.length ? `<h2>Curves</h2><div class="charts">${lossChart}${miouChart}</div>` : ''}
 ${classTable}
 <h2>Configuration</h2><details><summary>resolved config.json</summary><pre>${esc(JSON.stringify(d.config, null, 2))}</pre></details>
 </body></html>

@@ -57,15 +57,12 @@ export async function writeRunReport(
           height: S,
           data: Uint8Array.from(a.subarray(i * px, (i + 1) * px)),
         });
-        const sample: ReportSample = {
+        const gt = b.masks ? { width: S, height: S, data: b.masks.slice(i * px, (i + 1) * px) } : null;
+        samples.push({
           id,
           image: { width: S, height: S, data: img },
-          raw: idx(m.raw),
-          pseudo: idx(m.pseudo),
-          pred: idx(m.pred),
-        };
-        if (b.masks) sample.gt = { width: S, height: S, data: b.masks.slice(i * px, (i + 1) * px) };
-        samples.push(sample);
+          masks: [gt, idx(m.raw), idx(m.pseudo), idx(m.pred)],
+        });
       });
     }
   }

@@ -80,5 +80,17 @@ describe.each(TEST_BACKENDS)('GroupedOptimizer on %s', (backend) => {
       o2.setState({ step: 1, slots: { nope: { shape: [3], values: [new Float32Array(3)] } } }),
     ).toThrow(/no variable named 'nope'/);
     await expectNoTensorGrowth(() => tf.dispose(o1.minimize(loss(w1)).loss));
+    // restoring a state into a fresh optimiser and disposing it leaves no tensor behind
+    const before = tf.memory().numTensors;
+    const o3 = new GroupedOptimizer([{ name: 'g', variables: [w2], lrMult: 1, weightDecay: 0 }], {
+      kind: 'adam',
+      lr: 0.1,
+    });
+    o3.setState({
+      step: 1,
+      slots: { [w2.name]: { shape: [3], values: [new Float32Array(3), new Float32Array(3)] } },
+    });
+    o3.dispose();
+    expect(tf.memory().numTensors).toBe(before);
   });
 });

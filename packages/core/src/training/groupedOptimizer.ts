@@ -148,7 +148,8 @@ export class GroupedOptimizer {
   private slotsFor(v: tf.Variable, n: number): tf.Variable[] {
     let s = this.slots.get(v);
     if (!s) {
-      s = Array.from({ length: n }, () => tf.variable(tf.zerosLike(v), false));
+      // not inside a tidy when called from setState: the zeros would outlive the call otherwise
+      s = Array.from({ length: n }, () => tf.tidy(() => tf.variable(tf.zerosLike(v), false)));
       this.slots.set(v, s);
     }
     return s;

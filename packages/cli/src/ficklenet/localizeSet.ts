@@ -1,0 +1,179 @@
+/**
+ * FickleNet localization of whole images (spec §5.3) for the CLI: the image resized to a square of side `size`,
+ * the classifier's aggregated Grad-CAM maps over `runs` random selections at output stride 8, the maps resized
+ * bilinearly (align corners: map cell i sits on pixel 8i) to the image's own size, and seeds from them (θ_fg on the
+ * highest present class, background by the low-activation rule or saliency, 255 elsewhere), plus seed precision
+ * and recall against ground truth.
+ *
+ * The seed PNG at the image's resolution is the one definition of an image's seeds: DSRG reads its cues from it
+ * (`seedGrid`), so seeds a user supplies (e.g. from saliency) plug in the same way.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { resizeBilinear } from '@wsss/core';
+import {
+  type DataRecord,
+  IGNORE_INDEX,
+  type IndexMask,
+  normalizeImageNet,
+  resizeBicubic,
+  toUnitFloat,
+} from '@wsss/datasets';
+import { type LocalizeOptions, localize, seedsFromMaps } from '@wsss/ficklenet';
+import type { FickleClassifierNet } from './model.js';
+
+export interface LocalizeImageOptions {
+  /** Side of the square the image is resized to (spec §6.2: 321). */
+  size: number;
+  /** N_inf random selections. [default] 200 (spec §5.3). */
+  runs: number;
+  aggregate: 'max' | 'mean';
+  /** θ_fg. [default] 0.5. */
+  thFg: number;
+  /** θ_bg of the low-activation background rule (a deviation, spec §5.3 item 4). [default] 0.1. */
+  thBg: number;
+  /** Seed of the random selections of this image. */
+  seed: number;
+  /** Use these labels (1-based) instead of the record's (e.g. predicted ones). */
+  labels?: readonly number[];
+}
+
+export interface ImageLocalization {
+  id: string;
+  /** Foreground classes localized (1-based). */
+  labels: number[];
+  /** Aggregated maps at the image's resolution, H·W·K (class fastest; absent classes 0). */
+  maps: Float32Array;
+  /** Seeds at the image's resolution: 0 background, c foreground class c, 255 unlabelled. */
+  seeds: IndexMask;
+}
+
+/** The image resized to `size`² (bicubic) and ImageNet-normalised, as a (1,size,size,3) tensor. */
+export function squareInput(image: DataRecord['image'], size: number): tf.Tensor4D {
+  const { width, height } = image;
+  const img =
+    width === size && height === size
+      ? image
+      : resizeBicubic(image, { x: 0, y: 0, w: width, h: height }, size, size);
+  return tf.tensor4d(normalizeImageNet(toUnitFloat(img.data)), [1, size, size, 3]);
+}
+
+/** Localizes one record: maps and seeds at the image's own resolution. */
+export async function localizeImage(
+  net: FickleClassifierNet,
+  record: DataRecord,
+  o: LocalizeImageOptions,
+): Promise<ImageLocalization> {
+  const { width: W, height: H } = record.image;
+  const K = net.selection.options.numClasses;
+  const labels = [...(o.labels ?? record.labels)];
+  const classes = labels.map((c) => c - 1);
+  const input = squareInput(record.image, o.size);
+  const lo: LocalizeOptions = { runs: o.runs, aggregate: o.aggregate, seed: o.seed };
+  const r = localize(
+    { featureExtractor: featureExtractor(net), selection: net.selection },
+    input,
+    [classes],
+    lo,
+  );
+  input.dispose();
+  r.seeds.dispose();
+  const full = tf.tidy(() => resizeBilinear(r.maps, [H, W], { alignCorners: true }));
+  r.maps.dispose();
+  const seedT = seedsFromMaps(full, [classes], { thFg: o.thFg, thBg: o.thBg });
+  const [maps, seedData] = await Promise.all([full.data() as Promise<Float32Array>, seedT.data()]);
+  tf.dispose([full, seedT]);
+  const seeds = new Uint8Array(H * W);
+  for (let i = 0; i < seeds.length; i++) seeds[i] = seedData[i]!; // 0, c (= index + 1) or 255
+  if (maps.length !== H * W * K)
+    throw new Error(`localizeImage: maps have ${maps.length} values, expected ${H * W * K}`);
+  return { id: record.id, labels, maps, seeds: { width: W, height: H, data: seeds } };
+}
+
+const extractors = new WeakMap<FickleClassifierNet, (x: tf.Tensor4D) => tf.Tensor4D>();
+
+/** The classifier's backbone (conv6 features) as a function, built once per network. */
+function featureExtractor(net: FickleClassifierNet): (x: tf.Tensor4D) => tf.Tensor4D {
+  let f = extractors.get(net);
+  if (!f) {
+    const fe = net.backbone;
+    f = (x) => {
+      const out = fe.apply(x, { training: false }) as tf.Tensor4D | tf.Tensor4D[];
+      return Array.isArray(out) ? out[0]! : out;
+    };
+    extractors.set(net, f);
+  }
+  return f;
+}
+
+/**
+ * The seed labels DSRG trains with on a stride-8 score map of a `size`² input: the seed map resized (nearest) to
+ * `size`² sampled at pixel 8i of each map cell i. Returns (g·g) class indices, 255 unlabelled.
+ */
+export function seedGrid(seedsAtSize: Uint8Array, size: number, grid: number): Uint8Array {
+  const out = new Uint8Array(grid * grid);
+  for (let i = 0; i < grid; i++) {
+    const y = Math.min(size - 1, 8 * i);
+    for (let j = 0; j < grid; j++) out[i * grid + j] = seedsAtSize[y * size + Math.min(size - 1, 8 * j)]!;
+  }
+  return out;
+}
+
+/** Seed precision/recall against ground truth, accumulated over images (ignored ground truth skipped). */
+export class SeedScore {
+  /** Seeded pixels (label ≠ 255) with ground truth, and those whose seed equals it. */
+  seeded = 0;
+  correct = 0;
+  /** Ground-truth pixels (≠ 255). */
+  labelled = 0;
+  fgSeeded = 0;
+  fgCorrect = 0;
+  fgLabelled = 0;
+  images = 0;
+
+  add(seeds: IndexMask, gt: IndexMask): void {
+    if (seeds.width !== gt.width || seeds.height !== gt.height)
+      throw new Error(
+        `SeedScore: seeds are ${seeds.width}×${seeds.height}, the ground truth ${gt.width}×${gt.height}`,
+      );
+    const s = seeds.data;
+    const g = gt.data;
+    for (let i = 0; i < s.length; i++) {
+      const t = g[i]!;
+      if (t === IGNORE_INDEX) continue;
+      this.labelled++;
+      if (t !== 0) this.fgLabelled++;
+      const v = s[i]!;
+      if (v === IGNORE_INDEX) continue;
+      this.seeded++;
+      if (v !== 0) this.fgSeeded++;
+      if (v === t) {
+        this.correct++;
+        if (v !== 0) this.fgCorrect++;
+      }
+    }
+    this.images++;
+  }
+
+  /**
+   * precision = correct seeds / seeded pixels; recall = correct seeds / labelled pixels; coverage = seeded /
+   * labelled; the same for foreground seeds against foreground ground truth.
+   */
+  summary(): {
+    images: number;
+    precision: number;
+    recall: number;
+    coverage: number;
+    fgPrecision: number;
+    fgRecall: number;
+  } {
+    const d = (a: number, b: number) => (b > 0 ? a / b : Number.NaN);
+    return {
+      images: this.images,
+      precision: d(this.correct, this.seeded),
+      recall: d(this.correct, this.labelled),
+      coverage: d(this.seeded, this.labelled),
+      fgPrecision: d(this.fgCorrect, this.fgSeeded),
+      fgRecall: d(this.fgCorrect, this.fgLabelled),
+    };
+  }
+}

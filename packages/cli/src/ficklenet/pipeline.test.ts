@@ -1,0 +1,267 @@
+/**
+ * FickleNet + DSRG in the CLI: seed scoring, the seed grid DSRG reads, the resize-and-mirror transform, the heat
+ * map, the training steps (no tensor growth, DSRG loss falls on a fixed batch), and the pipeline end to end on tiny
+ * data: classifier → seeds → DSRG → evaluation, an interrupted run resumed to the same weights, `wsss localize`.
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { seedRandom } from '@wsss/core';
+import { expectNoTensorGrowth, useBackend } from '@wsss/core/testing';
+import { type DataRecord, Rng, readIndexPng } from '@wsss/datasets';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { runLocalize } from '../commands/localize.js';
+import { DEMO_PRESET } from '../config/presets.js';
+import { deepMerge, type WsssConfig } from '../config/schema.js';
+import { main } from '../main.js';
+import { loadCheckpoint } from '../run/checkpoint.js';
+import { Output } from '../run/output.js';
+import { readMetrics } from '../run/runDir.js';
+import { SeedScore, seedGrid } from './localizeSet.js';
+import { heatMap } from './localizeSplit.js';
+import { createDsrgNet, createFickleClassifier } from './model.js';
+import { resizeFlipTransform, runFickleNetTrain } from './pipeline.js';
+import { DsrgTrainer, FickleClassifierTrainer } from './steps.js';
+
+const quiet = () => new Output({ quiet: true, progress: false });
+const tinyBackbone = {
+  channels: [4, 4, 8, 8, 8, 8, 8],
+  depth: 'light' as const,
+  bnMode: 'batch' as const,
+  freezeStem: false,
+};
+
+function tinyConfig(dataRoot: string): WsssConfig {
+  return deepMerge(DEMO_PRESET, {
+    method: 'ficklenet',
+    model: { backbone: { channels: [4, 4, 8, 8, 8, 8, 8] } },
+    data: { root: dataRoot, synthetic: { train: 8, val: 4, size: 32, numClasses: 3, seed: 1 }, crop: 32 },
+    train: { batchSize: 4 },
+    ficklenet: {
+      classifierEpochs: 2,
+      size: 32,
+      runs: 6,
+      dsrgEpochs: 2,
+      headChannels: 8,
+      headDilations: [1, 2],
+    },
+    backend: 'wasm',
+    threads: 1,
+  });
+}
+
+describe('seed scoring and the DSRG seed grid', () => {
+  it('SeedScore: precision = correct / seeded, recall = correct / labelled, ignored ground truth skipped', () => {
+    const s = new SeedScore();
+    // gt:    0 0 1 1 255 2      seeds: 0 255 1 2 1 255
+    s.add(
+      { width: 6, height: 1, data: Uint8Array.from([0, 255, 1, 2, 1, 255]) },
+      { width: 6, height: 1, data: Uint8Array.from([0, 0, 1, 1, 255, 2]) },
+    );
+    const r = s.summary();
+    // labelled: 5 (gt ≠ 255); seeded among them: 0,1,2 → 3; correct: 0 and 1 → 2
+    expect(r.precision).toBeCloseTo(2 / 3, 12);
+    expect(r.recall).toBeCloseTo(2 / 5, 12);
+    expect(r.coverage).toBeCloseTo(3 / 5, 12);
+    // foreground: seeded fg 1 and 2 (2), correct fg 1 (1); fg labelled 3
+    expect(r.fgPrecision).toBeCloseTo(1 / 2, 12);
+    expect(r.fgRecall).toBeCloseTo(1 / 3, 12);
+    expect(() =>
+      s.add(
+        { width: 2, height: 1, data: new Uint8Array(2) },
+        { width: 1, height: 2, data: new Uint8Array(2) },
+      ),
+    ).toThrow(/seeds are 2×1, the ground truth 1×2/);
+  });
+
+  it('seedGrid samples pixel 8i of each score-map cell (321 → 41: the last cell is pixel 320)', () => {
+    const S = 17; // 17 → 9 → 5 → 3 cells: pixels 0, 8, 16
+    const seeds = new Uint8Array(S * S);
+    for (let y = 0; y < S; y++) for (let x = 0; x < S; x++) seeds[y * S + x] = (y * 3 + x) % 256;
+    const g = seedGrid(seeds, S, 3);
+    expect([...g]).toEqual([0, 8, 16, 24, 32, 40, 48, 56, 64]);
+  });
+
+  it('resizeFlipTransform mirrors image, raw image and seeds together, about half the time', () => {
+    const W = 4;
+    const H = 2;
+    const image = new Uint8Array(W * H * 3);
+    for (let p = 0; p < W * H; p++) image.fill(p * 30, p * 3, p * 3 + 3);
+    const mask = Uint8Array.from([0, 1, 2, 3, 4, 5, 6, 7]);
+    const rec: DataRecord = {
+      id: 'x',
+      image: { width: W, height: H, data: image },
+      labels: [1],
+      mask: { width: W, height: H, data: mask },
+    };
+    const t = resizeFlipTransform(4);
+    let flips = 0;
+    const rng = new Rng(3);
+    for (let k = 0; k < 200; k++) {
+      const s = t(rec, rng);
+      expect(s.size).toBe(4);
+      const m = [...s.mask!.slice(0, 4)];
+      const flipped = m[0]! > m[3]!;
+      if (flipped) flips++;
+      // the raw image follows the mask: brightness increases with the mask's value along the first row
+      const r0 = s.raw[0]!;
+      const r3 = s.raw[9]!;
+      expect(flipped ? r0 > r3 : r0 < r3).toBe(true);
+    }
+    expect(flips).toBeGreaterThan(70);
+    expect(flips).toBeLessThan(130);
+  });
+
+  it('heatMap colours each pixel by its strongest present class, scaled by the map value', () => {
+    // 2 pixels, K = 3, present classes 1 and 3
+    const maps = Float32Array.from([0.5, 0.9, 0.2, 0.1, 0.0, 1.0]);
+    const img = heatMap(maps, [1, 3], 3, 2, 1);
+    // pixel 0: class 1 (0.5 > 0.2; class 2 absent) → VOC colour 1 = (128,0,0) × 0.5; pixel 1: class 3 = (128,128,0)
+    expect([...img.data]).toEqual([64, 0, 0, 128, 128, 0]);
+  });
+});
+
+describe('FickleNet and DSRG training steps (wasm)', () => {
+  beforeAll(async () => {
+    await useBackend('wasm');
+  });
+
+  it('classifier and DSRG steps keep the tensor count flat; DSRG losses fall on a fixed batch', async () => {
+    seedRandom(5);
+    const cls = createFickleClassifier({ numClasses: 3, backbone: tinyBackbone, kernelSize: 3, rate: 0.5 });
+    const dsrg = createDsrgNet({
+      numClasses: 3,
+      backbone: tinyBackbone,
+      head: { channels: 8, dilations: [1, 2] },
+    });
+    const tc = new FickleClassifierTrainer(cls, { optimizer: { kind: 'adam', lr: 1e-2 }, weightDecay: 0 });
+    const td = new DsrgTrainer(dsrg, { optimizer: { kind: 'adam', lr: 1e-2 }, weightDecay: 0 });
+    const raw = tf.randomUniform([2, 32, 32, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
+    const images = tf.sub(raw, 0.5) as tf.Tensor4D;
+    const labels = tf.tensor2d([1, 0, 1, 0, 1, 0], [2, 3]);
+    // 4×4 score map (32 → 16 → 8 → 4): background seeds in row 0, class seeds in row 3
+    const seeds = new Uint8Array(2 * 16).fill(255);
+    for (let n = 0; n < 2; n++) {
+      for (let j = 0; j < 4; j++) {
+        seeds[n * 16 + j] = 0;
+        seeds[n * 16 + 12 + j] = n === 0 ? 1 : 2;
+      }
+    }
+    const batch = { images, raw, seeds, labels: [[1, 3], [2]] };
+    await tc.step({ images, labels });
+    const first = await td.step(batch);
+    expect(first.seeded).toBeCloseTo(0.5, 6);
+    expect(first.grown).toBeGreaterThanOrEqual(first.seeded);
+    let last = first;
+    await expectNoTensorGrowth(async () => {
+      await tc.step({ images, labels });
+      last = await td.step(batch);
+    }, 3);
+    for (let k = 0; k < 20; k++) last = await td.step(batch);
+    expect(last.seedLoss).toBeLessThan(first.seedLoss * 0.5);
+    tc.dispose();
+    td.dispose();
+    tf.dispose([raw, images, labels]);
+    cls.model.dispose();
+    dsrg.model.dispose();
+  });
+});
+
+describe('wsss train --method ficklenet end to end (wasm, tiny data)', () => {
+  let dir: string;
+  beforeAll(async () => {
+    await useBackend('wasm');
+    dir = await mkdtemp(join(tmpdir(), 'wsss-fickle-'));
+  });
+
+  it('classifier → seeds → DSRG → evaluation; an interrupted run resumes to the same weights; localize', async () => {
+    const data = join(dir, 'data');
+    const before = tf.memory().numTensors;
+    const a = await runFickleNetTrain({
+      config: tinyConfig(data),
+      preset: 'demo',
+      out: quiet(),
+      runDir: join(dir, 'a'),
+    });
+    expect(a.status).toBe('done');
+    expect(a.steps).toBe(8); // 2 + 2 classifier steps, 2 + 2 DSRG steps (8 images, batch 4)
+    expect(tf.memory().numTensors).toBe(before);
+    for (const f of [
+      'checkpoints/classifier.safetensors',
+      'checkpoints/last.safetensors',
+      'report.html',
+      'localization/summary.json',
+    ])
+      expect(existsSync(join(dir, 'a', f)), f).toBe(true);
+    expect(readdirSync(join(dir, 'a', 'localization', 'seeds'))).toHaveLength(8);
+    const seed0 = await readIndexPng(
+      join(
+        dir,
+        'a',
+        'localization',
+        'seeds',
+        `${readdirSync(join(dir, 'a', 'localization', 'seeds')).sort()[0]}`,
+      ),
+    );
+    expect(seed0.width).toBe(32);
+    expect([...new Set(seed0.data)].every((v) => v === 255 || v <= 3)).toBe(true);
+    const s = a.seeds!.scores!;
+    for (const v of [s.precision, s.recall, s.fgPrecision, a.seeds!.coverage]) {
+      expect(v).toBeGreaterThanOrEqual(0);
+      expect(v).toBeLessThanOrEqual(1);
+    }
+    expect(a.evaluation!.images).toBe(4);
+    expect(a.evaluation!.iou).toHaveLength(4);
+    const html = await readFile(join(dir, 'a', 'report.html'), 'utf8');
+    expect(html).toContain('Localization seeds');
+    expect(html).toContain('DSRG prediction');
+    const metrics = await readMetrics(join(dir, 'a', 'metrics.jsonl'));
+    expect(metrics.filter((m) => m['type'] === 'step' && m['stage'] === 'dsrg')).toHaveLength(4);
+    expect(metrics.some((m) => m['type'] === 'seeds')).toBe(true);
+
+    // stopped in the middle of the classifier stage, then continued with `wsss train --resume`
+    const b = await runFickleNetTrain({
+      config: tinyConfig(data),
+      preset: 'demo',
+      out: quiet(),
+      runDir: join(dir, 'b'),
+      stopAfterSteps: 3,
+    });
+    expect(b.status).toBe('stopped');
+    expect(tf.memory().numTensors, 'after the stopped run').toBe(before);
+    expect((await loadCheckpoint(join(dir, 'b', 'checkpoints', 'classifier.safetensors'))).state.reason).toBe(
+      'interrupt',
+    );
+    const io = { stdout: { write: () => true }, stderr: { write: () => true }, signals: false };
+    expect(await main(['train', '--resume', join(dir, 'b'), '-q'], io)).toBe(0);
+    for (const f of ['classifier.safetensors', 'last.safetensors']) {
+      const wa = await loadCheckpoint(join(dir, 'a', 'checkpoints', f));
+      const wb = await loadCheckpoint(join(dir, 'b', 'checkpoints', f));
+      expect([...wb.weights.keys()].sort()).toEqual([...wa.weights.keys()].sort());
+      for (const [k, v] of wa.weights) expect(wb.weights.get(k)!.data, `${f} ${k}`).toEqual(v.data);
+    }
+    expect(tf.memory().numTensors).toBe(before);
+
+    // wsss localize on the held-out split
+    const loc = await runLocalize({
+      checkpoint: join(dir, 'a'),
+      output: join(dir, 'loc'),
+      out: quiet(),
+      split: 'val',
+    });
+    expect(loc.images).toBe(4);
+    expect(loc.scores).not.toBeNull();
+    expect(readdirSync(join(dir, 'loc', 'maps'))).toHaveLength(4);
+    expect(await readFile(join(dir, 'loc', 'report.html'), 'utf8')).toContain('localization map');
+    await expect(
+      runLocalize({
+        checkpoint: join(dir, 'a', 'checkpoints', 'last.safetensors'),
+        output: join(dir, 'x'),
+        out: quiet(),
+      }),
+    ).rejects.toThrow(/not a FickleNet classifier checkpoint \(stage 'dsrg'\)/);
+    expect(tf.memory().numTensors).toBe(before);
+  }, 120_000);
+});

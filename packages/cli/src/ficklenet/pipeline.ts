@@ -1,0 +1,635 @@
+/**
+ * `wsss train --method ficklenet`: the FickleNet + DSRG pipeline in one run folder (spec §5–§6).
+ *
+ * 1. Classifier: WRN-38 → FickleNet selection, multi-label soft-margin loss, a fresh random selection per step
+ *    (spec §5.2), `ficklenet.classifierEpochs` epochs on the training crops → `checkpoints/classifier.safetensors`.
+ * 2. Localization: every training image resized to `ficklenet.size`², maps aggregated over `ficklenet.runs` random
+ *    selections, seeds (spec §5.3) → `localization/seeds/<id>.png`, `localization/maps/<id>.png`,
+ *    `localization/summary.json` (precision/recall
+ *    against ground truth where the data has masks).
+ * 3. DSRG: WRN-38 → DeepLab-v2 head on the images resized to `size`² and mirrored at random with their seeds
+ *    (spec §6.2), seeded region growing on the CRF of the prediction, seed + boundary losses (spec §6.3), for
+ *    `ficklenet.dsrgEpochs` epochs → `checkpoints/last.safetensors`. Its backbone starts from the ImageNet weights
+ *    when `model.weights` is given (as DSRG's DeepLab does), otherwise from the trained classifier's backbone.
+ * 4. Evaluation on the validation split at each image's own size (mIoU), `report.html`.
+ *
+ * Every stage writes its checkpoint after each epoch and on Ctrl-C (with the data position); `--resume` skips the
+ * finished stages and continues the unfinished one exactly.
+ */
+import { existsSync, promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { wrn38OutputSize } from '@wsss/backbone-wrn38';
+import { ConfusionMatrix, randomState, seedRandom, setRandomState } from '@wsss/core';
+import { writeFileAtomic } from '@wsss/core/node';
+import {
+  type Batch,
+  type BatchTensors,
+  batchToTensors,
+  DataLoader,
+  disposeBatchTensors,
+  flipHorizontal,
+  type IndexMask,
+  type RandomAccessDataset,
+  readIndexPng,
+  type SampleTransform,
+} from '@wsss/datasets';
+import {
+  buildSeededWith,
+  loadBackboneWeights,
+  openSplit,
+  readCheckpoint,
+  startBackend,
+} from '../commands/common.js';
+import { DivergedError, InputError, InterruptedError } from '../commands/errors.js';
+import type { WsssConfig } from '../config/schema.js';
+import {
+  applyCheckpointWeights,
+  type Checkpoint,
+  type CheckpointState,
+  checkpointOptimizerState,
+  saveCheckpoint,
+} from '../run/checkpoint.js';
+import { metricsOf, resizeTransform, type SegMetrics } from '../run/evaluate.js';
+import type { Output } from '../run/output.js';
+import { esc, pct, type ReportSample, renderReport } from '../run/report.js';
+import { MetricsLog, readMetrics, writeRunConfig } from '../run/runDir.js';
+import { squareInput } from './localizeSet.js';
+import {
+  type LocalizeSplitSummary,
+  localizeSplit,
+  SEEDS_DIR,
+  SUMMARY_FILE,
+  withSeedMasks,
+} from './localizeSplit.js';
+import {
+  copyBackbone,
+  createDsrgNet,
+  createFickleClassifier,
+  type DsrgNet,
+  type FickleClassifierNet,
+  type TrainableNet,
+} from './model.js';
+import { DsrgTrainer, FickleClassifierTrainer } from './steps.js';
+
+export const CLASSIFIER_CHECKPOINT = 'classifier.safetensors';
+export const DSRG_CHECKPOINT = 'last.safetensors';
+/** The run folder's localization output: seeds/, maps/, summary.json. */
+export const LOCALIZATION_DIR = 'localization';
+
+/** Builds the FickleNet classifier a config describes. */
+export function buildClassifier(config: WsssConfig, numClasses: number): FickleClassifierNet {
+  const { channels, ...rest } = config.model.backbone;
+  return createFickleClassifier({
+    numClasses,
+    backbone: channels ? { ...rest, channels } : rest,
+    kernelSize: config.ficklenet.kernelSize,
+    rate: config.ficklenet.rate,
+  });
+}
+
+/** The localization settings of a config (spec §5.3): selections, aggregation, thresholds, input size, seed. */
+export function localizeSettings(config: WsssConfig) {
+  const f = config.ficklenet;
+  return {
+    seed: config.train.seed,
+    size: f.size,
+    runs: f.runs,
+    aggregate: f.aggregate,
+    thFg: f.thFg,
+    thBg: f.thBg,
+  };
+}
+
+/** Builds the DSRG network a config describes. */
+export function buildDsrgNet(config: WsssConfig, numClasses: number): DsrgNet {
+  const { channels, ...rest } = config.model.backbone;
+  return createDsrgNet({
+    numClasses,
+    backbone: channels ? { ...rest, channels } : rest,
+    head: { channels: config.ficklenet.headChannels, dilations: [...config.ficklenet.headDilations] },
+  });
+}
+
+/** Predicted class map (H·W) of one image from the DSRG network: resize to `size`², logits → image size, argmax. */
+export async function predictDsrg(
+  net: DsrgNet,
+  image: { width: number; height: number; data: Uint8Array },
+  size: number,
+): Promise<Uint8Array> {
+  const input = squareInput(image, size);
+  const cls = tf.tidy(() => {
+    const logits = net.model.apply(input, { training: false }) as tf.Tensor4D;
+    const up = tf.image.resizeBilinear(logits, [image.height, image.width], true);
+    return tf.argMax(up, -1);
+  });
+  const data = await cls.data();
+  tf.dispose([input, cls]);
+  return Uint8Array.from(data);
+}
+
+/** mIoU of the DSRG network on a split at each image's own size. */
+export async function evaluateDsrg(
+  net: DsrgNet,
+  ds: RandomAccessDataset,
+  size: number,
+  out: Output,
+  onImage?: (i: number, pred: IndexMask) => void,
+): Promise<SegMetrics & { images: number }> {
+  const cm = new ConfusionMatrix(ds.numClasses + 1);
+  const bar = out.progress('  evaluating', ds.length, 'img');
+  let images = 0;
+  for (let i = 0; i < ds.length; i++) {
+    const rec = await ds.read(i);
+    const pred = await predictDsrg(net, rec.image, size);
+    if (rec.mask) {
+      cm.update(pred, rec.mask.data);
+      images++;
+    }
+    onImage?.(i, { width: rec.image.width, height: rec.image.height, data: pred });
+    bar.tick(1);
+  }
+  const m = metricsOf(cm);
+  bar.done(`mIoU ${pct(m.miou)}`);
+  return { ...m, images };
+}
+
+/** Resize to `size`² (image bicubic, mask nearest) and mirror both with probability 0.5 (spec §6.2). */
+export function resizeFlipTransform(size: number): SampleTransform {
+  const resize = resizeTransform(size);
+  return (record, rng) => {
+    const s = resize(record, rng);
+    if (!rng.chance(0.5)) return s;
+    const mask = s.mask ? flipHorizontal(Uint8Array.from(s.mask), size, size, 1) : undefined;
+    return {
+      size,
+      image: flipHorizontal(Float32Array.from(s.image), size, size, 3),
+      raw: flipHorizontal(Float32Array.from(s.raw), size, size, 3),
+      ...(mask ? { mask } : {}),
+    };
+  };
+}
+
+/** Seed labels of a batch (its masks, the seeds at `size`²) on the score map: (N·g·g), 255 unlabelled. */
+function batchSeedGrid(b: Batch, grid: number): Uint8Array {
+  const S = b.size;
+  const n = b.ids.length;
+  if (!b.masks) throw new Error('DSRG batch without seeds');
+  const out = new Uint8Array(n * grid * grid);
+  for (let k = 0; k < n; k++) {
+    const base = k * S * S;
+    for (let i = 0; i < grid; i++) {
+      const y = Math.min(S - 1, 8 * i);
+      for (let j = 0; j < grid; j++)
+        out[(k * grid + i) * grid + j] = b.masks[base + y * S + Math.min(S - 1, 8 * j)]!;
+    }
+  }
+  return out;
+}
+
+function labelLists(b: Batch): number[][] {
+  const n = b.ids.length;
+  const K = b.labels.length / n;
+  return Array.from({ length: n }, (_, i) => {
+    const l: number[] = [];
+    for (let c = 0; c < K; c++) if (b.labels[i * K + c]! > 0.5) l.push(c + 1);
+    return l;
+  });
+}
+
+interface StageContext {
+  config: WsssConfig;
+  runDir: string;
+  out: Output;
+  log: MetricsLog;
+  classNames: string[];
+  signal?: AbortSignal;
+  /** Global step count (continues across stages). */
+  step: number;
+  /** Steps left before a test stop (`stopAfterSteps`), or Infinity. */
+  budget: number;
+}
+
+interface StageSpec {
+  stage: 'classifier' | 'dsrg';
+  net: TrainableNet;
+  file: string;
+  epochs: number;
+  loader: (start: CheckpointState['position']) => DataLoader;
+  trainer: {
+    optimizer: FickleClassifierTrainer['optimizer'];
+    dispose(): void;
+  };
+  /** One step on a batch and its tensors (disposed after the step): returns at least `loss`. */
+  step: (b: Batch, t: BatchTensors) => Promise<Record<string, number>>;
+  /** Learning rate at a stage-local step (schedules). */
+  lrAt?: (stageStep: number) => number;
+  resume?: Checkpoint;
+}
+
+/**
+ * Trains one stage: epochs, checkpoints after each epoch and on interrupt, NaN guard, exact resume. Disposes the
+ * stage's trainer when it returns.
+ */
+async function runStage(ctx: StageContext, s: StageSpec): Promise<'done' | 'stopped'> {
+  try {
+    return await stageLoop(ctx, s);
+  } finally {
+    s.trainer.dispose();
+  }
+}
+
+async function stageLoop(ctx: StageContext, s: StageSpec): Promise<'done' | 'stopped'> {
+  const { config, out, log } = ctx;
+  const c = config.train;
+  let position = { epoch: 0, index: 0 };
+  let stageStep = 0;
+  seedRandom(c.seed + (s.stage === 'dsrg' ? 1 : 0));
+  if (s.resume) {
+    const st = s.resume.state;
+    s.trainer.optimizer.setState(checkpointOptimizerState(s.net, s.resume));
+    setRandomState(st.random);
+    position = st.position;
+    stageStep = st.optimizerStep;
+    out.info(`${s.stage}: resuming at epoch ${position.epoch}, sample ${position.index}`);
+  }
+  const state = (reason: string): CheckpointState => ({
+    epoch: position.epoch,
+    step: ctx.step,
+    position,
+    random: randomState(),
+    optimizerStep: s.trainer.optimizer.iterations,
+    best: null,
+    reason,
+    config,
+    classNames: ctx.classNames,
+    savedAt: new Date().toISOString(),
+    stage: s.stage,
+  });
+  const save = async (reason: string) =>
+    saveCheckpoint(s.file, s.net, await s.trainer.optimizer.getState(), state(reason));
+  if (position.epoch >= s.epochs) return 'done';
+  const loader = s.loader(position);
+  const perEpoch = loader.batchesPerEpoch;
+  let bar = out.progress(`${s.stage} epoch ${position.epoch + 1}/${s.epochs}`, perEpoch, 'step');
+  if (position.index > 0) bar.tick(Math.floor(position.index / c.batchSize));
+  const sums: Record<string, number> = {};
+  let n = 0;
+  let t0 = performance.now();
+  for await (const b of loader.batches(s.epochs - position.epoch)) {
+    if (s.lrAt) s.trainer.optimizer.lr = s.lrAt(stageStep);
+    const t = batchToTensors(b);
+    let r: Record<string, number>;
+    try {
+      r = await s.step(b, t);
+    } finally {
+      disposeBatchTensors(t);
+    }
+    ctx.step++;
+    stageStep++;
+    ctx.budget--;
+    if (!Number.isFinite(r['loss']!)) {
+      log.append({
+        type: 'diverged',
+        stage: s.stage,
+        step: ctx.step,
+        epoch: b.epoch,
+        loss: String(r['loss']),
+      });
+      await log.flush();
+      throw new DivergedError(
+        `${s.stage} training diverged: the loss is ${r['loss']} at step ${ctx.step} (epoch ${b.epoch}); the last good checkpoint ${s.file} is kept. Try a lower learning rate.`,
+      );
+    }
+    position = b.position;
+    for (const [k, v] of Object.entries(r)) sums[k] = (sums[k] ?? 0) + v;
+    n++;
+    const rec = { type: 'step', stage: s.stage, step: ctx.step, epoch: b.epoch, ...r };
+    log.append(rec);
+    out.event('step', rec);
+    bar.tick(1, `loss ${r['loss']!.toFixed(4)}`);
+    const epochEnded = position.epoch > b.epoch;
+    if (epochEnded) {
+      const ep: Record<string, unknown> = { type: 'epoch', stage: s.stage, step: ctx.step, epoch: b.epoch };
+      for (const [k, v] of Object.entries(sums)) ep[k] = v / n;
+      ep['seconds'] = (performance.now() - t0) / 1000;
+      log.append(ep);
+      out.event('epoch', ep);
+      bar.done(`loss ${(sums['loss']! / n).toFixed(4)}`);
+      for (const k of Object.keys(sums)) delete sums[k];
+      n = 0;
+      t0 = performance.now();
+      await log.flush();
+      await save(position.epoch >= s.epochs ? 'final' : 'epoch');
+      if (position.epoch < s.epochs)
+        bar = out.progress(`${s.stage} epoch ${position.epoch + 1}/${s.epochs}`, perEpoch, 'step');
+    }
+    if (ctx.signal?.aborted) {
+      bar.done('interrupted');
+      await log.flush();
+      await save('interrupt');
+      throw new InterruptedError(
+        `interrupted at step ${ctx.step}; checkpoint written to ${s.file}. Continue with: wsss train --resume ${ctx.runDir}`,
+      );
+    }
+    if (ctx.budget <= 0 && position.epoch < s.epochs) {
+      if (!epochEnded) {
+        bar.done('stopped');
+        await log.flush();
+        await save('interrupt');
+      }
+      return 'stopped';
+    }
+  }
+  return 'done';
+}
+
+export interface FickleTrainOptions {
+  config: WsssConfig;
+  preset: string;
+  out: Output;
+  runDir: string;
+  /** Continue the run in `runDir` (its checkpoints and seeds). */
+  resume?: boolean;
+  signal?: AbortSignal;
+  /** For tests: stop (with a checkpoint) after this many steps in this call. */
+  stopAfterSteps?: number;
+  report?: boolean;
+  argv?: string[];
+}
+
+export interface FickleTrainResult {
+  status: 'done' | 'stopped';
+  runDir: string;
+  backend: string;
+  steps: number;
+  classNames: string[];
+  config: WsssConfig;
+  seeds: LocalizeSplitSummary | null;
+  evaluation: (SegMetrics & { images: number }) | null;
+  report?: string;
+}
+
+async function readIf(
+  file: string,
+  stage: 'classifier' | 'dsrg',
+  resume: boolean,
+): Promise<Checkpoint | undefined> {
+  if (!resume || !existsSync(file)) return undefined;
+  const ck = await readCheckpoint(file);
+  if (ck.state.stage !== stage)
+    throw new InputError(
+      `${file}: expected a ${stage} checkpoint, found stage '${ck.state.stage ?? 'wsfcn'}'`,
+    );
+  return ck;
+}
+
+/** Runs the pipeline (see the module comment). */
+export async function runFickleNetTrain(o: FickleTrainOptions): Promise<FickleTrainResult> {
+  const { config, out, runDir } = o;
+  const f = config.ficklenet;
+  const backend = await startBackend(config.backend, config.threads, out);
+  const train = await openSplit(config, config.data.trainSplit, runDir, out);
+  const val = await openSplit(config, config.data.valSplit, runDir, out).catch((e) => {
+    out.warn(`no validation split '${config.data.valSplit}' (${(e as Error).message}); no final evaluation`);
+    return null;
+  });
+  const classNames = [...train.classNames];
+  const K = train.numClasses;
+  const ckptDir = join(runDir, 'checkpoints');
+  await fsp.mkdir(ckptDir, { recursive: true });
+  if (!o.resume)
+    await writeRunConfig(runDir, config, {
+      preset: o.preset,
+      command: o.argv ?? [],
+      createdAt: new Date().toISOString(),
+    });
+  const log = new MetricsLog(join(runDir, 'metrics.jsonl'));
+  const ctx: StageContext = {
+    config,
+    runDir,
+    out,
+    log,
+    classNames,
+    ...(o.signal ? { signal: o.signal } : {}),
+    step: 0,
+    budget: o.stopAfterSteps ?? Number.POSITIVE_INFINITY,
+  };
+  const optim = (lr: number) =>
+    config.optim.kind === 'sgd'
+      ? { kind: 'sgd' as const, lr, momentum: config.optim.momentum }
+      : { kind: 'adam' as const, lr };
+  const result: FickleTrainResult = {
+    status: 'stopped',
+    runDir,
+    backend,
+    steps: 0,
+    classNames,
+    config,
+    seeds: null,
+    evaluation: null,
+  };
+  const files = { classifier: join(ckptDir, CLASSIFIER_CHECKPOINT), dsrg: join(ckptDir, DSRG_CHECKPOINT) };
+  const resumeA = await readIf(files.classifier, 'classifier', !!o.resume);
+  const resumeC = await readIf(files.dsrg, 'dsrg', !!o.resume);
+  if (o.resume) {
+    ctx.step = (resumeC ?? resumeA)?.state.step ?? 0;
+    await log.truncateAfter(ctx.step);
+  }
+
+  // 1. classifier (spec §5.2)
+  const classifier = buildSeededWith(config.train.seed, () => buildClassifier(config, K));
+  if (resumeA) applyCheckpointWeights(classifier, resumeA, files.classifier);
+  else if (config.model.weights) await loadBackboneWeights(classifier, config.model.weights, out);
+  out.info(
+    `FickleNet classifier (${classifier.countParameters().toLocaleString('en')} parameters, s = ${f.kernelSize}, p = ${f.rate}) on ${train.length} ${config.data.dataset} images, ${f.classifierEpochs} epochs → ${runDir}`,
+  );
+  const trainerA = new FickleClassifierTrainer(classifier, {
+    optimizer: optim(config.optim.lr),
+    weightDecay: config.optim.weightDecay,
+    lrMults: f.lrMults,
+  });
+  const dropLast = train.length >= config.train.batchSize;
+  let status = await runStage(ctx, {
+    stage: 'classifier',
+    net: classifier,
+    file: files.classifier,
+    epochs: f.classifierEpochs,
+    trainer: trainerA,
+    ...(resumeA ? { resume: resumeA } : {}),
+    loader: (start) =>
+      new DataLoader({
+        dataset: train,
+        batchSize: config.train.batchSize,
+        seed: config.train.seed,
+        dropLast,
+        transform: {
+          size: config.data.crop,
+          scale: config.data.scale as [number, number],
+          jitter: config.data.jitter ? undefined : null,
+        },
+        start,
+        workers: config.data.workers,
+      }),
+    step: (_b, t) => trainerA.step({ images: t.images, labels: t.labels }),
+  });
+  result.steps = ctx.step;
+  if (status === 'stopped') {
+    classifier.model.dispose();
+    return result;
+  }
+
+  // 2. localization seeds (spec §5.3)
+  const locDir = join(runDir, LOCALIZATION_DIR);
+  const seedsRoot = join(locDir, SEEDS_DIR);
+  const summaryFile = join(locDir, SUMMARY_FILE);
+  if (o.resume && existsSync(summaryFile)) {
+    result.seeds = JSON.parse(await fsp.readFile(summaryFile, 'utf8')) as LocalizeSplitSummary;
+    out.info(`seeds: using the ${result.seeds.images} seed maps in ${seedsRoot}`);
+  } else {
+    result.seeds = await localizeSplit({
+      net: classifier,
+      ds: train,
+      split: config.data.trainSplit,
+      dir: locDir,
+      ...localizeSettings(config),
+      out,
+    });
+    log.append({ type: 'seeds', step: ctx.step, ...result.seeds });
+    await log.flush();
+  }
+  if (result.seeds.scores)
+    out.info(
+      `seeds of ${result.seeds.images} training images: precision ${pct(result.seeds.scores.precision)}, recall ${pct(result.seeds.scores.recall)} (foreground ${pct(result.seeds.scores.fgPrecision)} / ${pct(result.seeds.scores.fgRecall)}), ${pct(result.seeds.coverage)} of pixels seeded`,
+    );
+
+  // 3. DSRG (spec §6)
+  let dsrg: DsrgNet | null = null;
+  if (f.dsrgEpochs > 0) {
+    dsrg = buildSeededWith(config.train.seed + 1, () => buildDsrgNet(config, K));
+    if (resumeC) applyCheckpointWeights(dsrg, resumeC, files.dsrg);
+    else if (config.model.weights) await loadBackboneWeights(dsrg, config.model.weights, out);
+    else copyBackbone(classifier, dsrg);
+    classifier.model.dispose();
+    out.info(
+      `DSRG network (${dsrg.countParameters().toLocaleString('en')} parameters) on ${train.length} images resized to ${f.size}², ${f.dsrgEpochs} epochs`,
+    );
+    const trainerC = new DsrgTrainer(
+      dsrg,
+      { optimizer: optim(f.dsrgLr), weightDecay: config.optim.weightDecay, lrMults: f.lrMults },
+      { thFg: f.growThFg, thBg: f.growThBg },
+    );
+    const grid = wrn38OutputSize(f.size, 8);
+    const seeded = withSeedMasks(train, seedsRoot);
+    status = await runStage(ctx, {
+      stage: 'dsrg',
+      net: dsrg,
+      file: files.dsrg,
+      epochs: f.dsrgEpochs,
+      trainer: trainerC,
+      ...(resumeC ? { resume: resumeC } : {}),
+      lrAt: (k) => f.dsrgLr * (f.dsrgLrStep > 0 ? f.dsrgLrGamma ** Math.floor(k / f.dsrgLrStep) : 1),
+      loader: (start) =>
+        new DataLoader({
+          dataset: seeded,
+          batchSize: config.train.batchSize,
+          seed: config.train.seed + 1,
+          dropLast,
+          transform: resizeFlipTransform(f.size),
+          start,
+        }),
+      step: (b, t) =>
+        trainerC.step({ images: t.images, raw: t.raw, seeds: batchSeedGrid(b, grid), labels: labelLists(b) }),
+    });
+    result.steps = ctx.step;
+    if (status === 'stopped') {
+      dsrg.model.dispose();
+      return result;
+    }
+  } else classifier.model.dispose();
+
+  // 4. evaluation and report
+  const samples: ReportSample[] = [];
+  if (dsrg && val && val.length > 0) {
+    const keep = Math.min(6, val.length);
+    const preds: IndexMask[] = [];
+    result.evaluation = await evaluateDsrg(dsrg, val, f.size, out, (i, p) => {
+      if (i < keep) preds.push(p);
+    });
+    const ev = { type: 'eval', step: ctx.step, split: config.data.valSplit, ...result.evaluation };
+    log.append(ev);
+    out.event('eval', ev);
+    await log.flush();
+    for (let i = 0; i < keep; i++) {
+      const rec = await val.read(i);
+      samples.push({ id: rec.id, image: rec.image, masks: [rec.mask ?? null, preds[i]!] });
+    }
+  }
+  const trainSamples: ReportSample[] = [];
+  for (const rec of await Promise.all(
+    Array.from({ length: Math.min(4, train.length) }, (_, i) => train.read(i)),
+  )) {
+    const seeds = await readIndexPng(join(seedsRoot, `${rec.id}.png`));
+    trainSamples.push({ id: rec.id, image: rec.image, masks: [rec.mask ?? null, seeds] });
+  }
+  dsrg?.model.dispose();
+  result.status = 'done';
+  if (o.report !== false) result.report = await writeFickleReport(o, result, backend, samples, trainSamples);
+  return result;
+}
+
+async function writeFickleReport(
+  o: FickleTrainOptions,
+  r: FickleTrainResult,
+  backend: string,
+  samples: ReportSample[],
+  trainSamples: ReportSample[],
+): Promise<string> {
+  const s = r.seeds;
+  const seedHtml = s
+    ? `<h2>Localization seeds (${s.images} training images, ${s.settings.runs} selections each)</h2><p>${
+        s.scores
+          ? `precision <b>${pct(s.scores.precision)}</b>, recall <b>${pct(s.scores.recall)}</b> (foreground: ${pct(s.scores.fgPrecision)} / ${pct(s.scores.fgRecall)}); `
+          : ''
+      }${pct(s.coverage)} of pixels seeded; ${s.msPerImage.toFixed(0)} ms per image. θ_fg ${s.settings.thFg}, θ_bg ${s.settings.thBg} (low-activation background rule), ${esc(s.settings.aggregate)} over selections.</p>`
+    : '';
+  const html = await renderReport({
+    title: `wsss train — FickleNet + DSRG on ${r.config.data.dataset}`,
+    runDir: r.runDir,
+    preset: o.preset,
+    backend,
+    config: r.config,
+    classNames: r.classNames,
+    metrics: await readMetrics(join(r.runDir, 'metrics.jsonl')),
+    ...(r.evaluation
+      ? {
+          evaluation: {
+            metrics: r.evaluation,
+            images: r.evaluation.images,
+            how: `DSRG network, single scale at ${r.config.ficklenet.size}², argmax over all classes`,
+          },
+        }
+      : {}),
+    sections: [seedHtml],
+    samples: samples.length ? samples : trainSamples,
+    sampleColumns: samples.length
+      ? [{ title: 'ground truth' }, { title: 'DSRG prediction' }]
+      : [{ title: 'ground truth' }, { title: 'seeds', partial: true }],
+    sampleNote: samples.length
+      ? 'Held-out images: class colours over the image.'
+      : 'Training images: washed-out pixels carry no seed.',
+    losses: [
+      { key: 'loss', name: 'total loss' },
+      { key: 'seedLoss', name: 'DSRG seed loss' },
+      { key: 'boundaryLoss', name: 'DSRG boundary loss' },
+    ],
+  });
+  const file = join(r.runDir, 'report.html');
+  await writeFileAtomic(file, html);
+  return file;
+}
+
+/** The stage checkpoints of a run folder (for `wsss localize` and resuming). */
+export function fickleCheckpoint(runDir: string, stage: 'classifier' | 'dsrg'): string {
+  return join(runDir, 'checkpoints', stage === 'classifier' ? CLASSIFIER_CHECKPOINT : DSRG_CHECKPOINT);
+}
