@@ -107,8 +107,10 @@ export const DEMO_PRESET: WsssConfig = deepMerge(VOC_PRESET, {
   train: { epochs: 12, batchSize: 16, pretrainEpochs: 3, pamrIterations: 10, valEvery: 4, valImages: 50 },
   // two views (scale 1 + flip) per image: the multi-scale merge costs ~3× more for little gain at 128 px
   eval: { scales: [1], flip: true, canvas: 0 },
-  // method ficklenet on the demo data: the 128-px images whole (16×16 maps), a head sized to them, Adam
+  // method ficklenet on the demo data: the 128-px images whole (16×16 maps); a 3×3 selection window keeps the
+  // paper's window-to-map ratio (9 on VOC's 41×41 maps); a head sized to the maps; Adam
   ficklenet: {
+    kernelSize: 3,
     classifierEpochs: 10,
     size: 128,
     lrMults: [1, 1, 1, 1],
