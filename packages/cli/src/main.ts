@@ -291,8 +291,9 @@ Example:
       checkpoint: { type: 'string' },
       output: { type: 'string', short: 'o' },
       format: { type: 'string' },
+      float16: { type: 'boolean' },
     },
-    help: `wsss export --checkpoint <run|file> --output <folder> [--format tfjs,safetensors]
+    help: `wsss export --checkpoint <run|file> --output <folder> [--format tfjs,safetensors] [--float16]
 
 Writes <output>/tfjs/model.json + weights.bin (tf.loadLayersModel in a browser after importing @wsss/cli so
 the WS-FCN layers are registered), <output>/model.safetensors (PyTorch names and layouts, spec §1.1) and
@@ -302,6 +303,8 @@ Options:
   --checkpoint <path>    run folder or .safetensors checkpoint (required)
   -o, --output <folder>  where to write (required)
   --format <list>        tfjs, safetensors or both (default both)
+  --float16              store the tfjs weights as float16 (half the size; tfjs widens them to float32 on
+                         load); model.safetensors stays float32
   --backend <name>       as for train; --json, -q
 
 Example:
@@ -691,6 +694,7 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
           output: required(values, 'output', cmd),
           out,
           formats: formats as ExportFormat[],
+          float16: !!values['float16'],
           overrides,
         });
         out.result({ command: 'export', files: r.files }, `wrote:\n  ${r.files.join('\n  ')}`);

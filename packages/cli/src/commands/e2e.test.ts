@@ -155,9 +155,32 @@ describe('wsss CLI end to end (wasm, tiny data)', () => {
     const y1 = net.model.predict(x) as tf.Tensor;
     const y2 = loaded.predict(x) as tf.Tensor;
     expect(tf.max(tf.abs(tf.sub(y1, y2))).dataSync()[0]).toBeLessThan(1e-5);
-    tf.dispose([x, y1, y2]);
+    // --float16: half the weight bytes, float16 entries in the manifest, nearly the same output
+    const half = await runExport({
+      checkpoint: run,
+      output: join(dir, 'export16'),
+      out: quiet(),
+      formats: ['tfjs'],
+      float16: true,
+    });
+    expect(half.files.some((f) => f.endsWith('model.safetensors'))).toBe(false);
+    const [full, small] = await Promise.all(
+      ['export', 'export16'].map((d) => readFile(join(dir, d, 'tfjs', 'weights.bin'))),
+    );
+    expect(small!.byteLength).toBe(full!.byteLength / 2);
+    const manifest = JSON.parse(await readFile(join(dir, 'export16', 'tfjs', 'model.json'), 'utf8'))
+      .weightsManifest[0].weights as tf.io.WeightsManifestEntry[];
+    expect(manifest.every((w) => w.quantization?.dtype === 'float16')).toBe(true);
+    const meta = JSON.parse(await readFile(join(dir, 'export16', 'wsss-model.json'), 'utf8'));
+    expect(meta.tfjsWeights).toBe('float16');
+    const loaded16 = await loadLayersModelFromFile(join(dir, 'export16', 'tfjs'));
+    const y3 = loaded16.predict(x) as tf.Tensor;
+    const scale = tf.max(tf.abs(y1)).dataSync()[0]!;
+    expect(tf.max(tf.abs(tf.sub(y1, y3))).dataSync()[0]).toBeLessThan(0.02 * scale + 1e-3);
+    tf.dispose([x, y1, y2, y3]);
     net.model.dispose();
     loaded.dispose();
+    loaded16.dispose();
   }, 300_000);
 
   it('Ctrl-C writes a checkpoint and stops; a NaN loss stops naming the step and keeps the last good checkpoint', async () => {

@@ -2,14 +2,17 @@
  * `wsss export`: a checkpoint's model as a tfjs LayersModel (`<out>/tfjs/model.json` + `weights.bin`, loadable
  * in a browser with `tf.loadLayersModel(url)` after importing @wsss/cli's layers, e.g. `import '@wsss/cli'`)
  * and as safetensors with the reference PyTorch names (`<out>/model.safetensors`, spec §1.1), plus
- * `<out>/wsss-model.json` (config and class names).
+ * `<out>/wsss-model.json` (config and class names). With `float16`, the tfjs weights are stored as half floats
+ * (`quantization: { dtype: 'float16' }` in model.json, widened to float32 on load): half the download.
  */
 import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
 import { exportStateDict } from '@wsss/core';
 import { fileSystem, writeFileAtomic, writeSafetensorsFile } from '@wsss/core/node';
 import type { PartialConfig } from '../config/presets.js';
 import type { Output } from '../run/output.js';
 import { openCheckpoint } from './common.js';
+import { float16Artifacts } from './float16Weights.js';
 
 export type ExportFormat = 'tfjs' | 'safetensors';
 
@@ -18,6 +21,8 @@ export interface ExportOptions {
   output: string;
   out: Output;
   formats?: ExportFormat[];
+  /** Store the tfjs weights as float16 (the safetensors file stays float32). Default false. */
+  float16?: boolean;
   /** backend/threads overrides. */
   overrides?: PartialConfig[];
 }
@@ -25,10 +30,15 @@ export interface ExportOptions {
 export async function runExport(o: ExportOptions): Promise<{ files: string[] }> {
   const { file, net, config, classNames } = await openCheckpoint(o.checkpoint, o.overrides ?? [], o.out);
   const formats = o.formats ?? ['tfjs', 'safetensors'];
-  const files: string[] = [];
+  const written: string[] = [];
   if (formats.includes('tfjs')) {
-    await net.model.save(fileSystem(join(o.output, 'tfjs')));
-    files.push(join(o.output, 'tfjs', 'model.json'), join(o.output, 'tfjs', 'weights.bin'));
+    const handler = fileSystem(join(o.output, 'tfjs'));
+    await net.model.save(
+      o.float16
+        ? tf.io.withSaveHandler(async (artifacts) => handler.save!(float16Artifacts(artifacts)))
+        : handler,
+    );
+    written.push(join(o.output, 'tfjs', 'model.json'), join(o.output, 'tfjs', 'weights.bin'));
   }
   if (formats.includes('safetensors')) {
     const sd = await exportStateDict(net.model, net.stateDictRules());
@@ -38,14 +48,14 @@ export async function runExport(o: ExportOptions): Promise<{ files: string[] }> 
       variant: config.model.variant,
       numClasses: String(classNames.length - 1),
     });
-    files.push(join(o.output, 'model.safetensors'));
+    written.push(join(o.output, 'model.safetensors'));
   }
   const meta = join(o.output, 'wsss-model.json');
   await writeFileAtomic(
     meta,
-    `${JSON.stringify({ classNames, config: { model: config.model, eval: config.eval }, checkpoint: file, input: 'ImageNet-normalised NHWC float32 image; output foreground logits at stride 4 (spec §4.6)' }, null, 2)}\n`,
+    `${JSON.stringify({ classNames, config: { model: config.model, eval: config.eval }, checkpoint: file, ...(formats.includes('tfjs') ? { tfjsWeights: o.float16 ? 'float16' : 'float32' } : {}), input: 'ImageNet-normalised NHWC float32 image; output foreground logits at stride 4 (spec §4.6)' }, null, 2)}\n`,
   );
-  files.push(meta);
+  written.push(meta);
   net.model.dispose();
-  return { files };
+  return { files: written };
 }

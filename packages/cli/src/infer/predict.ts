@@ -6,8 +6,19 @@
  * constant `bgScore` (WS-FCN: 0.25) or, with `bgScore: 'model'`, the averaged predicted background.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { backgroundSoftmax, classScores, resizeBilinear } from '@wsss/core';
-import type { WsFcn } from '../model/wsfcn.js';
+
+/**
+ * What {@link predictWsFcn} needs of a WS-FCN: the model (image → foreground logits) and its number of foreground
+ * classes. A `WsFcn` from `createWsFcn` is one; so is `{ model: await tf.loadLayersModel(url), config:
+ * { numClasses } }` for a model exported with `wsss export` (numClasses = classNames.length − 1 of its
+ * wsss-model.json).
+ */
+export interface WsFcnPredictor {
+  model: LayersModel;
+  config: { numClasses: number };
+}
 
 export interface PredictOptions {
   /** Scales of the views. Default [1]; the reference evaluates [1, 0.5, 1.5, 2] (spec §4.8). */
@@ -39,7 +50,7 @@ export interface Prediction {
 
 /** One forward in eval mode → (class scores (N,K), masks at the view's size (N,h,w,K+1)). */
 function forwardView(
-  net: WsFcn,
+  net: WsFcnPredictor,
   x: tf.Tensor4D,
   canvas: number | null,
   opts: PredictOptions,
@@ -74,7 +85,11 @@ function forwardView(
 /**
  * Predicts masks for a batch of ImageNet-normalised images (N,H,W,3), merging scales and flips as the reference.
  */
-export function predictWsFcn(net: WsFcn, images: tf.Tensor4D, opts: PredictOptions = {}): Prediction {
+export function predictWsFcn(
+  net: WsFcnPredictor,
+  images: tf.Tensor4D,
+  opts: PredictOptions = {},
+): Prediction {
   const scales = opts.scales ?? [1];
   const flip = opts.flip ?? false;
   const bg = opts.bgScore ?? 0.25;

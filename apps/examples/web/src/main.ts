@@ -1,0 +1,221 @@
+/**
+ * The page: pick, drop or choose a sample image → WS-FCN masks (+ PAMR, + CRF) drawn over it, a class legend and
+ * the time of each step. Query parameters: `backend` (auto, webgpu, webgl, wasm, cpu; default auto), `pamr` and
+ * `crf` (0 turns a refinement off; both on by default), `maxSide` (longer image side the image is scaled down to,
+ * default 512). `window.wsssPage` exposes the state for tests and the console.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { type BackendChoice, type BackendRequest, chooseBackend } from './backend.js';
+import { classColor, overlayMask } from './palette.js';
+import { loadSegmenter, type Segmentation, type Segmenter } from './segmenter.js';
+import './style.css';
+
+/** What the page exposes on `window.wsssPage`. */
+export interface PageState {
+  /** Settles when the backend is set and the model loaded (rejects with the reason otherwise). */
+  ready: Promise<void>;
+  backend?: BackendChoice;
+  modelLoadMs?: number;
+  /** Segmentations finished so far. */
+  runs: number;
+  busy: boolean;
+  last?: Segmentation & { name: string; numTensors: number };
+  error?: string;
+  numTensors(): number;
+}
+
+declare global {
+  interface Window {
+    wsssPage: PageState;
+  }
+}
+
+/** Held-out images of the demo's synthetic set (seed 0, indices ≥ 600), written by `npm run web:model`. */
+const SAMPLES = ['synthetic-603.png', 'synthetic-629.png'];
+
+const params = new URLSearchParams(location.search);
+const backendRequest = (params.get('backend') ?? 'auto') as BackendRequest;
+const maxSide = Number(params.get('maxSide') ?? 512);
+
+function el<T extends HTMLElement>(id: string): T {
+  const e = document.getElementById(id);
+  if (!e) throw new Error(`page: no #${id}`);
+  return e as T;
+}
+
+const fileInput = el<HTMLInputElement>('file');
+const pamrBox = el<HTMLInputElement>('pamr');
+const crfBox = el<HTMLInputElement>('crf');
+const backendSelect = el<HTMLSelectElement>('backend');
+const status = el<HTMLElement>('status');
+const legend = el<HTMLUListElement>('legend');
+pamrBox.checked = params.get('pamr') !== '0';
+crfBox.checked = params.get('crf') !== '0';
+backendSelect.value = backendRequest;
+
+const state: PageState = {
+  ready: Promise.resolve(),
+  runs: 0,
+  busy: false,
+  numTensors: () => tf.memory().numTensors,
+};
+window.wsssPage = state;
+
+function say(text: string, error = false): void {
+  status.textContent = text;
+  status.classList.toggle('error', error);
+}
+
+let segmenter: Segmenter | undefined;
+let current: { name: string; pixels: ImageData } | undefined;
+
+/** An image file as RGBA pixels, scaled down so that its longer side is at most `maxSide`. */
+async function decode(blob: Blob): Promise<ImageData> {
+  const bitmap = await createImageBitmap(blob, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
+  const scale = Math.min(1, maxSide / Math.max(bitmap.width, bitmap.height));
+  const w = Math.max(1, Math.round(bitmap.width * scale));
+  const h = Math.max(1, Math.round(bitmap.height * scale));
+  const canvas = new OffscreenCanvas(w, h);
+  const ctx = canvas.getContext('2d', { willReadFrequently: true })!;
+  ctx.drawImage(bitmap, 0, 0, w, h);
+  bitmap.close();
+  return ctx.getImageData(0, 0, w, h);
+}
+
+function draw(id: string, pixels: ImageData | null, caption: string): void {
+  const figure = el<HTMLElement>(id);
+  figure.hidden = pixels === null;
+  if (!pixels) return;
+  const canvas = figure.querySelector('canvas')!;
+  canvas.width = pixels.width;
+  canvas.height = pixels.height;
+  canvas.getContext('2d')!.putImageData(pixels, 0, 0);
+  figure.querySelector('figcaption')!.textContent = caption;
+}
+
+const ms = (v: number) => `${v < 10 ? v.toFixed(1) : Math.round(v)} ms`;
+
+function renderLegend(seg: Segmentation, names: string[]): void {
+  const final = (seg.crf ?? seg.pamr ?? seg.network).classes;
+  const counts = new Array<number>(names.length).fill(0);
+  for (const c of final) counts[c]!++;
+  legend.replaceChildren(
+    ...names.map((name, c) => {
+      const li = document.createElement('li');
+      const swatch = document.createElement('span');
+      swatch.className = 'swatch';
+      const [r, g, b] = classColor(c);
+      swatch.style.background = c === 0 ? 'transparent' : `rgb(${r},${g},${b})`;
+      const share = (100 * counts[c]!) / final.length;
+      const score = c > 0 ? ` · score ${seg.scores[c - 1]!.toFixed(2)}` : ' (not tinted)';
+      li.append(swatch, `${name} — ${share.toFixed(1)}%${score}`);
+      li.classList.toggle('absent', counts[c] === 0);
+      li.dataset['class'] = String(c);
+      return li;
+    }),
+  );
+}
+
+async function segmentCurrent(): Promise<void> {
+  if (!segmenter || !current) return;
+  const { name, pixels } = current;
+  const seg = await segmenter.segment(pixels, { pamr: pamrBox.checked, crf: crfBox.checked });
+  draw('view-image', pixels, `${name} · ${pixels.width}×${pixels.height}`);
+  draw('view-network', overlayMask(pixels, seg.network.classes), `network · ${ms(seg.network.ms)}`);
+  draw(
+    'view-pamr',
+    seg.pamr ? overlayMask(pixels, seg.pamr.classes) : null,
+    `+ PAMR · ${ms(seg.pamr?.ms ?? 0)}`,
+  );
+  draw('view-crf', seg.crf ? overlayMask(pixels, seg.crf.classes) : null, `+ CRF · ${ms(seg.crf?.ms ?? 0)}`);
+  renderLegend(seg, segmenter.info.classNames);
+  const steps = [`inference ${ms(seg.network.ms)}`];
+  if (seg.pamr) steps.push(`PAMR ${ms(seg.pamr.ms)}`);
+  if (seg.crf) steps.push(`CRF ${ms(seg.crf.ms)}`);
+  say(`${steps.join(' · ')} — backend ${state.backend?.name}`);
+  state.last = { ...seg, name, numTensors: tf.memory().numTensors };
+}
+
+// One segmentation at a time; a change while one runs (new image, a toggle) schedules exactly one more.
+let again = false;
+async function refresh(): Promise<void> {
+  if (state.busy) {
+    again = true;
+    return;
+  }
+  state.busy = true;
+  try {
+    do {
+      again = false;
+      await segmentCurrent();
+      state.runs++;
+    } while (again);
+  } catch (e) {
+    state.error = (e as Error).message;
+    say(`segmentation failed: ${state.error}`, true);
+  } finally {
+    state.busy = false;
+  }
+}
+
+async function openImage(name: string, blob: Blob): Promise<void> {
+  try {
+    current = { name, pixels: await decode(blob) };
+  } catch (e) {
+    say(`cannot read ${name} as an image: ${(e as Error).message}`, true);
+    return;
+  }
+  await refresh();
+}
+
+fileInput.addEventListener('change', () => {
+  const file = fileInput.files?.[0];
+  if (file) void openImage(file.name, file);
+});
+for (const box of [pamrBox, crfBox]) box.addEventListener('change', () => void refresh());
+backendSelect.addEventListener('change', () => {
+  params.set('backend', backendSelect.value);
+  location.search = params.toString();
+});
+document.addEventListener('dragover', (e) => {
+  e.preventDefault();
+  document.body.classList.add('dragging');
+});
+document.addEventListener('dragleave', () => document.body.classList.remove('dragging'));
+document.addEventListener('drop', (e) => {
+  e.preventDefault();
+  document.body.classList.remove('dragging');
+  const file = e.dataTransfer?.files[0];
+  if (file) void openImage(file.name, file);
+});
+const samples = el<HTMLElement>('samples');
+for (const file of SAMPLES) {
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.textContent = file.replace(/\.png$/, '');
+  button.addEventListener('click', async () => {
+    const res = await fetch(`${import.meta.env.BASE_URL}samples/${file}`);
+    if (res.ok) await openImage(file, await res.blob());
+    else say(`cannot load sample ${file}: HTTP ${res.status}`, true);
+  });
+  samples.append(button);
+}
+
+state.ready = (async () => {
+  say('starting the backend…');
+  state.backend = await chooseBackend(backendRequest);
+  say(`loading the model (backend ${state.backend.name})…`);
+  const t = performance.now();
+  segmenter = await loadSegmenter(`${import.meta.env.BASE_URL}model/`);
+  state.modelLoadMs = performance.now() - t;
+  const skipped = state.backend.skipped.length ? ` (skipped: ${state.backend.skipped.join('; ')})` : '';
+  say(
+    `ready — backend ${state.backend.name}${skipped}; model loaded in ${ms(state.modelLoadMs)}. Pick or drop an image.`,
+  );
+  el<HTMLElement>('model').textContent =
+    `demo WS-FCN, ${segmenter.info.classNames.length - 1} classes: ${segmenter.info.classNames.slice(1).join(', ')}`;
+})();
+state.ready.catch((e: Error) => {
+  state.error = e.message;
+  say(`could not start: ${e.message}`, true);
+});
