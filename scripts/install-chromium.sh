@@ -38,7 +38,7 @@ $SUDO apt-get update -qq
 # Recommends (sandbox helper, desktop integration) are not needed headless; fontconfig brings a font for text.
 $SUDO apt-get install -y -qq --no-install-recommends \
   -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
-  chromium
+  chromium fonts-liberation
 
 if [ ! -x "$CHROMIUM" ]; then
   echo "install-chromium: apt installed chromium, but there is no $CHROMIUM" >&2
