@@ -3,7 +3,7 @@ import { seedRandom, setBackend } from '@wsss/core';
 import { createWsFcn } from '../../packages/cli/src/model/wsfcn.js';
 import { WsFcnTrainer } from '../../packages/cli/src/train/step.js';
 
-await setBackend('wasm');
+await setBackend('wasm', { wasmThreads: Number(process.env.THREADS ?? 1) });
 for (const k of (process.env.OFF ?? '').split(',').filter(Boolean)) {
   tf.unregisterKernel(k, 'wasm');
   console.log('unregistered', k);
@@ -33,6 +33,58 @@ const labels = tf.tensor2d(
   Array.from({ length: B * 5 }, (_, i) => (i % 3 === 0 ? 1 : 0)),
   [B, 5],
 );
+if (process.env.TIMEK) {
+  const eng = tf.engine() as unknown as { runKernel: (...a: unknown[]) => unknown };
+  const orig = eng.runKernel.bind(eng);
+  const times = new Map<string, number[]>();
+  const names = process.env.TIMEK.split(',');
+  eng.runKernel = (name: unknown, ...rest: unknown[]) => {
+    if (!names.includes(name as string)) return orig(name, ...rest);
+    const t0 = performance.now();
+    const r = orig(name, ...rest);
+    const l = times.get(name as string) ?? [];
+    l.push(performance.now() - t0);
+    times.set(name as string, l);
+    return r;
+  };
+  for (let i = 0; i < 3; i++) {
+    times.clear();
+    const t0 = performance.now();
+    await tr.step({ images, raw, labels }, 5);
+    console.log('step', (performance.now() - t0).toFixed(0));
+    for (const [k, v] of times)
+      console.log(
+        ' ',
+        k,
+        v.length,
+        v.reduce((a, b) => a + b, 0).toFixed(1),
+        v
+          .map((x) => x.toFixed(1))
+          .slice(0, 12)
+          .join(' '),
+      );
+  }
+  process.exit(0);
+}
+if (process.env.STACK) {
+  const eng = tf.engine() as unknown as { runKernel: (...a: unknown[]) => unknown };
+  const orig = eng.runKernel.bind(eng);
+  const seen = new Map<string, number>();
+  eng.runKernel = (name: unknown, ...rest: unknown[]) => {
+    if (name === process.env.STACK) {
+      const st = (new Error().stack ?? '')
+        .split('\n')
+        .slice(2, 9)
+        .map((l) => l.trim().replace(/\(.*\//, '('))
+        .join(' < ');
+      seen.set(st, (seen.get(st) ?? 0) + 1);
+    }
+    return orig(name, ...rest);
+  };
+  await tr.step({ images, raw, labels }, 5);
+  for (const [k, v] of [...seen].sort((a, b) => b[1] - a[1]).slice(0, 8)) console.log(v, k);
+  process.exit(0);
+}
 if (process.env.PROFILE) {
   await tr.step({ images, raw, labels }, 5);
   const info = await tf.profile(async () => {
@@ -56,6 +108,19 @@ if (process.env.PROFILE) {
   }
   for (const [k, a] of [...agg].sort((x, y) => y[1].ms - x[1].ms).slice(0, 25))
     console.log(k.padEnd(32), a.n, 'MB', a.mb.toFixed(0), 'ms', a.ms.toFixed(0));
+  if (process.env.TOP) {
+    const top = [...info.kernels]
+      .filter((k) => !process.env.TOP_NAME || k.name === process.env.TOP_NAME)
+      .sort((x, y) => Number(y.kernelTimeMs) - Number(x.kernelTimeMs))
+      .slice(0, Number(process.env.TOP));
+    for (const k of top)
+      console.log(
+        k.name.padEnd(28),
+        Number(k.kernelTimeMs).toFixed(1),
+        JSON.stringify(k.inputShapes),
+        JSON.stringify(k.outputShapes),
+      );
+  }
   process.exit(0);
 }
 for (let i = 0; i < Number(process.env.N ?? 4); i++) {

@@ -23,6 +23,7 @@ export * from './ops/dropout.js';
 export { type GridSampleOptions, gridSample } from './ops/gridSample.js';
 export { padReplicate, type ReplicatePadding } from './ops/padReplicate.js';
 export * from './ops/random.js';
+export { reduceMax } from './ops/reduceMax.js';
 export { type ResizeBilinearOptions, resizeBilinear } from './ops/resize.js';
 export * from './ops/stopGradient.js';
 export * from './training/groupedOptimizer.js';

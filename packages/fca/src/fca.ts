@@ -20,6 +20,7 @@ import {
   type LayerArgs,
   type ModuleOps,
   paramOps,
+  reduceMax,
   referenceModuleRules,
   registerWsssLayer,
   resizeBilinear,
@@ -137,7 +138,7 @@ export function fcaForward(x: tf.Tensor4D, ops: ModuleOps, opts: FcaCallOptions)
       );
       const y = tf.add(pathA, pathB) as tf.Tensor4D;
       const att = tf.sigmoid(
-        tf.add(mlp(tf.mean(y, [1, 2], true) as tf.Tensor4D), mlp(tf.max(y, [1, 2], true) as tf.Tensor4D)),
+        tf.add(mlp(tf.mean(y, [1, 2], true) as tf.Tensor4D), mlp(reduceMax(y, [1, 2], true) as tf.Tensor4D)),
       );
       return tf.mul(y, att);
     });
@@ -146,7 +147,7 @@ export function fcaForward(x: tf.Tensor4D, ops: ModuleOps, opts: FcaCallOptions)
     );
     outs.push(resizeBilinear(pooled as tf.Tensor4D, [h, w], { alignCorners: true }));
     const e = ops.bn('bn1', ops.conv('conv1', tf.concat(outs, 3) as tf.Tensor4D)) as tf.Tensor4D;
-    const desc = tf.concat([tf.mean(e, 3, true), tf.max(e, 3, true)], 3) as tf.Tensor4D;
+    const desc = tf.concat([tf.mean(e, 3, true), reduceMax(e, 3, true)], 3) as tf.Tensor4D;
     const s = tf.sigmoid(ops.conv('sa/conv', desc, { padding: (sk - 1) / 2 }));
     const out = tf.add(tf.mul(e, s), e) as tf.Tensor4D;
     return dropout(out, opts.dropout ?? 0.5, { training: opts.training }) as tf.Tensor4D;

@@ -18,6 +18,7 @@ import {
   type ModuleOps,
   pairShapes,
   paramOps,
+  reduceMax,
   referenceModuleRules,
   registerWsssLayer,
   resizeBilinear,
@@ -49,7 +50,7 @@ export function gciFusionForward(
     const skip = cbr('fc8_skip', conv3);
     const up = resizeBilinear(context, [H, W], { alignCorners: true });
     const deep = cbr('fc8_x', tf.concat([up, skip], 3) as tf.Tensor4D, 1);
-    const g = tf.max(cbr('gci/fc_deep', deep), [1, 2]); // (N, 2C)
+    const g = reduceMax(cbr('gci/fc_deep', deep), [1, 2]); // (N, 2C)
     const c = g.shape[1]! / 2;
     const gamma = tf.reshape(tf.slice(g, [0, 0], [n, c]), [n, 1, 1, c]);
     const beta = tf.reshape(tf.slice(g, [0, c], [n, c]), [n, 1, 1, c]);

@@ -85,32 +85,36 @@ describe.each(TEST_BACKENDS)('batchNorm on %s', (backend) => {
     ).toThrow(/movingMean must have shape \[1\] to match x's 1 channels, got \[2\]/);
   });
 
-  it('the fused kernel and its gradient equal autodiff of the plain formula (odd size, several channels)', () => {
-    const x = seededTensor([3, 5, 7, 4], 21, 3);
-    const g = tf.tensor1d([1.5, -0.5, 2, 0.7]);
-    const b = tf.tensor1d([0.1, 0.2, -0.3, 0]);
-    const st = { movingMean: tf.zeros([4]) as tf.Tensor1D, movingVariance: tf.ones([4]) as tf.Tensor1D };
-    const w = seededTensor([3, 5, 7, 4], 22);
-    const fused = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) =>
-      tf.sum(
-        tf.mul(
-          batchNorm(
-            xx,
-            { ...st, gamma: gg as tf.Tensor1D, beta: bb as tf.Tensor1D },
-            { mode: 'batch', training: true },
-          ).y,
-          w,
-        ),
-      );
-    const plain = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => {
-      const { mean, variance } = tf.moments(xx, [0, 1, 2]);
-      const y = tf.add(tf.mul(tf.div(tf.sub(xx, mean), tf.sqrt(tf.add(variance, 1e-5))), gg), bb);
-      return tf.sum(tf.mul(y, w));
-    };
-    const a = tf.grads(fused)([x, g, b]);
-    const e = tf.grads(plain)([x, g, b]);
-    for (const [i, t] of a.entries()) {
-      expectClose(t, e[i]!, { atol: 1e-4, rtol: 1e-3, what: ['dx', 'dgamma', 'dbeta'][i] });
-    }
-  });
+  // 4 and 8 channels run the kernels' four-channels-at-a-time loops, 3 and 6 the one-channel loops
+  it.each([4, 3, 8, 6])(
+    'the fused kernel and its gradient equal autodiff of the plain formula (odd size, %i channels)',
+    (C) => {
+      const x = seededTensor([3, 5, 7, C], 21 + C, 3);
+      const g = tf.tensor1d([1.5, -0.5, 2, 0.7, 1.1, -1.3, 0.4, 0.9].slice(0, C));
+      const b = tf.tensor1d([0.1, 0.2, -0.3, 0, 0.5, -0.1, 0.3, 0.2].slice(0, C));
+      const st = { movingMean: tf.zeros([C]) as tf.Tensor1D, movingVariance: tf.ones([C]) as tf.Tensor1D };
+      const w = seededTensor([3, 5, 7, C], 22);
+      const fused = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) =>
+        tf.sum(
+          tf.mul(
+            batchNorm(
+              xx,
+              { ...st, gamma: gg as tf.Tensor1D, beta: bb as tf.Tensor1D },
+              { mode: 'batch', training: true },
+            ).y,
+            w,
+          ),
+        );
+      const plain = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => {
+        const { mean, variance } = tf.moments(xx, [0, 1, 2]);
+        const y = tf.add(tf.mul(tf.div(tf.sub(xx, mean), tf.sqrt(tf.add(variance, 1e-5))), gg), bb);
+        return tf.sum(tf.mul(y, w));
+      };
+      const a = tf.grads(fused)([x, g, b]);
+      const e = tf.grads(plain)([x, g, b]);
+      for (const [i, t] of a.entries()) {
+        expectClose(t, e[i]!, { atol: 1e-4, rtol: 1e-3, what: ['dx', 'dgamma', 'dbeta'][i] });
+      }
+    },
+  );
 });

@@ -130,10 +130,12 @@ describe.each(TEST_BACKENDS)('resizeBilinear on %s', (backend) => {
         y,
         Array.from({ length: 48 }, (_, i) => [2, -3, 7, 1][(i % 2) + 2 * Math.floor(i / 24)]!),
       );
+      // a non-uniform dy: the gradient is the spatial sum of dy per image and channel
+      const dy = tf.reshape(tf.range(0, 48), [2, 3, 4, 2]);
       const [g] = tf.grads((a: tf.Tensor) =>
-        tf.sum(resizeBilinear(a as tf.Tensor4D, [3, 4], { alignCorners: ac })),
+        tf.sum(tf.mul(resizeBilinear(a as tf.Tensor4D, [3, 4], { alignCorners: ac }), dy)),
       )([one]);
-      expectClose(g!, [12, 12, 12, 12]);
+      expectClose(g!, [132, 144, 420, 432]);
     }
   });
 

@@ -47,18 +47,29 @@ export function resizeBilinear(
     throw new Error(`resizeBilinear: x must be rank 4 (N,H,W,C), got rank ${$x.rank} (shape [${$x.shape}])`);
   }
   const xf = ($x.dtype === 'float32' ? $x : tf.cast($x, 'float32')) as tf.Tensor4D;
-  const [n, h, w, c] = xf.shape;
+  const [, h, w] = xf.shape;
   const [ho, wo] = size;
   let result: tf.Tensor4D;
   if (h === 1 && w === 1) {
-    // Every output pixel reads the single input pixel in both conventions; broadcastTo's gradient is a sum.
-    result = tf.broadcastTo(xf, [n, ho, wo, c]) as tf.Tensor4D;
+    // Every output pixel reads the single input pixel in both conventions: a broadcast, whose gradient is the
+    // spatial sum (given directly: tfjs's Tile gradient slices and adds every one of the ho·wo tiles).
+    result = broadcastPixel(xf, ho, wo);
   } else {
     result = resizeWithGrad(xf, ho, wo, opts.alignCorners);
   }
   if (xf !== $x) xf.dispose();
   if ($x !== x) $x.dispose();
   return result;
+}
+
+/** x (N,1,1,C) broadcast to (N,ho,wo,C); gradient: the sum of dy over the spatial axes. */
+function broadcastPixel(x: tf.Tensor4D, ho: number, wo: number): tf.Tensor4D {
+  const [n, , , c] = x.shape;
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
+    value: tf.broadcastTo(args[0] as tf.Tensor4D, [n, ho, wo, c]),
+    gradFunc: (dy: tf.Tensor) => tf.sum(dy, [1, 2], true),
+  }));
+  return op(x) as tf.Tensor4D;
 }
 
 function resizeWithGrad(x: tf.Tensor4D, ho: number, wo: number, alignCorners: boolean): tf.Tensor4D {

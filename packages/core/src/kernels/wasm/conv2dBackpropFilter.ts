@@ -63,8 +63,10 @@ function im2colTransposed(
  * over NHWC x (which reads with a stride of ci floats: ~2× slower overall). A 1×1 kernel needs no im2col:
  * xt is the matrix. One large GEMM is kept on purpose: 36 per-image, per-tap GEMMs
  * reading x in place measured 27 ms against 15 ms for this path (4×64×64, 32→32, 3×3), XNNPACK's per-call
- * setup dominating; running the GEMM over the padded width (each row one memcpy) cost 33 % more at
- * dilation 12 and saved nothing at dilation 1.
+ * setup dominating. Running the GEMM over the padded width (each (tap, channel, image) block one memmove) cost
+ * 33 % more at dilation 12 and saved nothing at dilation 1 on 64-wide maps, but on narrow maps (≤ 32 wide) the
+ * per-row copies dominate: there it cut the filter gradients of the demo's training step by ~30 %, so it is used
+ * where wo ≤ 32 and the extra columns are at most a quarter.
  */
 function filterGradStride1(
   backend: BackendWasm,
@@ -81,16 +83,24 @@ function filterGradStride1(
   const hp = ho + (kh - 1) * dh;
   const wp = wo + (kw - 1) * dw;
   const plane = hp * wp;
-  const m = n * ho * wo;
   const k = kh * kw * ci;
-  const xt = backend.makeOutput([ci, n * plane], 'float32');
   const direct = plane === ho * wo; // 1×1 kernel: xt is already colsᵀ
+  // Narrow maps: each colsᵀ row block (tap, channel, image) is one run of ho·wp floats of xt, the GEMM running
+  // over the padded width against dy padded with zero columns. Fewer, longer copies win where rows are short;
+  // the extra GEMM columns ((kw−1)·dw per row) must stay a small share.
+  const paddedWidth = !direct && wo <= 32 && 4 * (kw - 1) * dw <= wo;
+  const rowLen = paddedWidth ? wp : wo;
+  const m = n * ho * rowLen;
+  // slack: a padded-width run of the last image may read (kw−1)·dw floats past its plane (into zero dy columns)
+  const slack = paddedWidth ? (kw - 1) * dw : 0;
+  const xt = backend.makeOutput([ci * n * plane + slack], 'float32');
   const cols = direct ? xt : backend.makeOutput([k, m], 'float32');
+  const dyPad = paddedWidth ? backend.makeOutput([m, co], 'float32') : null;
   {
     // Views taken after the allocations: allocating may grow (and so detach) the heap.
     const xv = f32(backend, x);
     const tv = f32(backend, xt);
-    if (hp !== h || wp !== w) tv.fill(0); // padding present (else every element is written below)
+    if (hp !== h || wp !== w || slack) tv.fill(0); // padding present (else every element is written below)
     // Rows/cols of x beyond hp/wp (padding < d(k−1) on the far side) are never read.
     const yEnd = Math.min(h, hp - pt);
     const xEnd = Math.min(w, wp - pl);
@@ -106,21 +116,37 @@ function filterGradStride1(
       }
     }
     if (!direct) {
-      // colsᵀ row (i, j, c), image b, output row oy = xt[c][b][oy + i·dh][j·dw … j·dw + wo).
+      // colsᵀ row (i, j, c), image b, output row oy = xt[c][b][oy + i·dh][j·dw … j·dw + rowLen).
       const cv = f32(backend, cols);
       const heap = new Float32Array(cv.buffer);
       const tBase = tv.byteOffset >>> 2;
       let dst = cv.byteOffset >>> 2;
+      const block = ho * wp;
       for (let i = 0; i < kh; i++) {
         for (let j = 0; j < kw; j++) {
           const tapOff = i * dh * wp + j * dw;
           for (let c = 0; c < ci; c++) {
             for (let b = 0; b < n; b++) {
               let src = tBase + (c * n + b) * plane + tapOff;
-              for (let oy = 0; oy < ho; oy++, src += wp, dst += wo) heap.copyWithin(dst, src, src + wo);
+              if (paddedWidth) {
+                heap.copyWithin(dst, src, src + block);
+                dst += block;
+              } else
+                for (let oy = 0; oy < ho; oy++, src += wp, dst += wo) heap.copyWithin(dst, src, src + wo);
             }
           }
         }
+      }
+    }
+    if (dyPad) {
+      // dy [n·ho, wo, co] → [n·ho, wp, co] with zero columns wo … wp
+      const dv = f32(backend, dy);
+      const pv = f32(backend, dyPad);
+      const runIn = wo * co;
+      const runOut = wp * co;
+      for (let r = 0; r < n * ho; r++) {
+        pv.set(dv.subarray(r * runIn, (r + 1) * runIn), r * runOut);
+        pv.fill(0, r * runOut + runIn, (r + 1) * runOut);
       }
     }
   }
@@ -128,9 +154,10 @@ function filterGradStride1(
   const dwt = callWasm(
     'BatchMatMul',
     backend,
-    { a: view(cols, [1, k, m]), b: view(dy, [1, m, co]) },
+    { a: view(cols, [1, k, m]), b: view(dyPad ?? dy, [1, m, co]) },
     { transposeA: false, transposeB: false },
   );
+  if (dyPad) backend.disposeData(dyPad.dataId);
   backend.disposeData(cols.dataId);
   return view(dwt, filterShape);
 }

@@ -12,13 +12,15 @@ import {
 } from './depthwiseConv2dBackprop.js';
 import { identityConfig } from './identity.js';
 import { maxPoolGradConfig } from './maxPoolGrad.js';
+import { splitVConfig } from './splitV.js';
 import { unsortedSegmentSumConfig } from './unsortedSegmentSum.js';
 
 /**
  * Replaced although wasm has them: its Conv2DBackpropInput is a naive loop (~10× slower than ours), its
- * MaxPoolGrad returns wrong values, its Identity copies (see identity.ts).
+ * MaxPoolGrad returns wrong values, its Identity copies (see identity.ts), its SplitV slices element by element
+ * (see splitV.ts).
  */
-const REPLACED = [conv2DBackpropInputConfig, maxPoolGradConfig, identityConfig];
+const REPLACED = [conv2DBackpropInputConfig, maxPoolGradConfig, identityConfig, splitVConfig];
 /** Missing from wasm. */
 const ADDED = [
   conv2DBackpropFilterConfig,

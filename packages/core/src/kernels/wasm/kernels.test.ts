@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { conv2d } from '../../ops/conv2d.js';
 import { expectClose, gradCheck, seededTensor, useBackend } from '../../testing/index.js';
 import { registerWasmTrainingKernels } from './index.js';
+import { splitVConfig } from './splitV.js';
 
 /** Runs `f` on cpu and on wasm with the same inputs; returns both results as [shape, values]. */
 async function onBoth(f: () => tf.Tensor): Promise<{ cpu: tf.Tensor; wasm: tf.Tensor }> {
@@ -60,9 +61,12 @@ describe('wasm training kernels against cpu', () => {
       'MaxPoolGrad',
       'WsssConv2DBackpropFilter',
       'WsssConv2DBackpropInput',
+      'SplitV',
     ]) {
       expect(tf.getKernel(name, 'wasm'), name).toBeDefined();
     }
+    // the replaced kernels are ours
+    expect(tf.getKernel('SplitV', 'wasm')!.kernelFunc).toBe(splitVConfig.kernelFunc);
   });
 
   for (const { x, f, s, pad } of CONV_CASES) {
@@ -194,6 +198,38 @@ describe('wasm training kernels against cpu', () => {
       }
     });
   }
+
+  it('SplitV: channel, middle and leading axes, sizes with -1, int32, runs above and below the block-copy size', async () => {
+    const cases: [number[], number | number[], number, 'float32' | 'int32'][] = [
+      [[2, 3, 4, 10], [3, 5, 2], 3, 'float32'],
+      [[2, 3, 4, 10], 5, -1, 'float32'],
+      [[2, 7, 4, 3], [2, -1, 4], 1, 'int32'],
+      [[6, 3, 5], [1, 5], 0, 'float32'],
+      [[2, 40, 3], [30, 10], 1, 'float32'], // runs of 90 (block copy) and 30 values
+    ];
+    for (const [shape, splits, axis, dtype] of cases) {
+      const n = shape.reduce((a, b) => a * b, 1);
+      const make = () =>
+        tf.tensor(
+          Array.from({ length: n }, (_, i) => i - 7),
+          shape,
+          dtype,
+        );
+      const parts: tf.Tensor[][] = [];
+      for (const backend of ['cpu', 'wasm'] as const) {
+        await useBackend(backend);
+        const x = make();
+        parts.push(tf.split(x, splits, axis).map((t) => tf.tensor(t.dataSync(), t.shape, t.dtype)));
+      }
+      const [cpu, wasm] = parts as [tf.Tensor[], tf.Tensor[]];
+      expect(wasm.length).toBe(cpu.length);
+      wasm.forEach((t, i) => {
+        expect(t.shape, `${JSON.stringify(shape)} part ${i}`).toEqual(cpu[i]!.shape);
+        expect(t.dtype).toBe(dtype);
+        expect(Array.from(t.dataSync())).toEqual(Array.from(cpu[i]!.dataSync()));
+      });
+    }
+  });
 
   it('UnsortedSegmentSum: float32 and int32, repeated ids, rank-3 rows', async () => {
     const ids = [3, 0, 3, 1, 5, 0, 3];
