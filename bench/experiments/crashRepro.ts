@@ -39,12 +39,15 @@ if (process.env.TIMEK) {
   const times = new Map<string, number[]>();
   const names = process.env.TIMEK.split(',');
   eng.runKernel = (name: unknown, ...rest: unknown[]) => {
-    if (!names.includes(name as string)) return orig(name, ...rest);
+    if (!names.includes(name as string) && names[0] !== '*') return orig(name, ...rest);
     const t0 = performance.now();
     const r = orig(name, ...rest);
-    const l = times.get(name as string) ?? [];
+    const key = process.env.SHAPES
+      ? `${name} ${JSON.stringify(Object.values((rest[0] ?? {}) as Record<string, tf.Tensor>).map((t) => t?.shape))}`
+      : (name as string);
+    const l = times.get(key) ?? [];
     l.push(performance.now() - t0);
-    times.set(name as string, l);
+    times.set(key, l);
     return r;
   };
   for (let i = 0; i < 3; i++) {
@@ -52,17 +55,11 @@ if (process.env.TIMEK) {
     const t0 = performance.now();
     await tr.step({ images, raw, labels }, 5);
     console.log('step', (performance.now() - t0).toFixed(0));
-    for (const [k, v] of times)
-      console.log(
-        ' ',
-        k,
-        v.length,
-        v.reduce((a, b) => a + b, 0).toFixed(1),
-        v
-          .map((x) => x.toFixed(1))
-          .slice(0, 12)
-          .join(' '),
-      );
+    const rows = [...times]
+      .map(([k, v]) => [k, v.length, v.reduce((a, b) => a + b, 0)] as const)
+      .sort((a, b) => b[2] - a[2]);
+    console.log('  kernels total', rows.reduce((a, r) => a + r[2], 0).toFixed(0));
+    for (const [k, n, t] of rows.slice(0, 22)) console.log(' ', k, n, t.toFixed(1));
   }
   process.exit(0);
 }

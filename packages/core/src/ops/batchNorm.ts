@@ -9,6 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
+  BATCH_NORM_INFER,
   BATCH_NORM_TRAIN,
   hasBatchNormKernels,
   registerBatchNormKernels,
@@ -69,7 +70,23 @@ export function batchNorm(x: tf.Tensor, params: BatchNormParams, opts: BatchNorm
   const { movingMean, movingVariance } = params;
   const c = x.shape[x.rank - 1]!;
   if (mode !== 'batch' || !training) {
-    return { y: tf.tidy(() => tf.batchNorm(x, movingMean, movingVariance, ...affine(params, c), epsilon)) };
+    return {
+      y: tf.tidy(() => {
+        const [offset, scale] = affine(params, c);
+        if (hasBatchNormKernels() && x.dtype === 'float32') {
+          // one pass and a fused gradient on cpu/wasm (kernels/batchNorm)
+          registerBatchNormKernels();
+          return tf
+            .engine()
+            .runKernel(
+              BATCH_NORM_INFER,
+              { x, mean: movingMean, variance: movingVariance, gamma: scale, beta: offset },
+              { epsilon },
+            ) as tf.Tensor;
+        }
+        return tf.batchNorm(x, movingMean, movingVariance, offset, scale, epsilon);
+      }),
+    };
   }
   const axes = Array.from({ length: x.rank - 1 }, (_, i) => i);
   const count = x.size / c;

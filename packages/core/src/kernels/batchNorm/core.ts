@@ -215,3 +215,64 @@ export function batchNormTrainBackward(
   }
   affine(dy, x, c, dx, a, b, d);
 }
+
+/** Per-channel scale γ/√(σ² + ε) and shift β − μ·scale of inference-mode BatchNorm with stored statistics. */
+function inferCoefficients(
+  mean: Float32Array,
+  variance: Float32Array,
+  gamma: Float32Array,
+  beta: Float32Array | null,
+  eps: number,
+  c: number,
+): { scale: Float32Array; shift: Float32Array } {
+  const scale = new Float32Array(c);
+  const shift = new Float32Array(c);
+  for (let k = 0; k < c; k++) {
+    scale[k] = gamma[k]! / Math.sqrt(variance[k]! + eps);
+    shift[k] = (beta ? beta[k]! : 0) - mean[k]! * scale[k]!;
+  }
+  return { scale, shift };
+}
+
+/** Inference mode (stored statistics μ, σ²): y = γ·(x − μ)/√(σ² + ε) + β, one pass. */
+export function batchNormInferForward(
+  x: Float32Array,
+  mean: Float32Array,
+  variance: Float32Array,
+  gamma: Float32Array,
+  beta: Float32Array,
+  eps: number,
+  c: number,
+  y: Float32Array,
+): void {
+  const { scale, shift } = inferCoefficients(mean, variance, gamma, beta, eps, c);
+  affine(x, null, c, y, scale, scale, shift);
+}
+
+/**
+ * Inference-mode backward (the statistics are constants): dx = dy·γ/σ̂, dγ = Σ dy·(x − μ)/σ̂, dβ = Σ dy, with
+ * σ̂ = √(σ² + ε).
+ */
+export function batchNormInferBackward(
+  dy: Float32Array,
+  x: Float32Array,
+  mean: Float32Array,
+  variance: Float32Array,
+  gamma: Float32Array,
+  eps: number,
+  c: number,
+  dx: Float32Array,
+  dgamma: Float32Array,
+  dbeta: Float32Array,
+): void {
+  const { scale } = inferCoefficients(mean, variance, gamma, null, eps, c);
+  affine(dy, null, c, dx, scale, scale, new Float32Array(c));
+  const sdy = new Float64Array(c);
+  const sdyx = new Float64Array(c);
+  sums(dy, c, sdy, null);
+  crossSums(dy, x, mean, c, sdyx);
+  for (let k = 0; k < c; k++) {
+    dbeta[k] = sdy[k]!;
+    dgamma[k] = sdyx[k]! / Math.sqrt(variance[k]! + eps);
+  }
+}
