@@ -36,6 +36,20 @@ describe.each(TEST_BACKENDS)('GroupedOptimizer on %s', (backend) => {
     expect(opt.iterations).toBe(3);
   });
 
+  it('plain SGD (no momentum, no slot) with weight decay, as PyTorch', () => {
+    const w = tf.variable(tf.tensor1d([1, -2]));
+    const opt = new GroupedOptimizer([{ name: 'w', variables: [w], lrMult: 10, weightDecay: 0.01 }], {
+      kind: 'sgd',
+      lr: 0.01,
+    });
+    let wv = [1, -2];
+    for (let step = 0; step < 2; step++) {
+      tf.dispose(opt.minimize(() => ({ loss: tf.sum(tf.square(w)) as tf.Scalar })).loss);
+      wv = wv.map((x) => x - 0.1 * (2 * x + 0.01 * x));
+      expectClose(w, wv, { atol: 1e-6 });
+    }
+  });
+
   it('Adam with bias correction and L2 decay, as PyTorch', () => {
     const w = tf.variable(tf.tensor1d([0.3]));
     const opt = new GroupedOptimizer([{ name: 'all', variables: [w], lrMult: 2, weightDecay: 0.1 }], {

@@ -8,6 +8,12 @@
  *   `w ← w − lr·mult · (m/(1−β1ᵗ)) / (√(v/(1−β2ᵗ)) + ε)`.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import {
+  hasOptimizerKernels,
+  OPTIMIZER_UPDATE,
+  registerOptimizerKernels,
+  type UpdateAttrs,
+} from '../kernels/optimizer/index.js';
 
 export interface ParamGroup {
   name: string;
@@ -109,11 +115,17 @@ export class GroupedOptimizer {
   applyGradients(grads: tf.NamedTensorMap): void {
     this.stepCount++;
     const t = this.stepCount;
+    const fused = hasOptimizerKernels();
+    if (fused) registerOptimizerKernels();
     tf.tidy(() => {
       for (const [v, g] of this.groupOf) {
         const grad = grads[v.name];
         if (!grad) continue;
         const lr = this.lr * g.lrMult;
+        if (fused && v.dtype === 'float32' && grad.dtype === 'float32') {
+          this.fusedUpdate(v, grad, lr, g.weightDecay, t);
+          continue;
+        }
         const d = g.weightDecay ? tf.add(grad, tf.mul(v, g.weightDecay)) : grad;
         const o = this.options;
         if (o.kind === 'sgd') {
@@ -140,6 +152,34 @@ export class GroupedOptimizer {
         }
       }
     });
+  }
+
+  /** One variable's update as one kernel on cpu/wasm (kernels/optimizer): the same rules as the op path. */
+  private fusedUpdate(v: tf.Variable, grad: tf.Tensor, lr: number, weightDecay: number, step: number): void {
+    const o = this.options;
+    const momentum = o.kind === 'sgd' ? (o.momentum ?? 0) : 0;
+    const slots = o.kind === 'adam' ? this.slotsFor(v, 2) : momentum ? this.slotsFor(v, 1) : [];
+    const attrs: UpdateAttrs = {
+      kind: o.kind,
+      lr,
+      weightDecay,
+      momentum,
+      started: this.started.has(v),
+      beta1: o.kind === 'adam' ? (o.beta1 ?? 0.9) : 0,
+      beta2: o.kind === 'adam' ? (o.beta2 ?? 0.999) : 0,
+      epsilon: o.kind === 'adam' ? (o.epsilon ?? 1e-8) : 0,
+      step,
+    };
+    const inputs: tf.NamedTensorMap = { w: v, g: grad };
+    slots.forEach((s, i) => {
+      inputs[`s${i}`] = s;
+    });
+    const outs = tf
+      .engine()
+      .runKernel(OPTIMIZER_UPDATE, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+    v.assign(outs[0]!);
+    for (const [i, s] of slots.entries()) s.assign(outs[i + 1]!);
+    if (o.kind === 'sgd' && momentum) this.started.add(v);
   }
 
   /** Variables whose SGD momentum buffer holds a gradient already. */
