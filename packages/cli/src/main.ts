@@ -7,6 +7,7 @@ import { resolve as resolvePath } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runBench } from './commands/bench.js';
 import { formatBench } from './commands/benchFormat.js';
+import type { SplitOutputOptions } from './commands/common.js';
 import { DEMO_BUDGET_SECONDS, DEMO_TARGET_MIOU, runDemo } from './commands/demo.js';
 import { EXIT, EXIT_CODES_HELP, exitCodeOf } from './commands/errors.js';
 import { formatEval, runEval } from './commands/eval.js';
@@ -405,6 +406,23 @@ function required(v: Record<string, unknown>, name: string, cmd: string): string
   return x;
 }
 
+/** The options of SPLIT_OUTPUT_OPTS commands (checkpoint and output required). */
+function splitOutput(
+  values: Record<string, unknown>,
+  cmd: string,
+  out: Output,
+  overrides: PartialConfig[],
+): SplitOutputOptions {
+  return {
+    checkpoint: required(values, 'checkpoint', cmd),
+    output: required(values, 'output', cmd),
+    out,
+    overrides,
+    ...(values['split'] ? { split: values['split'] as string } : {}),
+    ...(values['limit'] ? { limit: num('limit', values['limit'] as string)! } : {}),
+  };
+}
+
 export interface MainIO {
   stdout?: { write(s: string): unknown };
   stderr?: { write(s: string): unknown; isTTY?: boolean };
@@ -597,14 +615,7 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
         return EXIT.OK;
       }
       case 'pseudo-labels': {
-        const r = await runPseudoLabels({
-          checkpoint: required(values, 'checkpoint', cmd),
-          output: required(values, 'output', cmd),
-          out,
-          overrides,
-          ...(values['split'] ? { split: values['split'] as string } : {}),
-          ...(values['limit'] ? { limit: num('limit', values['limit'] as string)! } : {}),
-        });
+        const r = await runPseudoLabels(splitOutput(values, cmd, out, overrides));
         out.result(
           { command: 'pseudo-labels', ...r },
           `${r.images} pseudo-label PNG(s) of ${r.split} → ${r.output}; ${pct(r.coverage)} of pixels labelled` +
@@ -616,12 +627,7 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
       }
       case 'localize': {
         const r = await runLocalize({
-          checkpoint: required(values, 'checkpoint', cmd),
-          output: required(values, 'output', cmd),
-          out,
-          overrides,
-          ...(values['split'] ? { split: values['split'] as string } : {}),
-          ...(values['limit'] ? { limit: num('limit', values['limit'] as string)! } : {}),
+          ...splitOutput(values, cmd, out, overrides),
           noMaps: !!values['no-maps'],
         });
         const s = r.scores;

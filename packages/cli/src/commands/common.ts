@@ -21,6 +21,19 @@ import { applyCheckpointWeights, type Checkpoint, loadCheckpoint } from '../run/
 import type { Output } from '../run/output.js';
 import { InputError } from './errors.js';
 
+/** Options of the commands that read a checkpoint and write a split's results into a folder. */
+export interface SplitOutputOptions {
+  checkpoint: string;
+  output: string;
+  out: Output;
+  /** Split (default: the command's, from the checkpoint's config). */
+  split?: string;
+  /** First n images only. */
+  limit?: number;
+  /** Config overrides from the command line. */
+  overrides?: PartialConfig[];
+}
+
 /** Starts the backend and prints which one runs (and its adapter or wasm threads). */
 export async function startBackend(
   choice: BackendChoice,

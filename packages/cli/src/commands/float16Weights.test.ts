@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { floatToHalfBits as float16Bits } from '@wsss/core';
 import { seededValues, useBackend } from '@wsss/core/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { float16Artifacts, float16Bits } from './float16Weights.js';
+import { float16Artifacts } from './float16Weights.js';
 
 /** What tfjs's loader makes of float16 bits (its own decoder, via a one-entry manifest). */
 function decodeWithTfjs(bits: Uint16Array): Float32Array {

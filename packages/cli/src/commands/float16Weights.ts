@@ -4,40 +4,10 @@
  * weights back to float32 when it reads them. Halves `weights.bin`; the model runs in float32 as before.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { floatToHalfBits } from '@wsss/core';
 
 /** Largest finite float16. */
 const FLOAT16_MAX = 65504;
-
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-
-/** IEEE 754 binary16 bits of a number, rounded to nearest, ties to even (subnormals, ±∞ and NaN kept). */
-export function float16Bits(value: number): number {
-  f32[0] = value;
-  const x = u32[0]!;
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  let mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  const e = exp - 127 + 15; // float16 biased exponent
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    // subnormal: value = m·2⁻²⁴ with m = (1.mant)·2^(e−14+23) = (mant | 2²³) >> (14 − e)
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    let half = mant >>> shift;
-    const rest = mant & ((1 << shift) - 1);
-    const tie = 1 << (shift - 1);
-    if (rest > tie || (rest === tie && half & 1)) half++;
-    return sign | half;
-  }
-  let half = (e << 10) | (mant >>> 13);
-  const rest = mant & 0x1fff;
-  // a carry out of the mantissa moves to the next exponent (and to ∞ past the largest), as it should
-  if (rest > 0x1000 || (rest === 0x1000 && half & 1)) half++;
-  return sign | half;
-}
 
 /** Bytes a manifest entry occupies in the weight data. */
 function entryBytes(spec: tf.io.WeightsManifestEntry): number {
@@ -80,7 +50,7 @@ export function float16Artifacts(artifacts: tf.io.ModelArtifacts): tf.io.ModelAr
             `float16 weights: weight '${spec.name}' holds ${v}, beyond the float16 range ±${FLOAT16_MAX}; export without --float16`,
           );
         }
-        half[i] = float16Bits(v);
+        half[i] = floatToHalfBits(v);
       }
       chunks.push(new Uint8Array(half.buffer));
       outSpecs.push({ ...spec, quantization: { dtype: 'float16' } });

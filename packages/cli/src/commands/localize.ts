@@ -8,28 +8,21 @@ import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '@wsss/core/node';
 import type { IndexMask, RgbImage } from '@wsss/datasets';
-import { type PartialConfig, VOC_PRESET } from '../config/presets.js';
+import { VOC_PRESET } from '../config/presets.js';
 import { deepMerge, validate, type WsssConfig } from '../config/schema.js';
 import { type LocalizeSplitSummary, localizeSplit } from '../ficklenet/localizeSplit.js';
 import { buildClassifier, CLASSIFIER_CHECKPOINT, localizeSettings } from '../ficklenet/pipeline.js';
 import { applyCheckpointWeights } from '../run/checkpoint.js';
 import { firstRecords } from '../run/evaluate.js';
-import type { Output } from '../run/output.js';
 import { esc, pct, type ReportSample, renderReport } from '../run/report.js';
-import { openSplit, readCheckpoint, startBackend } from './common.js';
+import { openSplit, readCheckpoint, type SplitOutputOptions, startBackend } from './common.js';
 import { InputError } from './errors.js';
 
-export interface LocalizeOptions {
-  /** A FickleNet run folder or a classifier checkpoint. */
-  checkpoint: string;
-  output: string;
-  out: Output;
-  /** Split to localize (default the config's training split). */
-  split?: string;
-  /** First n images only. */
-  limit?: number;
-  /** Config overrides (ficklenet.runs/thFg/thBg/aggregate/size, data.*, backend, threads). */
-  overrides?: PartialConfig[];
+/**
+ * `checkpoint`: a FickleNet run folder or a classifier checkpoint; `split` default: the config's training split;
+ * `overrides`: ficklenet.runs/thFg/thBg/aggregate/size, data.*, backend, threads.
+ */
+export interface LocalizeOptions extends SplitOutputOptions {
   /** Skip the heat-map PNGs. */
   noMaps?: boolean;
 }

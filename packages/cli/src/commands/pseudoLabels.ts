@@ -9,20 +9,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import { backgroundSoftmax, ConfusionMatrix, cleanMasks, pseudoGtMask, resizeBilinear } from '@wsss/core';
 import { multiHot, writePredictionPng } from '@wsss/datasets';
 import { pamr } from '@wsss/pamr';
-import type { PartialConfig } from '../config/presets.js';
 import { metricsOf, type SegMetrics } from '../run/evaluate.js';
-import type { Output } from '../run/output.js';
-import { openCheckpoint, openSplit } from './common.js';
+import { openCheckpoint, openSplit, type SplitOutputOptions } from './common.js';
 import { imageTensors } from './predictImage.js';
 
-export interface PseudoLabelOptions {
-  checkpoint: string;
-  output: string;
-  out: Output;
-  split?: string;
-  limit?: number;
-  overrides?: PartialConfig[];
-}
+export type PseudoLabelOptions = SplitOutputOptions;
 
 export interface PseudoLabelResult {
   split: string;

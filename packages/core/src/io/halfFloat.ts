@@ -1,6 +1,7 @@
 /**
- * IEEE half (binary16) and bfloat16 conversions to and from float32, on raw 16-bit patterns.
- * Internal to the weight-file readers and writers; not part of the public API.
+ * IEEE half (binary16) and bfloat16 conversions to and from float32, on raw 16-bit patterns, for the weight-file
+ * readers and writers. The binary16 pair is exported (`floatToHalfBits`, `halfBitsToFloat`), e.g. for float16
+ * tfjs weight manifests.
  */
 
 const f32 = new Float32Array(1);

@@ -85,74 +85,45 @@ describe.each(TEST_BACKENDS)('batchNorm on %s', (backend) => {
     ).toThrow(/movingMean must have shape \[1\] to match x's 1 channels, got \[2\]/);
   });
 
-  it.each([4, 3])(
-    'stored statistics (frozenStats, training): value and gradients (x, γ, β) equal autodiff of the plain formula, %i channels',
-    (C) => {
-      const x = seededTensor([2, 5, 3, C], 31 + C, 2);
-      const g = tf.tensor1d([1.5, -0.5, 2, 0.7].slice(0, C));
-      const b = tf.tensor1d([0.1, 0.2, -0.3, 0].slice(0, C));
-      const st = {
-        movingMean: tf.tensor1d([0.3, -1, 2, 0.5].slice(0, C)),
-        movingVariance: tf.tensor1d([0.5, 2, 1.5, 4].slice(0, C)),
-      };
-      const w = seededTensor([2, 5, 3, C], 32);
-      const fused = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) =>
-        tf.sum(
-          tf.mul(
-            batchNorm(
-              xx,
-              { ...st, gamma: gg as tf.Tensor1D, beta: bb as tf.Tensor1D },
-              { mode: 'frozenStats', training: true },
-            ).y,
-            w,
-          ),
-        );
-      const plain = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => {
-        const y = tf.add(
-          tf.mul(tf.div(tf.sub(xx, st.movingMean), tf.sqrt(tf.add(st.movingVariance, 1e-5))), gg),
-          bb,
-        );
-        return tf.sum(tf.mul(y, w));
-      };
-      expectClose(fused(x, g, b), plain(x, g, b), { atol: 1e-4 });
-      const a = tf.grads(fused)([x, g, b]);
-      const e = tf.grads(plain)([x, g, b]);
-      for (const [i, t] of a.entries()) {
-        expectClose(t, e[i]!, { atol: 1e-4, rtol: 1e-3, what: ['dx', 'dgamma', 'dbeta'][i] });
-      }
-    },
-  );
+  /**
+   * The fused kernels (value and gradients w.r.t. x, γ, β) against autodiff of the plain formula, with the batch
+   * statistics (mode batch) or stored ones (frozenStats), on an odd-sized input with C channels.
+   */
+  function expectMatchesPlain(mode: 'batch' | 'frozenStats', C: number): void {
+    const x = seededTensor([3, 5, 7, C], 21 + C, 3);
+    const g = tf.tensor1d([1.5, -0.5, 2, 0.7, 1.1, -1.3, 0.4, 0.9].slice(0, C));
+    const b = tf.tensor1d([0.1, 0.2, -0.3, 0, 0.5, -0.1, 0.3, 0.2].slice(0, C));
+    const st = {
+      movingMean: tf.tensor1d([0.3, -1, 2, 0.5, 0, 1, -0.5, 0.2].slice(0, C)),
+      movingVariance: tf.tensor1d([0.5, 2, 1.5, 4, 1, 0.8, 3, 1.2].slice(0, C)),
+    };
+    const w = seededTensor([3, 5, 7, C], 22);
+    const fused = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => {
+      const p = { ...st, gamma: gg as tf.Tensor1D, beta: bb as tf.Tensor1D };
+      return tf.sum(tf.mul(batchNorm(xx, p, { mode, training: true }).y, w));
+    };
+    const plain = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => {
+      const { mean, variance } =
+        mode === 'batch' ? tf.moments(xx, [0, 1, 2]) : { mean: st.movingMean, variance: st.movingVariance };
+      const y = tf.add(tf.mul(tf.div(tf.sub(xx, mean), tf.sqrt(tf.add(variance, 1e-5))), gg), bb);
+      return tf.sum(tf.mul(y, w));
+    };
+    expectClose(fused(x, g, b), plain(x, g, b), { atol: 1e-3, what: 'value' });
+    const a = tf.grads(fused)([x, g, b]);
+    const e = tf.grads(plain)([x, g, b]);
+    for (const [i, t] of a.entries()) {
+      expectClose(t, e[i]!, { atol: 1e-4, rtol: 1e-3, what: ['dx', 'dgamma', 'dbeta'][i] });
+    }
+  }
 
   // 4 and 8 channels run the kernels' four-channels-at-a-time loops, 3 and 6 the one-channel loops
   it.each([4, 3, 8, 6])(
-    'the fused kernel and its gradient equal autodiff of the plain formula (odd size, %i channels)',
-    (C) => {
-      const x = seededTensor([3, 5, 7, C], 21 + C, 3);
-      const g = tf.tensor1d([1.5, -0.5, 2, 0.7, 1.1, -1.3, 0.4, 0.9].slice(0, C));
-      const b = tf.tensor1d([0.1, 0.2, -0.3, 0, 0.5, -0.1, 0.3, 0.2].slice(0, C));
-      const st = { movingMean: tf.zeros([C]) as tf.Tensor1D, movingVariance: tf.ones([C]) as tf.Tensor1D };
-      const w = seededTensor([3, 5, 7, C], 22);
-      const fused = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) =>
-        tf.sum(
-          tf.mul(
-            batchNorm(
-              xx,
-              { ...st, gamma: gg as tf.Tensor1D, beta: bb as tf.Tensor1D },
-              { mode: 'batch', training: true },
-            ).y,
-            w,
-          ),
-        );
-      const plain = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => {
-        const { mean, variance } = tf.moments(xx, [0, 1, 2]);
-        const y = tf.add(tf.mul(tf.div(tf.sub(xx, mean), tf.sqrt(tf.add(variance, 1e-5))), gg), bb);
-        return tf.sum(tf.mul(y, w));
-      };
-      const a = tf.grads(fused)([x, g, b]);
-      const e = tf.grads(plain)([x, g, b]);
-      for (const [i, t] of a.entries()) {
-        expectClose(t, e[i]!, { atol: 1e-4, rtol: 1e-3, what: ['dx', 'dgamma', 'dbeta'][i] });
-      }
-    },
+    'batch statistics: the fused kernel and its gradient equal autodiff of the plain formula, %i channels',
+    (C) => expectMatchesPlain('batch', C),
+  );
+
+  it.each([4, 3])(
+    'stored statistics (frozenStats, training): value and gradients equal autodiff of the plain formula, %i channels',
+    (C) => expectMatchesPlain('frozenStats', C),
   );
 });
