@@ -138,7 +138,8 @@ Examples:
 
 Evaluates on a split at each image's own size (spec §3.11, §3.12, §4.9): mIoU with background (the standard
 number) and without, per-class IoU, pixel accuracy. Defaults come from the checkpoint's config (voc: scales
-1/0.5/1.5/2 + flip, background 0.25, predicted labels with cut 0.1).
+1/0.5/1.5/2 + flip, background 0.25, predicted labels with cut 0.1). A wsss train --method ficklenet run is
+evaluated with its DSRG network (single scale at ficklenet.size², --crf: DSRG's test CRF, spec §6.3).
 
 Options:
   --checkpoint <path>    a run folder (uses checkpoints/best, else last) or a .safetensors checkpoint (required)

@@ -16,6 +16,8 @@ import {
 } from '@wsss/datasets';
 import { type PartialConfig, VOC_PRESET } from '../config/presets.js';
 import { deepMerge, validate, type WsssConfig } from '../config/schema.js';
+import { buildDsrgNet } from '../ficklenet/build.js';
+import type { DsrgNet } from '../ficklenet/model.js';
 import { createWsFcn, type WsFcn } from '../model/wsfcn.js';
 import { applyCheckpointWeights, type Checkpoint, loadCheckpoint } from '../run/checkpoint.js';
 import type { Output } from '../run/output.js';
@@ -200,30 +202,65 @@ export function checkpointPath(p: string): string {
   );
 }
 
-/**
- * Opens a checkpoint for the inference commands: reads it, applies command-line overrides to its config
- * (eval.*, data.*, backend, threads), starts the backend, then builds the network with the checkpoint's weights.
- */
-export async function openCheckpoint(
-  path: string,
-  overrides: PartialConfig[],
-  out: Output,
-): Promise<{
+/** What {@link openCheckpoint} and {@link openAnyCheckpoint} return. */
+interface OpenedCheckpoint {
   file: string;
-  net: WsFcn;
   ckpt: Checkpoint;
   config: WsssConfig;
   classNames: string[];
   backend: string;
-}> {
+}
+
+async function openCheckpointFile(path: string, overrides: PartialConfig[]) {
   const file = checkpointPath(path);
   const ckpt = await readCheckpoint(file);
   // keys added after the checkpoint was written take the reference defaults
   const config: WsssConfig = deepMerge(VOC_PRESET, ckpt.state.config, ...overrides);
   validate(config);
-  const backend = await startBackend(config.backend, config.threads, out);
-  const classNames = ckpt.state.classNames;
-  const net = buildNet(ckpt.state.config, classNames.length - 1);
-  applyCheckpointWeights(net, ckpt, file);
-  return { file, net, ckpt, config, classNames, backend };
+  return { file, ckpt, config, classNames: ckpt.state.classNames };
+}
+
+/**
+ * Opens a WS-FCN checkpoint for the inference commands: reads it, applies command-line overrides to its config
+ * (eval.*, data.*, backend, threads), starts the backend, then builds the network with the checkpoint's weights.
+ * A FickleNet + DSRG checkpoint is refused with a message saying which commands read it.
+ */
+export async function openCheckpoint(
+  path: string,
+  overrides: PartialConfig[],
+  out: Output,
+): Promise<OpenedCheckpoint & { net: WsFcn }> {
+  const c = await openCheckpointFile(path, overrides);
+  const stage = c.ckpt.state.stage;
+  if (stage)
+    throw new InputError(
+      `${c.file} is a FickleNet + DSRG ${stage} checkpoint (wsss train --method ficklenet): wsss eval reads the DSRG network, wsss localize the classifier; this command needs a WS-FCN checkpoint`,
+    );
+  const backend = await startBackend(c.config.backend, c.config.threads, out);
+  const net = buildNet(c.ckpt.state.config, c.classNames.length - 1);
+  applyCheckpointWeights(net, c.ckpt, c.file);
+  return { ...c, backend, net };
+}
+
+/** As {@link openCheckpoint}, but a DSRG checkpoint of a FickleNet + DSRG run opens too (as `dsrg`). */
+export async function openAnyCheckpoint(
+  path: string,
+  overrides: PartialConfig[],
+  out: Output,
+): Promise<OpenedCheckpoint & ({ net: WsFcn; dsrg?: undefined } | { net?: undefined; dsrg: DsrgNet })> {
+  const c = await openCheckpointFile(path, overrides);
+  const stage = c.ckpt.state.stage;
+  if (stage === 'classifier')
+    throw new InputError(
+      `${c.file} is a FickleNet classifier checkpoint: it localizes (wsss localize) but does not segment; evaluate the run's DSRG network (checkpoints/last.safetensors)`,
+    );
+  const backend = await startBackend(c.config.backend, c.config.threads, out);
+  if (stage === 'dsrg') {
+    const dsrg = buildDsrgNet(c.ckpt.state.config, c.classNames.length - 1);
+    applyCheckpointWeights(dsrg, c.ckpt, c.file);
+    return { ...c, backend, dsrg };
+  }
+  const net = buildNet(c.ckpt.state.config, c.classNames.length - 1);
+  applyCheckpointWeights(net, c.ckpt, c.file);
+  return { ...c, backend, net };
 }

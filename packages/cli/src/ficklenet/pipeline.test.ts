@@ -12,6 +12,8 @@ import { seedRandom } from '@wsss/core';
 import { expectNoTensorGrowth, useBackend } from '@wsss/core/testing';
 import { type DataRecord, Rng, readIndexPng } from '@wsss/datasets';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { runEval } from '../commands/eval.js';
+import { runExport } from '../commands/export.js';
 import { runLocalize } from '../commands/localize.js';
 import { DEMO_PRESET } from '../config/presets.js';
 import { deepMerge, type WsssConfig } from '../config/schema.js';
@@ -243,6 +245,22 @@ describe('wsss train --method ficklenet end to end (wasm, tiny data)', () => {
       for (const [k, v] of wa.weights) expect(wb.weights.get(k)!.data, `${f} ${k}`).toEqual(v.data);
     }
     expect(tf.memory().numTensors).toBe(before);
+
+    // wsss eval reads the run's DSRG network (with DSRG's test-time CRF too); WS-FCN-only commands say why not
+    for (const crf of [false, true]) {
+      const ev = await runEval({ checkpoint: join(dir, 'a'), out: quiet(), crf });
+      expect(ev.images).toBe(4);
+      expect(ev.labels).toBe('none');
+      expect(ev.miou).toBeGreaterThanOrEqual(0);
+      expect(ev.miou).toBeLessThanOrEqual(1);
+      if (!crf) expect(ev.miou).toBeCloseTo(a.evaluation!.miou, 6); // the pipeline's own evaluation
+    }
+    await expect(
+      runExport({ checkpoint: join(dir, 'a'), output: join(dir, 'x'), out: quiet() }),
+    ).rejects.toThrow(/FickleNet \+ DSRG dsrg checkpoint.*wsss eval reads the DSRG network/);
+    await expect(
+      runEval({ checkpoint: join(dir, 'a', 'checkpoints', 'classifier.safetensors'), out: quiet() }),
+    ).rejects.toThrow(/FickleNet classifier checkpoint: it localizes/);
 
     // wsss localize on the held-out split
     const loc = await runLocalize({

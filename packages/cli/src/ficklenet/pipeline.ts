@@ -22,6 +22,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { wrn38OutputSize } from '@wsss/backbone-wrn38';
 import { ConfusionMatrix, randomState, seedRandom, setRandomState } from '@wsss/core';
 import { writeFileAtomic } from '@wsss/core/node';
+import { argmaxLabels, DenseCRF2D, unaryFromProbabilities } from '@wsss/crf';
 import {
   type Batch,
   type BatchTensors,
@@ -54,6 +55,7 @@ import { metricsOf, resizeTransform, type SegMetrics } from '../run/evaluate.js'
 import type { Output } from '../run/output.js';
 import { esc, pct, type ReportSample, renderReport } from '../run/report.js';
 import { MetricsLog, readMetrics, writeRunConfig } from '../run/runDir.js';
+import { buildClassifier, buildDsrgNet, localizeSettings } from './build.js';
 import { squareInput } from './localizeSet.js';
 import {
   type LocalizeSplitSummary,
@@ -62,14 +64,7 @@ import {
   SUMMARY_FILE,
   withSeedMasks,
 } from './localizeSplit.js';
-import {
-  copyBackbone,
-  createDsrgNet,
-  createFickleClassifier,
-  type DsrgNet,
-  type FickleClassifierNet,
-  type TrainableNet,
-} from './model.js';
+import { copyBackbone, type DsrgNet, type TrainableNet } from './model.js';
 import { DsrgTrainer, FickleClassifierTrainer } from './steps.js';
 
 export const CLASSIFIER_CHECKPOINT = 'classifier.safetensors';
@@ -77,55 +72,49 @@ export const DSRG_CHECKPOINT = 'last.safetensors';
 /** The run folder's localization output: seeds/, maps/, summary.json. */
 export const LOCALIZATION_DIR = 'localization';
 
-/** Builds the FickleNet classifier a config describes. */
-export function buildClassifier(config: WsssConfig, numClasses: number): FickleClassifierNet {
-  const { channels, ...rest } = config.model.backbone;
-  return createFickleClassifier({
-    numClasses,
-    backbone: channels ? { ...rest, channels } : rest,
-    kernelSize: config.ficklenet.kernelSize,
-    rate: config.ficklenet.rate,
-  });
-}
+/**
+ * DSRG's test-time CRF (spec §6.3 step 6, scale factor 1): unary −log(clip(P, 1e-5)), bilateral θα 80, θβ 13, w 10;
+ * Gaussian θγ 3, w 3; 10 iterations.
+ */
+export const DSRG_TEST_CRF = {
+  clip: 1e-5,
+  iterations: 10,
+  gaussian: { sxy: 3, compat: 3 },
+  bilateral: { sxy: 80, srgb: 13, compat: 10 },
+} as const;
 
-/** The localization settings of a config (spec §5.3): selections, aggregation, thresholds, input size, seed. */
-export function localizeSettings(config: WsssConfig) {
-  const f = config.ficklenet;
-  return {
-    seed: config.train.seed,
-    size: f.size,
-    runs: f.runs,
-    aggregate: f.aggregate,
-    thFg: f.thFg,
-    thBg: f.thBg,
-  };
-}
-
-/** Builds the DSRG network a config describes. */
-export function buildDsrgNet(config: WsssConfig, numClasses: number): DsrgNet {
-  const { channels, ...rest } = config.model.backbone;
-  return createDsrgNet({
-    numClasses,
-    backbone: channels ? { ...rest, channels } : rest,
-    head: { channels: config.ficklenet.headChannels, dilations: [...config.ficklenet.headDilations] },
-  });
-}
-
-/** Predicted class map (H·W) of one image from the DSRG network: resize to `size`², logits → image size, argmax. */
+/**
+ * Predicted class map (H·W) of one image from the DSRG network: resize to `size`², logits bilinearly to the image's
+ * size, softmax, then argmax — or, with `crf`, DSRG's test-time dense CRF on the probabilities (spec §6.3 step 6).
+ */
 export async function predictDsrg(
   net: DsrgNet,
   image: { width: number; height: number; data: Uint8Array },
   size: number,
+  opts: { crf?: boolean } = {},
 ): Promise<Uint8Array> {
   const input = squareInput(image, size);
-  const cls = tf.tidy(() => {
+  const probs = tf.tidy(() => {
     const logits = net.model.apply(input, { training: false }) as tf.Tensor4D;
-    const up = tf.image.resizeBilinear(logits, [image.height, image.width], true);
-    return tf.argMax(up, -1);
+    return tf.softmax(tf.image.resizeBilinear(logits, [image.height, image.width], true));
   });
-  const data = await cls.data();
-  tf.dispose([input, cls]);
-  return Uint8Array.from(data);
+  input.dispose();
+  if (!opts.crf) {
+    const cls = tf.tidy(() => tf.argMax(probs, -1));
+    const data = await cls.data();
+    tf.dispose([probs, cls]);
+    return Uint8Array.from(data);
+  }
+  const p = (await probs.data()) as Float32Array;
+  const L = probs.shape[3];
+  probs.dispose();
+  const c = DSRG_TEST_CRF;
+  const crf = new DenseCRF2D(image.width, image.height, L);
+  crf.setUnaryEnergy(unaryFromProbabilities(p, { clip: c.clip }), { layout: 'nhwc' });
+  crf.addPairwiseGaussian(c.gaussian);
+  crf.addPairwiseBilateral({ ...c.bilateral, rgbim: image.data });
+  const q = crf.inference(c.iterations, { layout: 'nhwc' });
+  return Uint8Array.from(argmaxLabels(q, image.width * image.height, L, 'nhwc'));
 }
 
 /** mIoU of the DSRG network on a split at each image's own size. */
