@@ -1,5 +1,5 @@
 /**
- * @wsss/cli — the assembled WS-FCN, its training step, and the `wsss` command.
+ * @wsss/cli — the assembled WS-FCN and the FickleNet + DSRG networks, their training steps, and the `wsss` command.
  */
 
 export { COCO_PRESET, DEMO_PRESET, VOC_PRESET } from './config/presets.js';
@@ -11,6 +11,8 @@ export {
   validate,
   type WsssConfig,
 } from './config/schema.js';
+export * from './ficklenet/model.js';
+export * from './ficklenet/steps.js';
 export * from './infer/predict.js';
 export * from './model/wsfcn.js';
 export * from './train/step.js';

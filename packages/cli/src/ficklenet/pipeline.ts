@@ -5,8 +5,7 @@
  *    (spec §5.2), `ficklenet.classifierEpochs` epochs on the training crops → `checkpoints/classifier.safetensors`.
  * 2. Localization: every training image resized to `ficklenet.size`², maps aggregated over `ficklenet.runs` random
  *    selections, seeds (spec §5.3) → `localization/seeds/<id>.png`, `localization/maps/<id>.png`,
- *    `localization/summary.json` (precision/recall
- *    against ground truth where the data has masks).
+ *    `localization/summary.json` (precision/recall against ground truth where the data has masks).
  * 3. DSRG: WRN-38 → DeepLab-v2 head on the images resized to `size`² and mirrored at random with their seeds
  *    (spec §6.2), seeded region growing on the CRF of the prediction, seed + boundary losses (spec §6.3), for
  *    `ficklenet.dsrgEpochs` epochs → `checkpoints/last.safetensors`. Its backbone starts from the ImageNet weights
@@ -616,9 +615,4 @@ async function writeFickleReport(
   const file = join(r.runDir, 'report.html');
   await writeFileAtomic(file, html);
   return file;
-}
-
-/** The stage checkpoints of a run folder (for `wsss localize` and resuming). */
-export function fickleCheckpoint(runDir: string, stage: 'classifier' | 'dsrg'): string {
-  return join(runDir, 'checkpoints', stage === 'classifier' ? CLASSIFIER_CHECKPOINT : DSRG_CHECKPOINT);
 }
