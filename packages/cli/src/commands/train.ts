@@ -70,6 +70,10 @@ export async function runTrain(o: TrainOptions): Promise<TrainResult> {
   if (o.resume) {
     const target = resumeTarget(o.resume);
     ckpt = await readCheckpoint(target.file);
+    if (ckpt.state.stage)
+      throw new InputError(
+        `--resume ${o.resume}: a FickleNet + DSRG ${ckpt.state.stage} checkpoint; resume such a run with its run folder (wsss train --resume <run folder>)`,
+      );
     runDir = o.runDir ? runDir : target.runDir;
     config = deepMerge(VOC_PRESET, ckpt.state.config, ...(o.overrides ?? []));
     validate(config);

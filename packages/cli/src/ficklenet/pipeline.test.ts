@@ -15,6 +15,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { runEval } from '../commands/eval.js';
 import { runExport } from '../commands/export.js';
 import { runLocalize } from '../commands/localize.js';
+import { runTrain } from '../commands/train.js';
 import { DEMO_PRESET } from '../config/presets.js';
 import { deepMerge, type WsssConfig } from '../config/schema.js';
 import { main } from '../main.js';
@@ -261,6 +262,15 @@ describe('wsss train --method ficklenet end to end (wasm, tiny data)', () => {
     await expect(
       runEval({ checkpoint: join(dir, 'a', 'checkpoints', 'classifier.safetensors'), out: quiet() }),
     ).rejects.toThrow(/FickleNet classifier checkpoint: it localizes/);
+
+    await expect(
+      runTrain({
+        config: tinyConfig(data),
+        preset: 'demo',
+        out: quiet(),
+        resume: join(dir, 'a', 'checkpoints', 'last.safetensors'),
+      }),
+    ).rejects.toThrow(/resume such a run with its run folder/);
 
     // wsss localize on the held-out split
     const loc = await runLocalize({
