@@ -15,13 +15,13 @@ import { type ExportFormat, runExport } from './commands/export.js';
 import { runInfer } from './commands/infer.js';
 import { runLocalize } from './commands/localize.js';
 import { runPseudoLabels } from './commands/pseudoLabels.js';
-import { isFickleRun, runTrain } from './commands/train.js';
+import { fickleRunConfig, runTrain } from './commands/train.js';
 import { parseSets, resolveConfig } from './config/load.js';
 import { type PartialConfig, PRESET_NAMES, VOC_PRESET } from './config/presets.js';
 import { ConfigError, deepMerge, METHODS, setPath, VARIANTS, validate } from './config/schema.js';
 import { runFickleNetTrain } from './ficklenet/pipeline.js';
 import { Output } from './run/output.js';
-import { defaultRunDir, readRunConfig } from './run/runDir.js';
+import { defaultRunDir, type readRunConfig } from './run/runDir.js';
 
 type OptSpec = { type: 'string' | 'boolean'; short?: string; multiple?: boolean };
 
@@ -462,14 +462,14 @@ function formatFickle(r: FickleResult): string {
 }
 
 /** The options that continue a FickleNet run folder: its config.json with the command-line overrides on top. */
-async function fickleResumeOptions(
+function fickleResumeOptions(
   dir: string,
+  info: Awaited<ReturnType<typeof readRunConfig>>,
   overrides: PartialConfig[],
   out: Output,
   signal: AbortSignal,
   argv: string[],
-): Promise<Parameters<typeof runFickleNetTrain>[0]> {
-  const info = await readRunConfig(dir);
+): Parameters<typeof runFickleNetTrain>[0] {
   const config = deepMerge(VOC_PRESET, info.config, ...overrides);
   validate(config);
   if (JSON.stringify(config.model) !== JSON.stringify(info.config.model))
@@ -536,9 +536,10 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
     switch (cmd) {
       case 'train': {
         const resume = values['resume'] as string | undefined;
-        if (resume ? isFickleRun(resume) : false) {
+        const fickle = resume ? await fickleRunConfig(resume) : null;
+        if (fickle) {
           const r = await runFickleNetTrain(
-            await fickleResumeOptions(resume!, overrides, out, controller.signal, argv),
+            fickleResumeOptions(resume!, fickle, overrides, out, controller.signal, argv),
           );
           out.result({ command: 'train', ...fickleSummary(r) }, formatFickle(r));
           return EXIT.OK;

@@ -1,5 +1,5 @@
 /** `wsss train`: train WS-FCN (or a Table I variant) into a run folder; `--resume` continues a run exactly. */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { checkConsistency } from '../config/load.js';
 import { type PartialConfig, VOC_PRESET } from '../config/presets.js';
@@ -40,15 +40,11 @@ export interface TrainResult extends TrainLoopResult {
   classNames: string[];
 }
 
-/** Whether `p` is the run folder of a `--method ficklenet` run (its config.json says so). */
-export function isFickleRun(p: string): boolean {
-  if (!existsSync(p) || !statSync(p).isDirectory()) return false;
-  try {
-    const c = JSON.parse(readFileSync(join(p, 'config.json'), 'utf8')) as { config?: { method?: string } };
-    return c.config?.method === 'ficklenet';
-  } catch {
-    return false;
-  }
+/** The config.json of `p` when `p` is the run folder of a `--method ficklenet` run, else null. */
+export async function fickleRunConfig(p: string): Promise<Awaited<ReturnType<typeof readRunConfig>> | null> {
+  if (!existsSync(p) || !statSync(p).isDirectory()) return null;
+  const info = await readRunConfig(p).catch(() => null);
+  return info?.config?.method === 'ficklenet' ? info : null;
 }
 
 /** The checkpoint to resume from: a `.safetensors` file or a run folder's `checkpoints/last.safetensors`. */

@@ -69,12 +69,12 @@ export async function localizeImage(
   const classes = labels.map((c) => c - 1);
   const input = squareInput(record.image, o.size);
   const lo: LocalizeOptions = { runs: o.runs, aggregate: o.aggregate, seed: o.seed };
-  const r = localize(
-    { featureExtractor: featureExtractor(net), selection: net.selection },
-    input,
-    [classes],
-    lo,
-  );
+  // the classifier's backbone gives the feature map (conv6) Grad-CAM works on
+  const featureExtractor = (x: tf.Tensor4D) => {
+    const out = net.backbone.apply(x, { training: false }) as tf.Tensor4D | tf.Tensor4D[];
+    return Array.isArray(out) ? out[0]! : out;
+  };
+  const r = localize({ featureExtractor, selection: net.selection }, input, [classes], lo);
   input.dispose();
   r.seeds.dispose();
   const full = tf.tidy(() => resizeBilinear(r.maps, [H, W], { alignCorners: true }));
@@ -87,22 +87,6 @@ export async function localizeImage(
   if (maps.length !== H * W * K)
     throw new Error(`localizeImage: maps have ${maps.length} values, expected ${H * W * K}`);
   return { id: record.id, labels, maps, seeds: { width: W, height: H, data: seeds } };
-}
-
-const extractors = new WeakMap<FickleClassifierNet, (x: tf.Tensor4D) => tf.Tensor4D>();
-
-/** The classifier's backbone (conv6 features) as a function, built once per network. */
-function featureExtractor(net: FickleClassifierNet): (x: tf.Tensor4D) => tf.Tensor4D {
-  let f = extractors.get(net);
-  if (!f) {
-    const fe = net.backbone;
-    f = (x) => {
-      const out = fe.apply(x, { training: false }) as tf.Tensor4D | tf.Tensor4D[];
-      return Array.isArray(out) ? out[0]! : out;
-    };
-    extractors.set(net, f);
-  }
-  return f;
 }
 
 /**

@@ -55,7 +55,7 @@ import type { Output } from '../run/output.js';
 import { esc, pct, type ReportSample, renderReport } from '../run/report.js';
 import { MetricsLog, readMetrics, writeRunConfig } from '../run/runDir.js';
 import { buildClassifier, buildDsrgNet, localizeSettings } from './build.js';
-import { squareInput } from './localizeSet.js';
+import { seedGrid, squareInput } from './localizeSet.js';
 import {
   type LocalizeSplitSummary,
   localizeSplit,
@@ -148,11 +148,12 @@ export function resizeFlipTransform(size: number): SampleTransform {
   return (record, rng) => {
     const s = resize(record, rng);
     if (!rng.chance(0.5)) return s;
+    // image and raw are fresh arrays of the transform (flipped in place); the mask may be the record's own
     const mask = s.mask ? flipHorizontal(Uint8Array.from(s.mask), size, size, 1) : undefined;
     return {
       size,
-      image: flipHorizontal(Float32Array.from(s.image), size, size, 3),
-      raw: flipHorizontal(Float32Array.from(s.raw), size, size, 3),
+      image: flipHorizontal(s.image, size, size, 3),
+      raw: flipHorizontal(s.raw, size, size, 3),
       ...(mask ? { mask } : {}),
     };
   };
@@ -161,17 +162,10 @@ export function resizeFlipTransform(size: number): SampleTransform {
 /** Seed labels of a batch (its masks, the seeds at `size`²) on the score map: (N·g·g), 255 unlabelled. */
 function batchSeedGrid(b: Batch, grid: number): Uint8Array {
   const S = b.size;
-  const n = b.ids.length;
   if (!b.masks) throw new Error('DSRG batch without seeds');
-  const out = new Uint8Array(n * grid * grid);
-  for (let k = 0; k < n; k++) {
-    const base = k * S * S;
-    for (let i = 0; i < grid; i++) {
-      const y = Math.min(S - 1, 8 * i);
-      for (let j = 0; j < grid; j++)
-        out[(k * grid + i) * grid + j] = b.masks[base + y * S + Math.min(S - 1, 8 * j)]!;
-    }
-  }
+  const out = new Uint8Array(b.ids.length * grid * grid);
+  for (let k = 0; k < b.ids.length; k++)
+    out.set(seedGrid(b.masks.subarray(k * S * S, (k + 1) * S * S), S, grid), k * grid * grid);
   return out;
 }
 

@@ -15,23 +15,13 @@ import {
 } from '@wsss/core';
 import type { CrfImage } from '@wsss/crf';
 import { dsrgLoss, GROW_SEEDS_DEFAULTS, seedMapToMultiHot } from '@wsss/ficklenet';
+import { readScalars } from '../train/step.js';
 import type { DsrgNet, FickleClassifierNet, TrainableNet } from './model.js';
 
 export interface StepOptimizerOptions {
   optimizer: GroupedOptimizerOptions;
   weightDecay?: number;
   lrMults?: readonly number[];
-}
-
-/** Reads scalar tensors asynchronously (webgpu in Node has no synchronous read-back), then disposes them. */
-async function readAll(t: Record<string, tf.Tensor>): Promise<Record<string, number>> {
-  const out: Record<string, number> = {};
-  try {
-    for (const [k, v] of Object.entries(t)) out[k] = (await v.data())[0]!;
-  } finally {
-    tf.dispose(Object.values(t));
-  }
-  return out;
 }
 
 abstract class Trainer<N extends TrainableNet> {
@@ -57,7 +47,7 @@ export class FickleClassifierTrainer extends Trainer<FickleClassifierNet> {
       const scores = this.net.model.apply(batch.images, { training: true }) as tf.Tensor2D;
       return { loss: multiLabelSoftMarginLoss(scores, batch.labels) };
     });
-    const r = await readAll({ loss });
+    const r = await readScalars({ loss });
     return { loss: r['loss']! };
   }
 }
@@ -139,7 +129,7 @@ export class DsrgTrainer extends Trainer<DsrgNet> {
     });
     const seeded = tf.tidy(() => tf.mean(tf.max(seeds, -1)));
     seeds.dispose();
-    const r = await readAll({ loss, ...(aux as Record<string, tf.Tensor>), seeded });
+    const r = await readScalars({ loss, ...(aux as Record<string, tf.Tensor>), seeded });
     return {
       loss: r['loss']!,
       seedLoss: r['seedLoss']!,

@@ -97,6 +97,19 @@ export function wsFcnLosses(
   };
 }
 
+/**
+ * Reads scalar tensors asynchronously (webgpu in Node has no synchronous read-back), then disposes them all.
+ */
+export async function readScalars(t: Record<string, tf.Tensor>): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  try {
+    for (const [k, v] of Object.entries(t)) out[k] = (await v.data())[0]!;
+  } finally {
+    tf.dispose(Object.values(t));
+  }
+  return out;
+}
+
 /** Trains a WS-FCN with the reference's parameter groups and losses, one batch at a time. */
 export class WsFcnTrainer {
   readonly optimizer: GroupedOptimizer;
@@ -133,17 +146,13 @@ export class WsFcnTrainer {
         } as tf.NamedTensorMap,
       };
     });
-    const read = async (t: tf.Tensor | undefined) => (t ? (await t.data())[0]! : null);
-    try {
-      return {
-        loss: (await read(loss))!,
-        clsLoss: (await read(aux!['clsLoss']))!,
-        maskLoss: await read(aux!['maskLoss']),
-        maskGate: await read(aux!['gate']),
-      };
-    } finally {
-      tf.dispose([loss, aux as tf.NamedTensorMap]);
-    }
+    const r = await readScalars({ loss, ...(aux as tf.NamedTensorMap) });
+    return {
+      loss: r['loss']!,
+      clsLoss: r['clsLoss']!,
+      maskLoss: r['maskLoss'] ?? null,
+      maskGate: r['gate'] ?? null,
+    };
   }
 
   dispose(): void {
