@@ -64,6 +64,7 @@ if (process.env.TIMEK) {
   process.exit(0);
 }
 if (process.env.STACK) {
+  Error.stackTraceLimit = 60;
   const eng = tf.engine() as unknown as { runKernel: (...a: unknown[]) => unknown };
   const orig = eng.runKernel.bind(eng);
   const seen = new Map<string, number>();
@@ -71,7 +72,7 @@ if (process.env.STACK) {
     if (name === process.env.STACK) {
       const st = (new Error().stack ?? '')
         .split('\n')
-        .slice(2, 9)
+        .slice(Number(process.env.S0 ?? 2), Number(process.env.S1 ?? 9))
         .map((l) => l.trim().replace(/\(.*\//, '('))
         .join(' < ');
       seen.set(st, (seen.get(st) ?? 0) + 1);

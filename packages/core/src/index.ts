@@ -13,6 +13,7 @@ export * from './io/referenceRules.js';
 export * from './io/safetensors.js';
 export * from './io/stateDict.js';
 export * from './io/torch/index.js';
+export * from './layers/applyModel.js';
 export * from './layers/contract.js';
 export * from './layers/initializers.js';
 export * from './layers/segHead.js';

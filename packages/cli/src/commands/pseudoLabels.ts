@@ -6,7 +6,14 @@
  */
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { backgroundSoftmax, ConfusionMatrix, cleanMasks, pseudoGtMask, resizeBilinear } from '@wsss/core';
+import {
+  applyModel,
+  backgroundSoftmax,
+  ConfusionMatrix,
+  cleanMasks,
+  pseudoGtMask,
+  resizeBilinear,
+} from '@wsss/core';
 import { multiHot, writePredictionPng } from '@wsss/datasets';
 import { pamr } from '@wsss/pamr';
 import { metricsOf, type SegMetrics } from '../run/evaluate.js';
@@ -43,7 +50,7 @@ export async function runPseudoLabels(o: PseudoLabelOptions): Promise<PseudoLabe
     const { images, raw } = imageTensors(rec.image);
     const labels = tf.tensor2d(multiHot(rec.labels, K), [1, K]);
     const idx = tf.tidy(() => {
-      const z = net.model.apply(images, { training: false }) as tf.Tensor4D;
+      const z = applyModel(net.model, images, { training: false }) as tf.Tensor4D;
       const { masks } = backgroundSoftmax(z);
       const [, h, w] = masks.shape;
       const refined = pamr(resizeBilinear(raw, [h, w], { alignCorners: true }), masks, {

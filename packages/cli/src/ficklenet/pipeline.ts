@@ -19,7 +19,7 @@ import { existsSync, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { wrn38OutputSize } from '@wsss/backbone-wrn38';
-import { ConfusionMatrix, randomState, seedRandom, setRandomState } from '@wsss/core';
+import { applyModel, ConfusionMatrix, randomState, seedRandom, setRandomState } from '@wsss/core';
 import { writeFileAtomic } from '@wsss/core/node';
 import { argmaxLabels, DenseCRF2D, unaryFromProbabilities } from '@wsss/crf';
 import {
@@ -94,7 +94,7 @@ export async function predictDsrg(
 ): Promise<Uint8Array> {
   const input = squareInput(image, size);
   const probs = tf.tidy(() => {
-    const logits = net.model.apply(input, { training: false }) as tf.Tensor4D;
+    const logits = applyModel(net.model, input, { training: false }) as tf.Tensor4D;
     return tf.softmax(tf.image.resizeBilinear(logits, [image.height, image.width], true));
   });
   input.dispose();

@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { wrn38OutputSize } from '@wsss/backbone-wrn38';
 import {
+  applyModel,
   GroupedOptimizer,
   type GroupedOptimizerOptions,
   multiLabelSoftMarginLoss,
@@ -44,7 +45,7 @@ abstract class Trainer<N extends TrainableNet> {
 export class FickleClassifierTrainer extends Trainer<FickleClassifierNet> {
   async step(batch: { images: tf.Tensor4D; labels: tf.Tensor2D }): Promise<{ loss: number }> {
     const { loss } = this.optimizer.minimize(() => {
-      const scores = this.net.model.apply(batch.images, { training: true }) as tf.Tensor2D;
+      const scores = applyModel(this.net.model, batch.images, { training: true }) as tf.Tensor2D;
       return { loss: multiLabelSoftMarginLoss(scores, batch.labels) };
     });
     const r = await readScalars({ loss });
@@ -113,7 +114,7 @@ export class DsrgTrainer extends Trainer<DsrgNet> {
     const images = await crfImages(batch.raw, g);
     const seeds = tf.tidy(() => seedMapToMultiHot(tf.tensor3d(batch.seeds, [n, g, g], 'int32'), L));
     const { loss, aux } = this.optimizer.minimize(() => {
-      const logits = this.net.model.apply(batch.images, { training: true }) as tf.Tensor4D;
+      const logits = applyModel(this.net.model, batch.images, { training: true }) as tf.Tensor4D;
       const r = dsrgLoss(logits, {
         seeds,
         labels: batch.labels,

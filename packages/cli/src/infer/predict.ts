@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { backgroundSoftmax, classScores, resizeBilinear } from '@wsss/core';
+import { applyModel, backgroundSoftmax, classScores, resizeBilinear } from '@wsss/core';
 
 /**
  * What {@link predictWsFcn} needs of a WS-FCN: the model (image → foreground logits) and its number of foreground
@@ -72,7 +72,7 @@ function forwardView(
         [0, 0],
       ]);
     }
-    const z = net.model.apply(input, { training: false }) as tf.Tensor4D;
+    const z = applyModel(net.model, input, { training: false }) as tf.Tensor4D;
     const { logits, masks } = backgroundSoftmax(z);
     const scores = classScores(logits, masks, { focalP: opts.focalP, focalLambda: opts.focalLambda });
     // test mode: masks upsampled to the network input with align-corners (spec §3.5.4), then cut out

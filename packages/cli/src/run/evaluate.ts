@@ -4,7 +4,14 @@
  * → final predictions, on the same images).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { backgroundSoftmax, ConfusionMatrix, cleanMasks, pseudoGtMask, resizeBilinear } from '@wsss/core';
+import {
+  applyModel,
+  backgroundSoftmax,
+  ConfusionMatrix,
+  cleanMasks,
+  pseudoGtMask,
+  resizeBilinear,
+} from '@wsss/core';
 import {
   type Batch,
   batchToTensors,
@@ -168,7 +175,7 @@ export async function stageMaps(
 ): Promise<StageMaps> {
   const [raw, refined, pseudo, pred] = tf.tidy(() => {
     const [, S] = t.images.shape;
-    const z = net.model.apply(t.images, { training: false }) as tf.Tensor4D;
+    const z = applyModel(net.model, t.images, { training: false }) as tf.Tensor4D;
     const { masks } = backgroundSoftmax(z);
     const [, h, w] = masks.shape;
     const rawSmall = resizeBilinear(t.raw, [h, w], { alignCorners: true });

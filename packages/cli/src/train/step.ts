@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
+  applyModel,
   backgroundSoftmax,
   balancedMaskLoss,
   classScores,
@@ -73,7 +74,7 @@ export function wsFcnLosses(
   cfg: LossConfig,
   training = true,
 ): LossTensors {
-  const z = net.model.apply(batch.images, { training }) as tf.Tensor4D;
+  const z = applyModel(net.model, batch.images, { training }) as tf.Tensor4D;
   const { logits, masks } = backgroundSoftmax(z);
   const cls = classScores(logits, masks, { focalP: cfg.focalP, focalLambda: cfg.focalLambda });
   const clsLoss = multiLabelSoftMarginLoss(cls, batch.labels);
