@@ -9,19 +9,16 @@
 // Rows with the same id are paired; ratio = ours / torch. Results go to stdout and bench/results/.
 //
 // Options: --only=<substring of case file>  --backends=wasm,wasm:2,cpu (name[:threads])  --quick (fewer reps; passed to cases as WSSS_BENCH_QUICK=1)
+//   --rounds=N: run everything N times, torch and ours alternating, and pair rows within each round: a row's ms and
+//   torchMs are then medians over the rounds and its ratio the median of the per-round ratios (listed in
+//   `roundRatios`). On a shared machine whose speed drifts by tens of percent over minutes, this keeps the ratio
+//   from comparing a slow stretch with a fast one.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { benchDir as here, machine, median, parseArgs, writeResult } from './lib.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const args = Object.fromEntries(
-  process.argv.slice(2).map((a) => {
-    const [k, v] = a.replace(/^--/, '').split('=');
-    return [k, v ?? 'true'];
-  }),
-);
+const args = parseArgs();
 const only = args.only;
 const backends = (args.backends ?? 'wasm,wasm:2,cpu').split(',');
 const env = { ...process.env, ...(args.quick ? { WSSS_BENCH_QUICK: '1' } : {}) };
@@ -46,44 +43,65 @@ function runJson(cmd, argv, label) {
   }
 }
 
-const rows = [];
 const pick = (dir, ext) =>
   existsSync(join(here, dir))
     ? readdirSync(join(here, dir))
         .filter((f) => f.endsWith(ext) && !f.startsWith('_') && (!only || f.includes(only)))
         .sort()
     : [];
-for (const f of pick('torch', '.py')) {
-  process.stderr.write(`[bench] torch ${f}\n`);
-  rows.push(...runJson(python, [join(here, 'torch', f)], `torch/${f}`));
-}
-for (const f of pick('cases', '.mjs')) {
-  for (const b of backends) {
-    process.stderr.write(`[bench] ${b} ${f}\n`);
-    rows.push(...runJson(process.execPath, [join(here, 'cases', f), `--backend=${b}`], `${b} ${f}`));
+const rounds = Math.max(1, Number(args.rounds ?? 1));
+
+/** One pass over every torch script and case file: its rows. */
+function runRound(round) {
+  const rows = [];
+  const tag = rounds > 1 ? ` (round ${round + 1}/${rounds})` : '';
+  for (const f of pick('torch', '.py')) {
+    process.stderr.write(`[bench] torch ${f}${tag}\n`);
+    rows.push(...runJson(python, [join(here, 'torch', f)], `torch/${f}`));
   }
+  for (const f of pick('cases', '.mjs')) {
+    for (const b of backends) {
+      process.stderr.write(`[bench] ${b} ${f}${tag}\n`);
+      rows.push(...runJson(process.execPath, [join(here, 'cases', f), `--backend=${b}`], `${b} ${f}`));
+    }
+  }
+  return rows;
 }
 
-const torch = new Map(rows.filter((r) => r.impl === 'torch').map((r) => [r.id, r]));
-const results = rows
-  .filter((r) => r.impl !== 'torch')
-  .map((r) => {
-    const t = torch.get(r.id);
-    return { ...r, torchMs: t?.ms ?? null, ratio: t ? Number((r.ms / t.ms).toFixed(2)) : null };
-  });
+const perRound = Array.from({ length: rounds }, (_, i) => runRound(i));
+const key = (r) => `${r.id}\u0000${r.impl}`;
+const torch = new Map();
+const ours = new Map();
+for (const rows of perRound) {
+  const t = new Map(rows.filter((r) => r.impl === 'torch').map((r) => [r.id, r]));
+  for (const r of rows) {
+    const into = r.impl === 'torch' ? torch : ours;
+    const e = into.get(key(r)) ?? { row: r, ms: [], ratios: [] };
+    e.ms.push(r.ms);
+    const tr = t.get(r.id);
+    if (r.impl !== 'torch' && tr) e.ratios.push(r.ms / tr.ms);
+    into.set(key(r), e);
+  }
+}
+const round3 = (x) => Number(x.toFixed(3));
+const torchRows = [...torch.values()].map((e) => ({ ...e.row, ms: round3(median(e.ms)) }));
+const torchById = new Map(torchRows.map((r) => [r.id, r]));
+const results = [...ours.values()].map((e) => {
+  const t = torchById.get(e.row.id);
+  const row = { ...e.row, ms: round3(median(e.ms)), torchMs: t?.ms ?? null };
+  row.ratio = e.ratios.length ? Number(median(e.ratios).toFixed(2)) : null;
+  if (rounds > 1) row.roundRatios = e.ratios.map((x) => Number(x.toFixed(2)));
+  return row;
+});
 const out = {
   date: new Date().toISOString(),
-  machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
-  torch: [...torch.values()],
+  machine: machine(),
+  rounds,
+  torch: torchRows,
   results,
 };
 const text = JSON.stringify(out, null, 2);
 process.stdout.write(`${text}\n`);
-const dir = join(here, 'results');
-mkdirSync(dir, { recursive: true });
-const file = join(dir, `bench-${out.date.replace(/[:.]/g, '-')}.json`);
-writeFileSync(`${file}.tmp`, text);
-renameSync(`${file}.tmp`, file);
-writeFileSync(join(dir, 'latest.json.tmp'), text);
-renameSync(join(dir, 'latest.json.tmp'), join(dir, 'latest.json'));
+const file = writeResult(`bench-${out.date.replace(/[:.]/g, '-')}.json`, text);
+writeResult('latest.json', text);
 process.stderr.write(`[bench] wrote ${file}\n`);

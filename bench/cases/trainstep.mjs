@@ -7,6 +7,7 @@
 // Exports `demoTrainStep()` for bench/cases/datasets.mjs (what a training step consumes, images/s).
 import { fileURLToPath } from 'node:url';
 import { createWsFcn, WsFcnTrainer } from '@wsss/cli';
+import { applyModel } from '@wsss/core';
 import { emit, initBackend, quick, tf, timeIt } from './_util.mjs';
 
 export const DEMO = {
@@ -78,7 +79,29 @@ export async function demoTrainStep({ warmup = 1, reps = 3, maskPhase = true, cf
   };
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
+/**
+ * `--serve`: the lockstep protocol of bench/paired.mjs for the demo preset's step. Prints {"ready": true}, then
+ * for every stdin line "step" runs one training step and prints {"ms": …}; ends at EOF or "quit".
+ */
+async function serve() {
+  await initBackend();
+  const cfg = DEMO_PRESET_96;
+  const net = demoNet(cfg);
+  const trainer = new WsFcnTrainer(net, { optimizer: cfg.optimizer, ...cfg.trainer });
+  const batch = demoBatch(cfg);
+  process.stdout.write(`${JSON.stringify({ ready: true })}\n`);
+  const { createInterface } = await import('node:readline');
+  for await (const line of createInterface({ input: process.stdin })) {
+    if (line.trim() !== 'step') break;
+    const t0 = performance.now();
+    await trainer.step(batch, 100);
+    process.stdout.write(`${JSON.stringify({ ms: performance.now() - t0 })}\n`);
+  }
+  process.exit(0);
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv.includes('--serve')) await serve();
+else if (process.argv[1] === fileURLToPath(import.meta.url)) {
   // Heavy: wasm (and webgpu) only; the plain-JS cpu backend prints no rows (WSSS_BENCH_ALL_BACKENDS=1 forces it).
   if (/--backend=cpu\b/.test(process.argv.join(' ')) && process.env.WSSS_BENCH_ALL_BACKENDS !== '1') {
     process.stdout.write('[]\n');
@@ -88,21 +111,26 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const reps = quick ? 3 : 7;
   const note = `batch ${DEMO.n}, ${DEMO.size}x${DEMO.size}, demo widths [16,32,64,128,256,256,256] light, from scratch, SGD`;
   const rows = [];
-  const on = await demoTrainStep({ warmup: 2, reps });
-  rows.push({
-    id: 'wsfcn-trainstep/demo-128',
-    impl: backend,
-    ms: on.ms,
-    reps,
-    threads: 1,
-    note: `${note}; ${on.imagesPerSec.toFixed(1)} img/s`,
-  });
-  const off = await demoTrainStep({ warmup: 1, reps, maskPhase: false });
-  rows.push({ id: 'wsfcn-trainstep-clsonly/demo-128', impl: backend, ms: off.ms, reps, threads: 1, note });
-  {
+  const want = (id) => !process.env.WSSS_BENCH_ID || id.includes(process.env.WSSS_BENCH_ID); // substring filter
+  if (want('wsfcn-trainstep/demo-128')) {
+    const on = await demoTrainStep({ warmup: 2, reps });
+    rows.push({
+      id: 'wsfcn-trainstep/demo-128',
+      impl: backend,
+      ms: on.ms,
+      reps,
+      threads: 1,
+      note: `${note}; ${on.imagesPerSec.toFixed(1)} img/s`,
+    });
+  }
+  if (want('wsfcn-trainstep-clsonly/demo-128')) {
+    const off = await demoTrainStep({ warmup: 1, reps, maskPhase: false });
+    rows.push({ id: 'wsfcn-trainstep-clsonly/demo-128', impl: backend, ms: off.ms, reps, threads: 1, note });
+  }
+  if (want('wsfcn-fwd/demo-128')) {
     const net = demoNet();
     const { images, raw, labels } = demoBatch();
-    const r = timeIt(() => net.model.apply(images, { training: true }), { warmup: 1, reps });
+    const r = timeIt(() => applyModel(net.model, images, { training: true }), { warmup: 1, reps });
     rows.push({
       id: 'wsfcn-fwd/demo-128',
       impl: backend,
@@ -113,7 +141,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     net.model.dispose();
     tf.dispose([images, raw, labels]);
   }
-  {
+  if (want('wsfcn-trainstep/demo-preset-96')) {
     const c = DEMO_PRESET_96;
     const r = await demoTrainStep({ warmup: 1, reps: quick ? 3 : 5, cfg: c });
     rows.push({

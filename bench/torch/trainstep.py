@@ -9,6 +9,11 @@ Rows: `wsfcn-trainstep/demo-128` (mask phase on), `wsfcn-trainstep-clsonly/demo-
 only: the difference is PAMR + pseudo GT + balanced CE), `wsfcn-fwd/demo-128` (forward alone, training mode),
 `wsfcn-trainstep/demo-preset-96` (the CLI's DEMO_PRESET: [8…128] channels, 96 px, batch 16, 5 classes, Adam).
 """
+import json
+import os
+import sys
+import time
+
 import torch
 
 from _common import QUICK, emit, row, setup
@@ -30,6 +35,35 @@ def batch(N=N, S=S, K=K):
     return (raw - mean) / std, raw, labels
 
 
+def preset_step():
+    """A step function for the CLI's DEMO_PRESET twin (used by main() and by --serve)."""
+    pm = WsFcn(5, [8, 16, 32, 64, 128, 128, 128], LIGHT, from_scratch=True).train()
+    popt = torch.optim.Adam(pm.param_groups(lr=1e-3, mults=(1, 1, 1, 1), wd=0.0), lr=1e-3)
+    pi, pr, pl = batch(16, 96, 5)
+
+    def pstep():
+        popt.zero_grad(set_to_none=True)
+        loss = wsfcn_losses(pm, pi, pr, pl, mask_phase=True)[0]
+        loss.backward()
+        popt.step()
+
+    return pstep
+
+
+def serve():
+    """`--serve`: the lockstep protocol of bench/paired.mjs. Builds the demo-preset step, prints {"ready": true},
+    then for every stdin line "step" runs one step and prints {"ms": …}; ends at EOF or "quit"."""
+    setup()
+    step = preset_step()
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        if line.strip() != "step":
+            break
+        t0 = time.perf_counter()
+        step()
+        print(json.dumps({"ms": (time.perf_counter() - t0) * 1000.0}), flush=True)
+
+
 def main():
     setup()
     model = demo_model(K).train()
@@ -46,31 +80,30 @@ def main():
         return float(loss)
 
     reps = 3 if QUICK else 7
-    rows.append({**row("wsfcn-trainstep/demo-128", lambda: step(True), warmup=2, reps=reps), "note": note})
-    rows.append({**row("wsfcn-trainstep-clsonly/demo-128", lambda: step(False), warmup=1, reps=reps), "note": note})
+    only = os.environ.get("WSSS_BENCH_ID", "")  # substring filter, as in the TS case
+
+    if only in "wsfcn-trainstep/demo-128":
+        rows.append({**row("wsfcn-trainstep/demo-128", lambda: step(True), warmup=2, reps=reps), "note": note})
+    if only in "wsfcn-trainstep-clsonly/demo-128":
+        rows.append({**row("wsfcn-trainstep-clsonly/demo-128", lambda: step(False), warmup=1, reps=reps),
+                     "note": note})
 
     def fwd():
         with torch.no_grad():
             model(images)
 
-    rows.append({**row("wsfcn-fwd/demo-128", fwd, warmup=1, reps=reps), "note": "forward only, training mode"})
+    if only in "wsfcn-fwd/demo-128":
+        rows.append({**row("wsfcn-fwd/demo-128", fwd, warmup=1, reps=reps), "note": "forward only, training mode"})
 
     # The CLI's DEMO_PRESET (packages/cli/src/config/presets.ts, 2026-11-21): channels [8…128], 96 px, batch 16,
     # 5 classes, Adam lr 1e-3, multipliers 1, no weight decay.
-    pm = WsFcn(5, [8, 16, 32, 64, 128, 128, 128], LIGHT, from_scratch=True).train()
-    popt = torch.optim.Adam(pm.param_groups(lr=1e-3, mults=(1, 1, 1, 1), wd=0.0), lr=1e-3)
-    pi, pr, pl = batch(16, 96, 5)
+    pstep = preset_step()
 
-    def pstep():
-        popt.zero_grad(set_to_none=True)
-        loss = wsfcn_losses(pm, pi, pr, pl, mask_phase=True)[0]
-        loss.backward()
-        popt.step()
-
-    rows.append({**row("wsfcn-trainstep/demo-preset-96", pstep, warmup=1, reps=3 if QUICK else 5),
-                 "note": "CLI DEMO_PRESET: batch 16, 96x96, [8..128] light, 5 classes, Adam"})
+    if only in "wsfcn-trainstep/demo-preset-96":
+        rows.append({**row("wsfcn-trainstep/demo-preset-96", pstep, warmup=1, reps=3 if QUICK else 5),
+                     "note": "CLI DEMO_PRESET: batch 16, 96x96, [8..128] light, 5 classes, Adam"})
     emit(rows)
 
 
 if __name__ == "__main__":
-    main()
+    serve() if "--serve" in sys.argv else main()

@@ -94,7 +94,7 @@ describe.each(TEST_BACKENDS)('WideResNet-38 units on %s', (backend) => {
       conv2b1: kernel([3, 3, 3, 3], 4),
     };
     const { y, a } = residualUnit(u, x, false, {
-      bn: (_n: UnitBn, t) => frozenBn(t, t.shape[3]!),
+      bnRelu: (_n: UnitBn, t) => tf.relu(frozenBn(t, t.shape[3]!)),
       conv: (n: UnitConv, t, args) =>
         tf.conv2d(
           tf.pad(t, [
@@ -140,7 +140,7 @@ describe.each(TEST_BACKENDS)('WideResNet-38 units on %s', (backend) => {
     const x = seededTensor([1, 5, 5, 2], 5) as tf.Tensor4D;
     const zero = tf.zeros([3, 3, 2, 2]) as tf.Tensor4D;
     const { y } = residualUnit(u, x, false, {
-      bn: (_n, t) => t,
+      bnRelu: (_n, t) => tf.relu(t),
       conv: () => tf.conv2d(tf.zeros([1, 5, 5, 2]) as tf.Tensor4D, zero, 1, 'same'),
     });
     expectClose(y, x); // zero residual → exactly x, not ReLU(x)
@@ -168,7 +168,7 @@ describe.each(TEST_BACKENDS)('WideResNet-38 units on %s', (backend) => {
       conv2b2: kernel([1, 1, 2, 4], 10),
     };
     const ops = {
-      bn: (_n: UnitBn, t: tf.Tensor4D) => frozenBn(t, t.shape[3]!),
+      bnRelu: (_n: UnitBn, t: tf.Tensor4D) => tf.relu(frozenBn(t, t.shape[3]!)),
       conv: (
         n: UnitConv,
         t: tf.Tensor4D,

@@ -74,7 +74,8 @@ export type UnitConv = 'branch1' | 'conv2a' | 'conv2b1' | 'conv2b2';
 
 /** How `residualUnit` reaches a unit's weights: the layer passes its own, tests pass plain tensors. */
 export interface UnitOps {
-  bn(name: UnitBn, x: tf.Tensor4D): tf.Tensor;
+  /** BatchNorm `name`, then ReLU (every BN of a unit is followed by one, spec §2). */
+  bnRelu(name: UnitBn, x: tf.Tensor4D): tf.Tensor;
   conv(
     name: UnitConv,
     x: tf.Tensor4D,
@@ -98,19 +99,19 @@ export function residualUnit(
   training: boolean,
   ops: UnitOps,
 ): { y: tf.Tensor4D; a: tf.Tensor4D } {
-  const a = tf.relu(ops.bn('bn2a', x)) as tf.Tensor4D;
+  const a = ops.bnRelu('bn2a', x) as tf.Tensor4D;
   const shortcut = hasProjection(u) ? ops.conv('branch1', a, { stride: u.stride }) : x;
   let r: tf.Tensor4D;
   if (u.kind === 'basic') {
     r = ops.conv('conv2a', a, { stride: u.stride, padding: u.firstDilation, dilation: u.firstDilation });
-    r = tf.relu(ops.bn('bn2b1', r)) as tf.Tensor4D;
+    r = ops.bnRelu('bn2b1', r) as tf.Tensor4D;
     r = ops.conv('conv2b1', r, { padding: u.dilation, dilation: u.dilation });
   } else {
     r = ops.conv('conv2a', a, { stride: u.stride });
-    r = tf.relu(ops.bn('bn2b1', r)) as tf.Tensor4D;
+    r = ops.bnRelu('bn2b1', r) as tf.Tensor4D;
     r = channelDropout(r, u.dropout, { training });
     r = ops.conv('conv2b1', r, { padding: u.dilation, dilation: u.dilation });
-    r = tf.relu(ops.bn('bn2b2', r)) as tf.Tensor4D;
+    r = ops.bnRelu('bn2b2', r) as tf.Tensor4D;
     r = channelDropout(r, u.dropout, { training });
     r = ops.conv('conv2b2', r);
   }
@@ -259,7 +260,7 @@ export class WideResNet38 extends WsssLayer<Wrn38Options> {
       this.units.forEach((u, i) => {
         const w = this.unitWeights[i]!;
         const { y, a } = residualUnit(u, x, training, {
-          bn: (name, t) => this.applyBatchNorm(w[name]!, t, training),
+          bnRelu: (name, t) => this.applyBatchNorm(w[name]!, t, training, true),
           conv: (name, t, args) => this.applyConv(w[name]!, t, args),
         });
         if (u.name === 'b5' && wanted.has('conv4')) taps.conv4 = a;
@@ -268,7 +269,7 @@ export class WideResNet38 extends WsssLayer<Wrn38Options> {
         if (u === this.lastUnit(2) && wanted.has('conv2')) taps.conv2 = x;
         if (u === this.lastUnit(3) && wanted.has('conv3')) taps.conv3 = x;
       });
-      if (wanted.has('conv6')) taps.conv6 = tf.relu(this.applyBatchNorm(this.bn7!, x, training));
+      if (wanted.has('conv6')) taps.conv6 = this.applyBatchNorm(this.bn7!, x, training, true);
       const out = this.options.taps.map((t) => taps[t]!);
       return out.length === 1 ? out[0]! : out;
     });

@@ -250,12 +250,12 @@ Options:
   --quick                tiny version (32+16 images of 32×32, 2 epochs) in well under a minute
   -o, --out <dir>        run folder (default runs/demo-<UTC time>)
   --set <key=value>      override a demo setting (e.g. --set train.epochs=6)
-  --backend <name>       default wasm          --threads <n|auto>  wasm threads (default 1)
+  --backend <name>       default wasm          --threads <n|auto>  wasm threads (default 2)
   --json, -q             as for train
 
 Examples:
   wsss demo
-  wsss demo --threads 2 --out runs/demo`,
+  wsss demo --threads 1 --out runs/demo`,
   },
   bench: {
     summary: 'time a training step and inference of the network on the chosen backend',

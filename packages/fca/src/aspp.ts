@@ -46,18 +46,19 @@ export function asppForward(
   return tf.tidy(() => {
     const [, h, w] = x.shape;
     const cbr = (name: string, t: tf.Tensor4D, rate: number, k: 1 | 3) =>
-      tf.relu(
-        ops.bn(
-          `${name}/bn`,
-          ops.conv(`${name}/atrous_conv`, t, k === 1 ? {} : { padding: rate, dilation: rate }),
-        ),
+      ops.bn(
+        `${name}/bn`,
+        ops.conv(`${name}/atrous_conv`, t, k === 1 ? {} : { padding: rate, dilation: rate }),
+        { relu: true },
       );
     const outs = [cbr('aspp1', x, 1, 1), ...rates.map((r, i) => cbr(`aspp${i + 2}`, x, r, 3))];
-    const pooled = tf.relu(
-      ops.bn('global_avg_pool/2', ops.conv('global_avg_pool/1', tf.mean(x, [1, 2], true) as tf.Tensor4D)),
+    const pooled = ops.bn(
+      'global_avg_pool/2',
+      ops.conv('global_avg_pool/1', tf.mean(x, [1, 2], true) as tf.Tensor4D),
+      { relu: true },
     );
     outs.push(resizeBilinear(pooled as tf.Tensor4D, [h, w], { alignCorners: true }));
-    const y = tf.relu(ops.bn('bn1', ops.conv('conv1', tf.concat(outs, 3) as tf.Tensor4D)));
+    const y = ops.bn('bn1', ops.conv('conv1', tf.concat(outs, 3) as tf.Tensor4D), { relu: true });
     return dropout(y, opts.dropout ?? 0.5, { training: opts.training }) as tf.Tensor4D;
   });
 }

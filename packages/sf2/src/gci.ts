@@ -46,7 +46,7 @@ export function gciFusionForward(
   return tf.tidy(() => {
     const [n, H, W] = conv3.shape;
     const cbr = (name: string, x: tf.Tensor4D, padding = 0) =>
-      tf.relu(ops.bn(`${name}/bn`, ops.conv(`${name}/conv`, x, { padding }))) as tf.Tensor4D;
+      ops.bn(`${name}/bn`, ops.conv(`${name}/conv`, x, { padding }), { relu: true }) as tf.Tensor4D;
     const skip = cbr('fc8_skip', conv3);
     const up = resizeBilinear(context, [H, W], { alignCorners: true });
     const deep = cbr('fc8_x', tf.concat([up, skip], 3) as tf.Tensor4D, 1);

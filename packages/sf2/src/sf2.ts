@@ -43,7 +43,7 @@ export function sf2Forward(left: tf.Tensor4D, down: tf.Tensor4D, ops: ModuleOps)
         ? down
         : resizeBilinear(down, [H, W], { alignCorners: false });
     const cbr = (k: (typeof BLOCKS)[number], x: tf.Tensor4D) =>
-      tf.relu(ops.bn(`bn${k}`, ops.conv(`conv${k}`, x, { padding: 1 }))) as tf.Tensor4D;
+      ops.bn(`bn${k}`, ops.conv(`conv${k}`, x, { padding: 1 }), { relu: true }) as tf.Tensor4D;
     const h1 = cbr('1h', left);
     const h2 = cbr('2h', h1);
     const v1 = cbr('1v', d);

@@ -129,9 +129,16 @@ export interface ConvCallArgs {
  * layer passes {@link WsssLayer.ops} (its own weights; BatchNorm statistics updated while training); a functional
  * twin passes {@link paramOps} over a plain record of tensors. One implementation serves both.
  */
+/** Options of {@link ModuleOps.bn}. */
+export interface BnCallArgs {
+  /** Follow the BatchNorm with a ReLU (conv → BN → ReLU blocks). Default false. */
+  relu?: boolean;
+}
+
 export interface ModuleOps {
   conv(name: string, x: tf.Tensor4D, args?: ConvCallArgs): tf.Tensor4D;
-  bn(name: string, x: tf.Tensor): tf.Tensor;
+  /** BatchNorm `name` on x; `{ relu: true }` returns max(0, BN(x)) (fused into one kernel on cpu/wasm). */
+  bn(name: string, x: tf.Tensor, opts?: BnCallArgs): tf.Tensor;
   /** A raw weight by full name (e.g. `sa/conv/kernel`), for modules that use weights outside conv/bn. */
   weight(name: string): tf.Tensor;
 }
@@ -161,7 +168,7 @@ export function paramOps(
         ...args,
         bias: get(`${name}/bias`, true) as tf.Tensor1D | undefined,
       }),
-    bn: (name, x) => {
+    bn: (name, x, args = {}) => {
       const mode = typeof bnModes === 'string' ? bnModes : bnModes[name];
       if (!mode) throw new Error(`no BatchNorm mode given for '${name}'`);
       return batchNorm(
@@ -172,7 +179,7 @@ export function paramOps(
           movingMean: get(`${name}/moving_mean`) as tf.Tensor1D,
           movingVariance: get(`${name}/moving_variance`) as tf.Tensor1D,
         },
-        { mode, training },
+        { mode, training, relu: args.relu ?? false },
       ).y;
     },
     weight: (name) => get(name)!,
@@ -350,8 +357,11 @@ export abstract class WsssLayer<O extends object = object> extends tfl.layers.La
     });
   }
 
-  /** BatchNorm in the declared mode; in `batch` mode while training it updates the running statistics. */
-  protected applyBatchNorm(w: BatchNormWeights, x: tf.Tensor, training: boolean): tf.Tensor {
+  /**
+   * BatchNorm in the declared mode (then ReLU with `relu`); in `batch` mode while training it updates the running
+   * statistics.
+   */
+  protected applyBatchNorm(w: BatchNormWeights, x: tf.Tensor, training: boolean, relu = false): tf.Tensor {
     const r = batchNorm(
       x,
       {
@@ -360,7 +370,7 @@ export abstract class WsssLayer<O extends object = object> extends tfl.layers.La
         movingMean: w.movingMean.read() as tf.Tensor1D,
         movingVariance: w.movingVariance.read() as tf.Tensor1D,
       },
-      { mode: w.mode, training },
+      { mode: w.mode, training, relu },
     );
     if (r.newMovingMean && r.newMovingVariance) {
       w.movingMean.write(r.newMovingMean);
@@ -380,7 +390,8 @@ export abstract class WsssLayer<O extends object = object> extends tfl.layers.La
     };
     return {
       conv: (name, x, args) => this.applyConv(find(this.declaredConvs, name, 'convolution'), x, args),
-      bn: (name, x) => this.applyBatchNorm(find(this.declaredBns, name, 'BatchNorm'), x, training),
+      bn: (name, x, args = {}) =>
+        this.applyBatchNorm(find(this.declaredBns, name, 'BatchNorm'), x, training, args.relu ?? false),
       weight: (name) => {
         const w = this.weights.find((v) => v.originalName === name || v.originalName.endsWith(`/${name}`));
         if (!w) throw new Error(`${this.getClassName()}: no weight named '${name}'`);

@@ -43,9 +43,9 @@ export function segHeadForward(
 ): tf.Tensor4D {
   const [p1, p2] = opts.dropout ?? SEG_HEAD_DEFAULTS.dropout;
   return tf.tidy(() => {
-    let y = tf.relu(ops.bn('1', ops.conv('0', x, { padding: 1 }))) as tf.Tensor4D;
+    let y = ops.bn('1', ops.conv('0', x, { padding: 1 }), { relu: true }) as tf.Tensor4D;
     y = dropout(y, p1, { training: opts.training }) as tf.Tensor4D;
-    y = tf.relu(ops.bn('5', ops.conv('4', y, { padding: 1 }))) as tf.Tensor4D;
+    y = ops.bn('5', ops.conv('4', y, { padding: 1 }), { relu: true }) as tf.Tensor4D;
     y = dropout(y, p2, { training: opts.training }) as tf.Tensor4D;
     return ops.conv('8', y);
   });

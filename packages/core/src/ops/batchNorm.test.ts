@@ -89,7 +89,7 @@ describe.each(TEST_BACKENDS)('batchNorm on %s', (backend) => {
    * The fused kernels (value and gradients w.r.t. x, γ, β) against autodiff of the plain formula, with the batch
    * statistics (mode batch) or stored ones (frozenStats), on an odd-sized input with C channels.
    */
-  function expectMatchesPlain(mode: 'batch' | 'frozenStats', C: number): void {
+  function expectMatchesPlain(mode: 'batch' | 'frozenStats', C: number, relu = false): void {
     const x = seededTensor([3, 5, 7, C], 21 + C, 3);
     const g = tf.tensor1d([1.5, -0.5, 2, 0.7, 1.1, -1.3, 0.4, 0.9].slice(0, C));
     const b = tf.tensor1d([0.1, 0.2, -0.3, 0, 0.5, -0.1, 0.3, 0.2].slice(0, C));
@@ -100,13 +100,13 @@ describe.each(TEST_BACKENDS)('batchNorm on %s', (backend) => {
     const w = seededTensor([3, 5, 7, C], 22);
     const fused = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => {
       const p = { ...st, gamma: gg as tf.Tensor1D, beta: bb as tf.Tensor1D };
-      return tf.sum(tf.mul(batchNorm(xx, p, { mode, training: true }).y, w));
+      return tf.sum(tf.mul(batchNorm(xx, p, { mode, training: true, relu }).y, w));
     };
     const plain = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => {
       const { mean, variance } =
         mode === 'batch' ? tf.moments(xx, [0, 1, 2]) : { mean: st.movingMean, variance: st.movingVariance };
       const y = tf.add(tf.mul(tf.div(tf.sub(xx, mean), tf.sqrt(tf.add(variance, 1e-5))), gg), bb);
-      return tf.sum(tf.mul(y, w));
+      return tf.sum(tf.mul(relu ? tf.relu(y) : y, w));
     };
     expectClose(fused(x, g, b), plain(x, g, b), { atol: 1e-3, what: 'value' });
     const a = tf.grads(fused)([x, g, b]);
@@ -126,4 +126,23 @@ describe.each(TEST_BACKENDS)('batchNorm on %s', (backend) => {
     'stored statistics (frozenStats, training): value and gradients equal autodiff of the plain formula, %i channels',
     (C) => expectMatchesPlain('frozenStats', C),
   );
+
+  it.each([
+    ['batch', 4],
+    ['batch', 3],
+    ['frozenStats', 8],
+    ['frozenStats', 3],
+  ] as const)('relu: %s, %i channels: max(0, BN(x)) and its gradient equal autodiff of relu(plain BN)', (mode, C) =>
+    expectMatchesPlain(mode, C, true),
+  );
+
+  it('relu in inference: zero exactly where BN(x) < 0, BN(x) elsewhere', () => {
+    const r = batchNorm(x(), stats(), { mode: 'batch', training: false, relu: true });
+    expectClose(
+      r.y,
+      [0, 1, 2, 3].map((v) => v / Math.sqrt(4 + 1e-5)),
+    );
+    const neg = batchNorm(tf.neg(x()), stats(), { mode: 'frozen', training: false, relu: true });
+    expect(Array.from(neg.y.dataSync())).toEqual([0, 0, 0, 0]);
+  });
 });

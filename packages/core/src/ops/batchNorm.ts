@@ -35,6 +35,11 @@ export interface BatchNormOptions {
   training: boolean;
   epsilon?: number;
   momentum?: number;
+  /**
+   * Apply ReLU to the output: max(0, BN(x)), the conv → BN → ReLU blocks of the reference. On cpu/wasm it is fused
+   * into the BatchNorm kernels (one pass forward, the mask folded into the BN gradient); elsewhere a `tf.relu`.
+   */
+  relu?: boolean;
 }
 
 export interface BatchNormResult {
@@ -62,7 +67,7 @@ function checkParams(x: tf.Tensor, p: BatchNormParams): void {
  * so it stays pure; `WsssLayer.applyBatchNorm` assigns them to the layer's variables.
  */
 export function batchNorm(x: tf.Tensor, params: BatchNormParams, opts: BatchNormOptions): BatchNormResult {
-  const { mode, training, epsilon = BN_EPSILON, momentum = BN_MOMENTUM } = opts;
+  const { mode, training, epsilon = BN_EPSILON, momentum = BN_MOMENTUM, relu = false } = opts;
   if (!BATCH_NORM_MODES.includes(mode)) {
     throw new Error(`batchNorm: mode must be one of ${BATCH_NORM_MODES.join(', ')}, got '${String(mode)}'`);
   }
@@ -81,34 +86,38 @@ export function batchNorm(x: tf.Tensor, params: BatchNormParams, opts: BatchNorm
             .runKernel(
               BATCH_NORM_INFER,
               { x, mean: movingMean, variance: movingVariance, gamma: scale, beta: offset },
-              { epsilon },
+              { epsilon, relu },
             ) as tf.Tensor;
         }
-        return tf.batchNorm(x, movingMean, movingVariance, offset, scale, epsilon);
+        const y = tf.batchNorm(x, movingMean, movingVariance, offset, scale, epsilon);
+        return relu ? tf.relu(y) : y;
       }),
     };
   }
   const axes = Array.from({ length: x.rank - 1 }, (_, i) => i);
   const count = x.size / c;
   return tf.tidy(() => {
-    let y: tf.Tensor;
-    let mean: tf.Tensor1D;
-    let variance: tf.Tensor1D;
     if (hasBatchNormKernels() && x.dtype === 'float32') {
-      // one fused kernel and a fused gradient on cpu/wasm (kernels/batchNorm)
+      // one fused kernel (statistics, normalisation, optional ReLU, running-statistics update) and a fused
+      // gradient on cpu/wasm (kernels/batchNorm)
       registerBatchNormKernels();
       const [offset, scale] = affine(params, c);
-      [y, mean, variance] = tf
+      const [y, , , newMovingMean, newMovingVariance] = tf
         .engine()
-        .runKernel(BATCH_NORM_TRAIN, { x, gamma: scale, beta: offset }, { epsilon }) as [
-        tf.Tensor,
-        tf.Tensor1D,
-        tf.Tensor1D,
-      ];
-    } else {
-      ({ mean, variance } = tf.moments(x, axes) as { mean: tf.Tensor1D; variance: tf.Tensor1D });
-      y = tf.batchNorm(x, mean, variance, ...affine(params, c), epsilon);
+        .runKernel(
+          BATCH_NORM_TRAIN,
+          { x, gamma: scale, beta: offset, movingMean, movingVariance },
+          { epsilon, momentum, relu },
+        ) as tf.Tensor[];
+      return {
+        y: y!,
+        newMovingMean: newMovingMean as tf.Tensor1D,
+        newMovingVariance: newMovingVariance as tf.Tensor1D,
+      };
     }
+    const { mean, variance } = tf.moments(x, axes) as { mean: tf.Tensor1D; variance: tf.Tensor1D };
+    const yLin = tf.batchNorm(x, mean, variance, ...affine(params, c), epsilon);
+    const y = relu ? tf.relu(yLin) : yLin;
     const m = stopGradient(mean) as tf.Tensor1D;
     const unbiased = tf.mul(stopGradient(variance), count / Math.max(count - 1, 1)) as tf.Tensor1D;
     const newMovingMean = tf.add(tf.mul(movingMean, 1 - momentum), tf.mul(m, momentum)) as tf.Tensor1D;

@@ -21,6 +21,22 @@ export const BATCH_NORM_INFER = 'WsssBatchNormInfer';
 export const BATCH_NORM_INFER_GRAD = 'WsssBatchNormInferGrad';
 const BACKENDS = ['cpu', 'wasm'] as const;
 
+/**
+ * Training-mode kernel: inputs x, gamma, beta, movingMean, movingVariance; outputs y, batch mean, biased batch
+ * variance and the updated running mean and variance (momentum `momentum`, spec §1.5). `relu` fuses max(0, ·).
+ */
+export interface BatchNormTrainAttrs {
+  epsilon: number;
+  momentum: number;
+  relu: boolean;
+}
+
+/** Inference-mode kernel: inputs x, mean, variance, gamma, beta; output y (max(0, ·) with `relu`). */
+export interface BatchNormInferAttrs {
+  epsilon: number;
+  relu: boolean;
+}
+
 let registered = false;
 
 /** Registers the kernels and the gradient (idempotent). */
@@ -32,111 +48,156 @@ export function registerBatchNormKernels(): void {
       kernelName: BATCH_NORM_TRAIN,
       backendName,
       kernelFunc: ({ inputs, backend, attrs }) => {
-        const { x, gamma, beta } = inputs as { x: tf.TensorInfo; gamma: tf.TensorInfo; beta: tf.TensorInfo };
-        const c = x.shape[x.shape.length - 1]!;
-        const eps = (attrs as { epsilon: number }).epsilon;
+        const { x, gamma, beta, movingMean, movingVariance } = inputs as Record<string, tf.TensorInfo>;
+        const c = x!.shape[x!.shape.length - 1]!;
+        const { epsilon, momentum, relu } = attrs as unknown as BatchNormTrainAttrs;
         return onTypedArrays(
           backendName,
           backend,
           BATCH_NORM_TRAIN,
-          [x, gamma, beta],
-          [x.shape, [c], [c]],
-          (i, o) => batchNormTrainForward(i[0]!, i[1]!, i[2]!, eps, c, o[0]!, o[1]!, o[2]!),
+          [x!, gamma!, beta!, movingMean!, movingVariance!],
+          [x!.shape, [c], [c], [c], [c]],
+          (i, o) =>
+            batchNormTrainForward(i[0]!, i[1]!, i[2]!, epsilon, c, o[0]!, o[1]!, o[2]!, relu, {
+              mean: i[3]!,
+              variance: i[4]!,
+              momentum,
+              newMean: o[3]!,
+              newVariance: o[4]!,
+            }),
         );
       },
     });
-    tf.registerKernel({
-      kernelName: BATCH_NORM_TRAIN_GRAD,
+    registerGradKernel(
+      BATCH_NORM_TRAIN_GRAD,
       backendName,
-      kernelFunc: ({ inputs, backend, attrs }) => {
-        const { dy, x, gamma, mean, variance } = inputs as Record<string, tf.TensorInfo>;
-        const c = x!.shape[x!.shape.length - 1]!;
-        const eps = (attrs as { epsilon: number }).epsilon;
-        return onTypedArrays(
-          backendName,
-          backend,
-          BATCH_NORM_TRAIN_GRAD,
-          [dy!, x!, gamma!, mean!, variance!],
-          [x!.shape, [c], [c]],
-          (i, o) => batchNormTrainBackward(i[0]!, i[1]!, i[2]!, i[3]!, i[4]!, eps, c, o[0]!, o[1]!, o[2]!),
-        );
-      },
-    });
+      ['x', 'gamma', 'mean', 'variance'],
+      batchNormTrainBackward,
+    );
     tf.registerKernel({
       kernelName: BATCH_NORM_INFER,
       backendName,
       kernelFunc: ({ inputs, backend, attrs }) => {
         const { x, mean, variance, gamma, beta } = inputs as Record<string, tf.TensorInfo>;
         const c = x!.shape[x!.shape.length - 1]!;
-        const eps = (attrs as { epsilon: number }).epsilon;
+        const { epsilon, relu } = attrs as unknown as BatchNormInferAttrs;
         return onTypedArrays(
           backendName,
           backend,
           BATCH_NORM_INFER,
           [x!, mean!, variance!, gamma!, beta!],
           [x!.shape],
-          (i, o) => batchNormInferForward(i[0]!, i[1]!, i[2]!, i[3]!, i[4]!, eps, c, o[0]!),
+          (i, o) => batchNormInferForward(i[0]!, i[1]!, i[2]!, i[3]!, i[4]!, epsilon, c, o[0]!, relu),
         )[0]!;
       },
     });
-    tf.registerKernel({
-      kernelName: BATCH_NORM_INFER_GRAD,
+    registerGradKernel(
+      BATCH_NORM_INFER_GRAD,
       backendName,
-      kernelFunc: ({ inputs, backend, attrs }) => {
-        const { dy, x, mean, variance, gamma } = inputs as Record<string, tf.TensorInfo>;
-        const c = x!.shape[x!.shape.length - 1]!;
-        const eps = (attrs as { epsilon: number }).epsilon;
-        return onTypedArrays(
-          backendName,
-          backend,
-          BATCH_NORM_INFER_GRAD,
-          [dy!, x!, mean!, variance!, gamma!],
-          [x!.shape, [c], [c]],
-          (i, o) => batchNormInferBackward(i[0]!, i[1]!, i[2]!, i[3]!, i[4]!, eps, c, o[0]!, o[1]!, o[2]!),
-        );
-      },
-    });
+      ['x', 'mean', 'variance', 'gamma'],
+      batchNormInferBackward,
+    );
   }
   tf.registerGradient({
     kernelName: BATCH_NORM_INFER,
     inputsToSave: ['x', 'mean', 'variance', 'gamma'],
+    outputsToSave: [true],
     gradFunc: (dys, saved, attrs) => {
-      const dy = (Array.isArray(dys) ? dys[0] : dys) as tf.Tensor;
-      const [x, mean, variance, gamma] = saved as tf.Tensor[];
-      const [dx, dgamma, dbeta] = tf
-        .engine()
-        .runKernel(
-          BATCH_NORM_INFER_GRAD,
-          { dy, x: x!, mean: mean!, variance: variance!, gamma: gamma! },
-          attrs as tf.NamedAttrMap,
-        ) as tf.Tensor[];
+      const [x, mean, variance, gamma, y] = saved as tf.Tensor[];
       // the stored statistics are constants of this mode (never trained through)
-      return {
-        x: () => dx!,
-        gamma: () => dgamma!,
-        beta: () => dbeta!,
-        mean: () => tf.zerosLike(mean!),
-        variance: () => tf.zerosLike(variance!),
-      };
+      return bnGradients(
+        BATCH_NORM_INFER_GRAD,
+        dys,
+        { x: x!, mean: mean!, variance: variance!, gamma: gamma! },
+        y!,
+        attrs,
+        {
+          mean: mean!,
+          variance: variance!,
+        },
+      );
     },
   });
   tf.registerGradient({
     kernelName: BATCH_NORM_TRAIN,
-    inputsToSave: ['x', 'gamma'],
-    outputsToSave: [false, true, true],
+    inputsToSave: ['x', 'gamma', 'movingMean', 'movingVariance'],
+    outputsToSave: [true, true, true, false, false],
     gradFunc: (dys, saved, attrs) => {
-      const dy = (Array.isArray(dys) ? dys[0] : dys) as tf.Tensor;
-      const [x, gamma, mean, variance] = saved as tf.Tensor[];
-      const [dx, dgamma, dbeta] = tf
-        .engine()
-        .runKernel(
-          BATCH_NORM_TRAIN_GRAD,
-          { dy, x: x!, gamma: gamma!, mean: mean!, variance: variance! },
-          attrs as tf.NamedAttrMap,
-        ) as tf.Tensor[];
-      return { x: () => dx!, gamma: () => dgamma!, beta: () => dbeta! };
+      const [x, gamma, movingMean, movingVariance, y, mean, variance] = saved as tf.Tensor[];
+      // the running statistics only feed the (non-differentiated) updated statistics
+      return bnGradients(
+        BATCH_NORM_TRAIN_GRAD,
+        dys,
+        { x: x!, gamma: gamma!, mean: mean!, variance: variance! },
+        y!,
+        attrs,
+        {
+          movingMean: movingMean!,
+          movingVariance: movingVariance!,
+        },
+      );
     },
   });
+}
+
+type GradCore = (
+  dy: Float32Array,
+  a: Float32Array,
+  b: Float32Array,
+  c: Float32Array,
+  d: Float32Array,
+  eps: number,
+  channels: number,
+  dx: Float32Array,
+  dgamma: Float32Array,
+  dbeta: Float32Array,
+  y: Float32Array | null,
+) => void;
+
+/**
+ * A gradient kernel: inputs dy, the four named `order` (passed to `core` in that order) and, for a fused ReLU, the
+ * forward output y; outputs dx, dγ, dβ.
+ */
+function registerGradKernel(name: string, backendName: string, order: string[], core: GradCore): void {
+  tf.registerKernel({
+    kernelName: name,
+    backendName,
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { dy, x, y } = inputs as Record<string, tf.TensorInfo>;
+      const c = x!.shape[x!.shape.length - 1]!;
+      const eps = (attrs as { epsilon: number }).epsilon;
+      const ins = [
+        dy!,
+        ...order.map((k) => (inputs as Record<string, tf.TensorInfo>)[k]!),
+        ...(y ? [y] : []),
+      ];
+      return onTypedArrays(backendName, backend, name, ins, [x!.shape, [c], [c]], (i, o) =>
+        core(i[0]!, i[1]!, i[2]!, i[3]!, i[4]!, eps, c, o[0]!, o[1]!, o[2]!, i[5] ?? null),
+      );
+    },
+  });
+}
+
+/**
+ * Gradients of a BN kernel through its fused gradient kernel: dx, dγ, dβ from dy and the saved tensors (and the
+ * output y when the ReLU was fused: the kernel masks dy with it), zeros for the statistics inputs in `constants`.
+ */
+function bnGradients(
+  gradKernel: string,
+  dys: tf.Tensor | tf.Tensor[],
+  saved: tf.NamedTensorMap,
+  y: tf.Tensor,
+  attrs: tf.NamedAttrMap,
+  constants: Record<string, tf.Tensor>,
+): Record<string, () => tf.Tensor> {
+  const dy = (Array.isArray(dys) ? dys[0] : dys) as tf.Tensor;
+  const relu = (attrs as unknown as { relu: boolean }).relu;
+  const [dx, dgamma, dbeta] = tf
+    .engine()
+    .runKernel(gradKernel, { dy, ...saved, ...(relu ? { y } : {}) }, attrs) as tf.Tensor[];
+  const grads: Record<string, () => tf.Tensor> = { x: () => dx!, gamma: () => dgamma!, beta: () => dbeta! };
+  for (const [k, t] of Object.entries(constants)) grads[k] = () => tf.zerosLike(t);
+  return grads;
 }
 
 /** Whether the active backend has the fused kernels. */
