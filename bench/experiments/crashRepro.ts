@@ -50,17 +50,24 @@ if (process.env.TIMEK) {
     times.set(key, l);
     return r;
   };
-  for (let i = 0; i < 3; i++) {
+  // per kernel (and shape with SHAPES=1): the median over STEPS steps of its summed time in a step
+  const perStep: Map<string, [number, number]>[] = [];
+  const stepMs: number[] = [];
+  for (let i = 0; i < Number(process.env.STEPS ?? 5); i++) {
     times.clear();
     const t0 = performance.now();
     await tr.step({ images, raw, labels }, 5);
-    console.log('step', (performance.now() - t0).toFixed(0));
-    const rows = [...times]
-      .map(([k, v]) => [k, v.length, v.reduce((a, b) => a + b, 0)] as const)
-      .sort((a, b) => b[2] - a[2]);
-    console.log('  kernels total', rows.reduce((a, r) => a + r[2], 0).toFixed(0));
-    for (const [k, n, t] of rows.slice(0, 22)) console.log(' ', k, n, t.toFixed(1));
+    stepMs.push(performance.now() - t0);
+    perStep.push(new Map([...times].map(([k, v]) => [k, [v.length, v.reduce((a, b) => a + b, 0)]])));
   }
+  const med = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1]!;
+  const keys = new Set(perStep.flatMap((m) => [...m.keys()]));
+  const rows = [...keys]
+    .map((k) => [k, perStep[0]!.get(k)?.[0] ?? 0, med(perStep.map((m) => m.get(k)?.[1] ?? 0))] as const)
+    .sort((a, b) => b[2] - a[2]);
+  console.log('steps', stepMs.map((t) => t.toFixed(0)).join(' '), 'median', med(stepMs).toFixed(0));
+  console.log('  kernels total (sum of medians)', rows.reduce((a, r) => a + r[2], 0).toFixed(0));
+  for (const [k, n, t] of rows.slice(0, Number(process.env.TOP ?? 30))) console.log(' ', k, n, t.toFixed(1));
   process.exit(0);
 }
 if (process.env.STACK) {

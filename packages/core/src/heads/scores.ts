@@ -19,8 +19,17 @@ export interface ClassScoreOptions {
 export function backgroundSoftmax(z: tf.Tensor4D): { logits: tf.Tensor4D; masks: tf.Tensor4D } {
   if (z.rank !== 4) throw new Error(`backgroundSoftmax: z must be rank 4 (N,H,W,K), got rank ${z.rank}`);
   return tf.tidy(() => {
-    const [n, h, w] = z.shape;
-    const logits = tf.concat([tf.ones([n, h, w, 1]), z], 3) as tf.Tensor4D;
+    // the constant channel by padding with 1 (a native pad on wasm; tfjs-wasm's Concat is a JS loop)
+    const logits = tf.pad(
+      z,
+      [
+        [0, 0],
+        [0, 0],
+        [0, 0],
+        [1, 0],
+      ],
+      1,
+    ) as tf.Tensor4D;
     return { logits, masks: tf.softmax(logits, -1) as tf.Tensor4D };
   });
 }

@@ -132,8 +132,9 @@ describe.each(TEST_BACKENDS)('batchNorm on %s', (backend) => {
     ['batch', 3],
     ['frozenStats', 8],
     ['frozenStats', 3],
-  ] as const)('relu: %s, %i channels: max(0, BN(x)) and its gradient equal autodiff of relu(plain BN)', (mode, C) =>
-    expectMatchesPlain(mode, C, true),
+  ] as const)(
+    'relu: %s, %i channels: max(0, BN(x)) and its gradient equal autodiff of relu(plain BN)',
+    (mode, C) => expectMatchesPlain(mode, C, true),
   );
 
   it('relu in inference: zero exactly where BN(x) < 0, BN(x) elsewhere', () => {
@@ -144,5 +145,26 @@ describe.each(TEST_BACKENDS)('batchNorm on %s', (backend) => {
     );
     const neg = batchNorm(tf.neg(x()), stats(), { mode: 'frozen', training: false, relu: true });
     expect(Array.from(neg.y.dataSync())).toEqual([0, 0, 0, 0]);
+  });
+
+  it('batch statistics keep their precision for a channel with a large mean (1e4 ± 0.01)', () => {
+    const noise = seededTensor([4, 9, 11, 2], 31, 0.01);
+    const x = tf.add(noise, tf.tensor1d([1e4, -3e3]));
+    const v = x.dataSync();
+    // float64 two-pass reference on the same float32 values
+    const ref = [0, 1].map((k) => {
+      const vals = Array.from(v).filter((_, i) => i % 2 === k);
+      const mu = vals.reduce((a, b) => a + b, 0) / vals.length;
+      return vals.reduce((a, b) => a + (b - mu) ** 2, 0) / vals.length;
+    });
+    const r = batchNorm(
+      x,
+      { movingMean: tf.zeros([2]) as tf.Tensor1D, movingVariance: tf.zeros([2]) as tf.Tensor1D },
+      { mode: 'batch', training: true, momentum: 1 },
+    );
+    const n = v.length / 2;
+    // momentum 1: the running variance is the batch variance, unbiased
+    expectClose(r.newMovingVariance!, ref.map((x) => (x * n) / (n - 1)), { rtol: 1e-4, atol: 0 });
+    expect(ref[0]).toBeGreaterThan(1e-5);
   });
 });

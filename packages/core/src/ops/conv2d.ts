@@ -114,10 +114,12 @@ function forwardKernel({
   backend: tf.KernelBackend;
   attrs?: tf.NamedAttrMap;
 }): tf.TensorInfo {
-  const { x, filter } = inputs as { x: tf.TensorInfo; filter: tf.TensorInfo };
+  const { x, filter, bias } = inputs as { x: tf.TensorInfo; filter: tf.TensorInfo; bias?: tf.TensorInfo };
   const g = geometryFromAttrs(attrs!);
   const name = tf.getBackend();
-  const conv = tf.getKernel('Conv2D', name)!;
+  // With a bias: the backend's FusedConv2D (XNNPACK adds it inside the convolution on wasm), else Conv2D.
+  const fused = bias ? tf.getKernel('FusedConv2D', name) : undefined;
+  const conv = fused ?? tf.getKernel('Conv2D', name)!;
   const both = g.strides.some((s) => s > 1) && g.dilations.some((d) => d > 1);
   const convAttrs = {
     strides: both ? [1, 1] : g.strides,
@@ -125,8 +127,19 @@ function forwardKernel({
     pad: explicitPad(g),
     dataFormat: 'NHWC',
     dimRoundingMode: undefined,
+    ...(fused ? { activation: 'linear', leakyreluAlpha: 0 } : {}),
   } as unknown as tf.NamedAttrMap;
-  const y = conv.kernelFunc({ inputs: { x, filter }, backend, attrs: convAttrs }) as tf.TensorInfo;
+  let y = conv.kernelFunc({
+    inputs: fused ? { x, filter, bias: bias! } : { x, filter },
+    backend,
+    attrs: convAttrs,
+  }) as tf.TensorInfo;
+  if (bias && !fused) {
+    const add = tf.getKernel('Add', name)!;
+    const biased = add.kernelFunc({ inputs: { a: y, b: bias }, backend }) as tf.TensorInfo;
+    backend.disposeData(y.dataId);
+    y = biased;
+  }
   if (!both) return y;
   const out = conv2dOutShape(x.shape, filter.shape, g);
   const sliced = tf.getKernel('StridedSlice', name)!.kernelFunc({
@@ -329,6 +342,7 @@ function ensureGradient(): void {
       return {
         x: () => inputGrad(d, filter, x.shape, g),
         filter: () => filterGrad(x, d, filter.shape, g),
+        bias: () => tf.sum(d, [0, 1, 2]),
       };
     },
   });
@@ -389,11 +403,13 @@ export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, opts: Conv2dOptions = {})
   ensureForwardKernel();
   ensureGradient();
   const bias = opts.bias;
-  return tf.tidy(() => {
-    const y = tf
-      .engine()
-      .runKernel(WSSS_CONV2D, { x, filter: w }, g as unknown as tf.NamedAttrMap) as tf.Tensor4D;
-    // A separate add: its registered gradient reduces dy over batch and space for the bias.
-    return bias === undefined ? y : tf.add(y, bias);
-  });
+  // The bias goes into the kernel (a fused add where the backend has FusedConv2D); its gradient is Σ dy over
+  // batch and space.
+  return tf
+    .engine()
+    .runKernel(
+      WSSS_CONV2D,
+      bias === undefined ? { x, filter: w } : { x, filter: w, bias },
+      g as unknown as tf.NamedAttrMap,
+    ) as tf.Tensor4D;
 }

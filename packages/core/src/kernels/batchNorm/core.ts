@@ -11,88 +11,154 @@
  * callbacks), so the JIT compiles each one monomorphically.
  */
 
-/** out[k] = Σ over the rows of (x − center[k])² with `center`, else of x. */
-function sums(x: Float32Array, c: number, out: Float64Array, center: Float64Array | null): void {
+/**
+ * Batch mean and biased variance per channel in one pass: sums of d = x − K and d² with K[k] the channel's first
+ * value, so that a channel with a large mean loses nothing to cancellation (var = E[d²] − E[d]², all in float64,
+ * accurate while (μ − K)² is not ~1e9 times the variance).
+ */
+function moments(x: Float32Array, c: number, mean: Float64Array, variance: Float64Array): void {
   const n = x.length;
-  if (c % 4 === 0) {
-    for (let k = 0; k < c; k += 4) {
-      let a0 = 0;
-      let a1 = 0;
-      let a2 = 0;
-      let a3 = 0;
-      if (center) {
-        const m0 = center[k]!;
-        const m1 = center[k + 1]!;
-        const m2 = center[k + 2]!;
-        const m3 = center[k + 3]!;
-        for (let i = k; i < n; i += c) {
-          const d0 = x[i]! - m0;
-          const d1 = x[i + 1]! - m1;
-          const d2 = x[i + 2]! - m2;
-          const d3 = x[i + 3]! - m3;
-          a0 += d0 * d0;
-          a1 += d1 * d1;
-          a2 += d2 * d2;
-          a3 += d3 * d3;
-        }
-      } else {
-        for (let i = k; i < n; i += c) {
-          a0 += x[i]!;
-          a1 += x[i + 1]!;
-          a2 += x[i + 2]!;
-          a3 += x[i + 3]!;
-        }
-      }
-      out[k] = a0;
-      out[k + 1] = a1;
-      out[k + 2] = a2;
-      out[k + 3] = a3;
-    }
-    return;
-  }
-  for (let k = 0; k < c; k++) {
-    let a = 0;
-    if (center) {
-      const m0 = center[k]!;
-      for (let i = k; i < n; i += c) {
-        const d = x[i]! - m0;
-        a += d * d;
-      }
-    } else for (let i = k; i < n; i += c) a += x[i]!;
-    out[k] = a;
-  }
-}
-
-/** out[k] = Σ_rows dy·(x − μ[k]). */
-function crossSums(dy: Float32Array, x: Float32Array, mu: Float32Array, c: number, out: Float64Array): void {
-  const n = x.length;
+  const m = n / c;
   const step = c % 4 === 0 ? 4 : 1;
   for (let k = 0; k < c; k += step) {
     if (step === 4) {
+      const K0 = x[k]!;
+      const K1 = x[k + 1]!;
+      const K2 = x[k + 2]!;
+      const K3 = x[k + 3]!;
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
+      let q0 = 0;
+      let q1 = 0;
+      let q2 = 0;
+      let q3 = 0;
+      for (let i = k; i < n; i += c) {
+        const d0 = x[i]! - K0;
+        const d1 = x[i + 1]! - K1;
+        const d2 = x[i + 2]! - K2;
+        const d3 = x[i + 3]! - K3;
+        s0 += d0;
+        s1 += d1;
+        s2 += d2;
+        s3 += d3;
+        q0 += d0 * d0;
+        q1 += d1 * d1;
+        q2 += d2 * d2;
+        q3 += d3 * d3;
+      }
+      const e = [s0 / m, s1 / m, s2 / m, s3 / m];
+      const q = [q0 / m, q1 / m, q2 / m, q3 / m];
+      const base = [K0, K1, K2, K3];
+      for (let j = 0; j < 4; j++) {
+        mean[k + j] = base[j]! + e[j]!;
+        variance[k + j] = Math.max(0, q[j]! - e[j]! * e[j]!);
+      }
+    } else {
+      const K0 = x[k]!;
+      let s0 = 0;
+      let q0 = 0;
+      for (let i = k; i < n; i += c) {
+        const d0 = x[i]! - K0;
+        s0 += d0;
+        q0 += d0 * d0;
+      }
+      const e = s0 / m;
+      mean[k] = K0 + e;
+      variance[k] = Math.max(0, q0 / m - e * e);
+    }
+  }
+}
+
+/**
+ * One pass over dy (and x): sdy[k] = Σ_rows g, sdyx[k] = Σ_rows g·(x − μ[k]), with g = dy, or with `y` (a fused
+ * ReLU's output) g = dy·[y > 0], written to `g` for the later passes. The mask multiplies by the comparison's 0/1:
+ * branch-free (a conditional select ran ~5× slower on mixed-sign data).
+ */
+function gradSums(
+  dy: Float32Array,
+  y: Float32Array | null,
+  x: Float32Array,
+  mu: Float32Array,
+  c: number,
+  g: Float32Array,
+  sdy: Float64Array,
+  sdyx: Float64Array,
+): void {
+  const n = x.length;
+  if (c % 4 === 0) {
+    for (let k = 0; k < c; k += 4) {
       const m0 = mu[k]!;
       const m1 = mu[k + 1]!;
       const m2 = mu[k + 2]!;
       const m3 = mu[k + 3]!;
-      let a0 = 0;
-      let a1 = 0;
-      let a2 = 0;
-      let a3 = 0;
-      for (let i = k; i < n; i += c) {
-        a0 += dy[i]! * (x[i]! - m0);
-        a1 += dy[i + 1]! * (x[i + 1]! - m1);
-        a2 += dy[i + 2]! * (x[i + 2]! - m2);
-        a3 += dy[i + 3]! * (x[i + 3]! - m3);
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
+      let t0 = 0;
+      let t1 = 0;
+      let t2 = 0;
+      let t3 = 0;
+      if (y) {
+        for (let i = k; i < n; i += c) {
+          const g0 = dy[i]! * +(y[i]! > 0);
+          const g1 = dy[i + 1]! * +(y[i + 1]! > 0);
+          const g2 = dy[i + 2]! * +(y[i + 2]! > 0);
+          const g3 = dy[i + 3]! * +(y[i + 3]! > 0);
+          g[i] = g0;
+          g[i + 1] = g1;
+          g[i + 2] = g2;
+          g[i + 3] = g3;
+          s0 += g0;
+          s1 += g1;
+          s2 += g2;
+          s3 += g3;
+          t0 += g0 * (x[i]! - m0);
+          t1 += g1 * (x[i + 1]! - m1);
+          t2 += g2 * (x[i + 2]! - m2);
+          t3 += g3 * (x[i + 3]! - m3);
+        }
+      } else {
+        for (let i = k; i < n; i += c) {
+          const g0 = dy[i]!;
+          const g1 = dy[i + 1]!;
+          const g2 = dy[i + 2]!;
+          const g3 = dy[i + 3]!;
+          s0 += g0;
+          s1 += g1;
+          s2 += g2;
+          s3 += g3;
+          t0 += g0 * (x[i]! - m0);
+          t1 += g1 * (x[i + 1]! - m1);
+          t2 += g2 * (x[i + 2]! - m2);
+          t3 += g3 * (x[i + 3]! - m3);
+        }
       }
-      out[k] = a0;
-      out[k + 1] = a1;
-      out[k + 2] = a2;
-      out[k + 3] = a3;
-    } else {
-      const m0 = mu[k]!;
-      let a = 0;
-      for (let i = k; i < n; i += c) a += dy[i]! * (x[i]! - m0);
-      out[k] = a;
+      sdy[k] = s0;
+      sdy[k + 1] = s1;
+      sdy[k + 2] = s2;
+      sdy[k + 3] = s3;
+      sdyx[k] = t0;
+      sdyx[k + 1] = t1;
+      sdyx[k + 2] = t2;
+      sdyx[k + 3] = t3;
     }
+    return;
+  }
+  for (let k = 0; k < c; k++) {
+    const m0 = mu[k]!;
+    let s0 = 0;
+    let t0 = 0;
+    for (let i = k; i < n; i += c) {
+      const g0 = y ? dy[i]! * +(y[i]! > 0) : dy[i]!;
+      if (y) g[i] = g0;
+      s0 += g0;
+      t0 += g0 * (x[i]! - m0);
+    }
+    sdy[k] = s0;
+    sdyx[k] = t0;
   }
 }
 
@@ -168,16 +234,6 @@ function affine(
   }
 }
 
-/**
- * The gradient reaching a fused BN + ReLU's pre-activation: dy where the output y is positive, else 0 (PyTorch's
- * threshold_backward: zero at y = 0). Written into `out` (the dx buffer, overwritten later element by element).
- * Multiplying by the comparison's 0/1 keeps the loop branch-free (a conditional select ran ~5× slower).
- */
-function reluMask(dy: Float32Array, y: Float32Array, out: Float32Array): Float32Array {
-  for (let i = 0; i < dy.length; i++) out[i] = dy[i]! * +(y[i]! > 0);
-  return out;
-}
-
 /** Running statistics of training-mode BatchNorm: where to read them and how to update them (spec §1.5). */
 export interface RunningStats {
   mean: Float32Array;
@@ -206,15 +262,12 @@ export function batchNormTrainForward(
 ): void {
   const m = x.length / c;
   const mu = new Float64Array(c);
-  sums(x, c, mu, null);
-  for (let k = 0; k < c; k++) mu[k] = mu[k]! / m;
-  // two passes (mean, then squared deviations): no cancellation for channels with a large mean
   const s2 = new Float64Array(c);
-  sums(x, c, s2, mu);
+  moments(x, c, mu, s2);
   const scale = new Float32Array(c);
   const shift = new Float32Array(c);
   for (let k = 0; k < c; k++) {
-    const v = s2[k]! / m;
+    const v = s2[k]!;
     mean[k] = mu[k]!;
     variance[k] = v;
     scale[k] = gamma[k]! / Math.sqrt(v + eps);
@@ -249,12 +302,12 @@ export function batchNormTrainBackward(
   dbeta: Float32Array,
   y: Float32Array | null = null,
 ): void {
-  const dy = y ? reluMask(dyIn, y, dx) : dyIn;
   const m = x.length / c;
   const sdy = new Float64Array(c);
   const sdyx = new Float64Array(c);
-  sums(dy, c, sdy, null);
-  crossSums(dy, x, mean, c, sdyx);
+  // with a fused ReLU the masked dy goes to dx, which the affine pass below then overwrites in place
+  gradSums(dyIn, y, x, mean, c, dx, sdy, sdyx);
+  const dy = y ? dx : dyIn;
   // dx = k1·(dy − k2) − (x − μ)·k1·k3 = dy·k1 + x·(−k1·k3) + (μ·k1·k3 − k1·k2): one affine map per channel
   const a = new Float32Array(c);
   const b = new Float32Array(c);
@@ -324,16 +377,13 @@ export function batchNormInferBackward(
   dbeta: Float32Array,
   y: Float32Array | null = null,
 ): void {
-  const dy = y ? reluMask(dyIn, y, dx) : dyIn;
   const { scale } = inferCoefficients(mean, variance, gamma, null, eps, c);
-  // the sums first: dy may live in dx, which the affine map overwrites
   const sdy = new Float64Array(c);
   const sdyx = new Float64Array(c);
-  sums(dy, c, sdy, null);
-  crossSums(dy, x, mean, c, sdyx);
+  gradSums(dyIn, y, x, mean, c, dx, sdy, sdyx);
   for (let k = 0; k < c; k++) {
     dbeta[k] = sdy[k]!;
     dgamma[k] = sdyx[k]! / Math.sqrt(variance[k]! + eps);
   }
-  affine(dy, null, c, dx, scale, scale, new Float32Array(c));
+  affine(y ? dx : dyIn, null, c, dx, scale, scale, new Float32Array(c));
 }

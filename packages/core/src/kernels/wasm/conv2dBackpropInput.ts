@@ -65,8 +65,10 @@ export function gradInputLayout(
   const wu = w + dw * (kw - 1);
   const u = backend.makeOutput([n, hu, wu, co], 'float32');
   const uv = f32(backend, u);
-  const dv = f32(backend, dy);
   uv.fill(0);
+  const heap = new Float32Array(uv.buffer);
+  const uBase = uv.byteOffset >>> 2;
+  const dBase = f32(backend, dy).byteOffset >>> 2;
   for (let b = 0; b < n; b++) {
     for (let oy = 0; oy < ho; oy++) {
       const r = oy * sh + beforeH;
@@ -74,8 +76,8 @@ export function gradInputLayout(
       for (let ox = 0; ox < wo; ox++) {
         const c = ox * sw + beforeW;
         if (c < 0 || c >= wu) continue;
-        const s = ((b * ho + oy) * wo + ox) * co;
-        uv.set(dv.subarray(s, s + co), ((b * hu + r) * wu + c) * co);
+        const s = dBase + ((b * ho + oy) * wo + ox) * co;
+        heap.copyWithin(uBase + ((b * hu + r) * wu + c) * co, s, s + co);
       }
     }
   }
@@ -102,7 +104,11 @@ function phases(size: number, k: number, s: number, padBefore: number, outSize: 
     const t0 = Math.ceil((padBefore - phi) / s);
     const count = Math.floor((padBefore + size - 1 - phi) / s) - t0 + 1;
     if (count <= 0) continue;
-    if (taps === 0) return null; // stride > kernel: some inputs get no gradient; the general path zero-fills
+    // stride > kernel (e.g. a strided 1×1 projection): these inputs are read by no tap, their gradient is zero
+    if (taps === 0) {
+      list.push({ phi, taps, t0, count, before: 0, after: 0 });
+      continue;
+    }
     const before = taps - 1 - t0;
     const after = count + taps - 1 - before - outSize;
     if (before < 0 || after < 0) return null; // would need cropping dy: left to the general path
@@ -132,8 +138,11 @@ function inputGradByPhases(
   const px = phases(w, kw, sw, g.pad[2], wo);
   if (!py || !px) return null;
   const dx = backend.makeOutput(inputShape, 'float32');
+  // inputs no tap reads (a phase without taps) get zero; every other element is written below
+  if (py.some((p) => p.taps === 0) || px.some((p) => p.taps === 0)) f32(backend, dx).fill(0);
   for (const fy of py) {
     for (const fx of px) {
+      if (fy.taps === 0 || fx.taps === 0) continue;
       // Sub-filter, flipped and in/out swapped: [fy.taps, fx.taps, co, ci].
       const sub = backend.makeOutput([fy.taps, fx.taps, co, ci], 'float32');
       {
@@ -168,17 +177,18 @@ function inputGradByPhases(
         },
       );
       backend.disposeData(sub.dataId);
-      // Interleave: part[b][u][v] → dx[b][s·(u + t0) + φ − pad][…].
+      // Interleave: part[b][u][v] → dx[b][s·(u + t0) + φ − pad][…], one memmove of ci floats per pixel on the
+      // heap (a subarray view per pixel cost more than the copy).
       const pv = f32(backend, part);
-      const xv = f32(backend, dx);
+      const heap = new Float32Array(pv.buffer);
+      const pBase = pv.byteOffset >>> 2;
+      const xBase = f32(backend, dx).byteOffset >>> 2;
       for (let b = 0; b < n; b++) {
         for (let u = 0; u < fy.count; u++) {
           const y = sh * (u + fy.t0) + fy.phi - g.pad[0];
-          for (let v = 0; v < fx.count; v++) {
-            const xx = sw * (v + fx.t0) + fx.phi - g.pad[2];
-            const s0 = ((b * fy.count + u) * fx.count + v) * ci;
-            xv.set(pv.subarray(s0, s0 + ci), ((b * h + y) * w + xx) * ci);
-          }
+          let src = pBase + (b * fy.count + u) * fx.count * ci;
+          let dst = xBase + ((b * h + y) * w + sw * fx.t0 + fx.phi - g.pad[2]) * ci;
+          for (let v = 0; v < fx.count; v++, src += ci, dst += sw * ci) heap.copyWithin(dst, src, src + ci);
         }
       }
       backend.disposeData(part.dataId);

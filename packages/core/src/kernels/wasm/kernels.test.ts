@@ -45,6 +45,8 @@ const CONV_CASES: { x: number[]; f: number[]; s: number | [number, number]; pad:
   },
   { x: [3, 5, 5, 4], f: [1, 1, 4, 3], s: 1, pad: 'valid' },
   { x: [1, 9, 7, 3], f: [1, 1, 3, 2], s: 2, pad: 'valid' },
+  // stride > kernel: inputs read by no tap (their gradient is zero) in both directions
+  { x: [2, 8, 10, 2], f: [2, 2, 2, 3], s: 3, pad: 'valid' },
 ];
 
 describe('wasm training kernels against cpu', () => {
