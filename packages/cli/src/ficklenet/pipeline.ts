@@ -25,9 +25,7 @@ import { argmaxLabels, DenseCRF2D, unaryFromProbabilities } from '@wsss/crf';
 import {
   type Batch,
   type BatchTensors,
-  batchToTensors,
   DataLoader,
-  disposeBatchTensors,
   flipHorizontal,
   type IndexMask,
   type RandomAccessDataset,
@@ -41,7 +39,7 @@ import {
   readCheckpoint,
   startBackend,
 } from '../commands/common.js';
-import { DivergedError, InputError, InterruptedError } from '../commands/errors.js';
+import { DivergedError, InputError } from '../commands/errors.js';
 import type { WsssConfig } from '../config/schema.js';
 import {
   applyCheckpointWeights,
@@ -54,6 +52,7 @@ import { metricsOf, resizeTransform, type SegMetrics } from '../run/evaluate.js'
 import type { Output } from '../run/output.js';
 import { esc, pct, type ReportSample, renderReport } from '../run/report.js';
 import { MetricsLog, readMetrics, writeRunConfig } from '../run/runDir.js';
+import { runEpochs, type StepNumbers } from '../train/epochs.js';
 import { buildClassifier, buildDsrgNet, localizeSettings } from './build.js';
 import { seedGrid, squareInput } from './localizeSet.js';
 import {
@@ -188,8 +187,8 @@ interface StageContext {
   signal?: AbortSignal;
   /** Global step count (continues across stages). */
   step: number;
-  /** Steps left before a test stop (`stopAfterSteps`), or Infinity. */
-  budget: number;
+  /** Steps left before a test stop (`stopAfterSteps`), or Infinity; shared by the stages. */
+  budget: { left: number };
 }
 
 interface StageSpec {
@@ -235,95 +234,49 @@ async function stageLoop(ctx: StageContext, s: StageSpec): Promise<'done' | 'sto
     stageStep = st.optimizerStep;
     out.info(`${s.stage}: resuming at epoch ${position.epoch}, sample ${position.index}`);
   }
-  const state = (reason: string): CheckpointState => ({
-    epoch: position.epoch,
-    step: ctx.step,
-    position,
-    random: randomState(),
-    optimizerStep: s.trainer.optimizer.iterations,
-    best: null,
-    reason,
-    config,
-    classNames: ctx.classNames,
-    savedAt: new Date().toISOString(),
-    stage: s.stage,
-  });
-  const save = async (reason: string) =>
-    saveCheckpoint(s.file, s.net, await s.trainer.optimizer.getState(), state(reason));
+  const save = async (at: CheckpointState['position'], reason: string) =>
+    saveCheckpoint(s.file, s.net, await s.trainer.optimizer.getState(), {
+      epoch: at.epoch,
+      step: ctx.step,
+      position: at,
+      random: randomState(),
+      optimizerStep: s.trainer.optimizer.iterations,
+      best: null,
+      reason,
+      config,
+      classNames: ctx.classNames,
+      savedAt: new Date().toISOString(),
+      stage: s.stage,
+    });
   if (position.epoch >= s.epochs) return 'done';
-  const loader = s.loader(position);
-  const perEpoch = loader.batchesPerEpoch;
-  let bar = out.progress(`${s.stage} epoch ${position.epoch + 1}/${s.epochs}`, perEpoch, 'step');
-  if (position.index > 0) bar.tick(Math.floor(position.index / c.batchSize));
-  const sums: Record<string, number> = {};
-  let n = 0;
-  let t0 = performance.now();
-  for await (const b of loader.batches(s.epochs - position.epoch)) {
-    if (s.lrAt) s.trainer.optimizer.lr = s.lrAt(stageStep);
-    const t = batchToTensors(b);
-    let r: Record<string, number>;
-    try {
-      r = await s.step(b, t);
-    } finally {
-      disposeBatchTensors(t);
-    }
-    ctx.step++;
-    stageStep++;
-    ctx.budget--;
-    if (!Number.isFinite(r['loss']!)) {
-      log.append({
-        type: 'diverged',
-        stage: s.stage,
-        step: ctx.step,
-        epoch: b.epoch,
-        loss: String(r['loss']),
-      });
-      await log.flush();
-      throw new DivergedError(
-        `${s.stage} training diverged: the loss is ${r['loss']} at step ${ctx.step} (epoch ${b.epoch}); the last good checkpoint ${s.file} is kept. Try a lower learning rate.`,
-      );
-    }
-    position = b.position;
-    for (const [k, v] of Object.entries(r)) sums[k] = (sums[k] ?? 0) + v;
-    n++;
-    const rec = { type: 'step', stage: s.stage, step: ctx.step, epoch: b.epoch, ...r };
-    log.append(rec);
-    out.event('step', rec);
-    bar.tick(1, `loss ${r['loss']!.toFixed(4)}`);
-    const epochEnded = position.epoch > b.epoch;
-    if (epochEnded) {
-      const ep: Record<string, unknown> = { type: 'epoch', stage: s.stage, step: ctx.step, epoch: b.epoch };
-      for (const [k, v] of Object.entries(sums)) ep[k] = v / n;
-      ep['seconds'] = (performance.now() - t0) / 1000;
-      log.append(ep);
-      out.event('epoch', ep);
-      bar.done(`loss ${(sums['loss']! / n).toFixed(4)}`);
-      for (const k of Object.keys(sums)) delete sums[k];
-      n = 0;
-      t0 = performance.now();
-      await log.flush();
-      await save(position.epoch >= s.epochs ? 'final' : 'epoch');
-      if (position.epoch < s.epochs)
-        bar = out.progress(`${s.stage} epoch ${position.epoch + 1}/${s.epochs}`, perEpoch, 'step');
-    }
-    if (ctx.signal?.aborted) {
-      bar.done('interrupted');
-      await log.flush();
-      await save('interrupt');
-      throw new InterruptedError(
-        `interrupted at step ${ctx.step}; checkpoint written to ${s.file}. Continue with: wsss train --resume ${ctx.runDir}`,
-      );
-    }
-    if (ctx.budget <= 0 && position.epoch < s.epochs) {
-      if (!epochEnded) {
-        bar.done('stopped');
-        await log.flush();
-        await save('interrupt');
-      }
-      return 'stopped';
-    }
-  }
-  return 'done';
+  const r = await runEpochs({
+    out,
+    log,
+    loader: s.loader(position),
+    start: position,
+    epochs: s.epochs,
+    batchSize: c.batchSize,
+    label: (e) => `${s.stage} epoch ${e + 1}/${s.epochs}`,
+    tag: { stage: s.stage },
+    step: async (b, t) => {
+      if (s.lrAt) s.trainer.optimizer.lr = s.lrAt(stageStep);
+      const r = await s.step(b, t);
+      stageStep++;
+      return r as StepNumbers;
+    },
+    countStep: () => ++ctx.step,
+    diverged: (loss, at, b) =>
+      new DivergedError(
+        `${s.stage} training diverged: the loss is ${loss} at step ${at} (epoch ${b.epoch}); the last good checkpoint ${s.file} is kept. Try a lower learning rate.`,
+      ),
+    epochEnd: (done, at) => save(at, done >= s.epochs ? 'final' : 'epoch'),
+    saveInterrupt: (at) => save(at, 'interrupt'),
+    interruptedMessage: (at) =>
+      `interrupted at step ${at}; checkpoint written to ${s.file}. Continue with: wsss train --resume ${ctx.runDir}`,
+    signal: ctx.signal,
+    budget: ctx.budget,
+  });
+  return r.status;
 }
 
 export interface FickleTrainOptions {
@@ -395,7 +348,7 @@ export async function runFickleNetTrain(o: FickleTrainOptions): Promise<FickleTr
     classNames,
     ...(o.signal ? { signal: o.signal } : {}),
     step: 0,
-    budget: o.stopAfterSteps ?? Number.POSITIVE_INFINITY,
+    budget: { left: o.stopAfterSteps ?? Number.POSITIVE_INFINITY },
   };
   const optim = (lr: number) =>
     config.optim.kind === 'sgd'

@@ -6,10 +6,9 @@
  */
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
 import { randomState, seedRandom, setRandomState } from '@wsss/core';
-import { batchToTensors, DataLoader, type RandomAccessDataset } from '@wsss/datasets';
-import { DivergedError, InterruptedError } from '../commands/errors.js';
+import { DataLoader, type RandomAccessDataset } from '@wsss/datasets';
+import { DivergedError } from '../commands/errors.js';
 import type { WsssConfig } from '../config/schema.js';
 import type { WsFcn } from '../model/wsfcn.js';
 import {
@@ -21,6 +20,7 @@ import {
 import { firstRecords, lossConfigOf, validationPass } from '../run/evaluate.js';
 import type { Output } from '../run/output.js';
 import { MetricsLog } from '../run/runDir.js';
+import { runEpochs } from './epochs.js';
 import { WsFcnTrainer } from './step.js';
 
 export interface TrainLoopOptions {
@@ -109,77 +109,34 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
     start: position,
     workers: config.data.workers,
   });
-  const perEpoch = loader.batchesPerEpoch;
-  const startEpoch = position.epoch;
   let lastVal: TrainLoopResult['lastVal'] = null;
-  let stepsHere = 0;
   let status: TrainLoopResult['status'] = 'done';
   try {
-    if (startEpoch >= c.epochs) {
+    if (position.epoch >= c.epochs) {
       out.info(`nothing to do: ${c.epochs} epochs are complete`);
     } else {
-      let bar = out.progress(`epoch ${startEpoch + 1}/${c.epochs}`, perEpoch, 'step');
-      if (position.index > 0) bar.tick(Math.floor(position.index / c.batchSize));
-      let sums = { loss: 0, cls: 0, mask: 0, maskN: 0, n: 0 };
-      let epochT0 = performance.now();
-      for await (const batch of loader.batches(c.epochs - startEpoch)) {
-        const t = batchToTensors(batch);
-        let r: Awaited<ReturnType<WsFcnTrainer['step']>>;
-        try {
-          r = await trainer.step({ images: t.images, raw: t.raw, labels: t.labels }, batch.epoch);
-        } finally {
-          tf.dispose([t.images, t.raw, t.labels, t.masks]);
-        }
-        step++;
-        stepsHere++;
-        if (!Number.isFinite(r.loss)) {
-          log.append({ type: 'diverged', step, epoch: batch.epoch, loss: String(r.loss) });
-          await log.flush();
-          throw new DivergedError(
-            `training diverged: the loss is ${r.loss} at step ${step} (epoch ${batch.epoch}, batch ${batch.ids.join(', ')}); ` +
+      const r = await runEpochs({
+        out,
+        log,
+        loader,
+        start: position,
+        epochs: c.epochs,
+        batchSize: c.batchSize,
+        label: (e) => `epoch ${e + 1}/${c.epochs}`,
+        step: async (batch, t) => {
+          const r = await trainer.step({ images: t.images, raw: t.raw, labels: t.labels }, batch.epoch);
+          return { loss: r.loss, clsLoss: r.clsLoss, maskLoss: r.maskLoss, maskGate: r.maskGate };
+        },
+        stepText: (r) =>
+          `loss ${r.loss.toFixed(4)}${r['maskLoss'] != null ? ` (mask ${r['maskLoss'].toFixed(4)})` : ''}`,
+        countStep: () => ++step,
+        diverged: (loss, at, batch) =>
+          new DivergedError(
+            `training diverged: the loss is ${loss} at step ${at} (epoch ${batch.epoch}, batch ${batch.ids.join(', ')}); ` +
               `the last good checkpoint ${join(ckptDir, LAST)} is kept. Try a lower learning rate (optim.lr = ${config.optim.lr}).`,
-          );
-        }
-        position = batch.position;
-        sums.loss += r.loss;
-        sums.cls += r.clsLoss;
-        if (r.maskLoss !== null) {
-          sums.mask += r.maskLoss;
-          sums.maskN++;
-        }
-        sums.n++;
-        const rec = {
-          type: 'step',
-          step,
-          epoch: batch.epoch,
-          loss: r.loss,
-          clsLoss: r.clsLoss,
-          maskLoss: r.maskLoss,
-          maskGate: r.maskGate,
-        };
-        log.append(rec);
-        out.event('step', rec);
-        bar.tick(
-          1,
-          `loss ${r.loss.toFixed(4)}${r.maskLoss !== null ? ` (mask ${r.maskLoss.toFixed(4)})` : ''}`,
-        );
-
-        const epochEnded = position.epoch > batch.epoch;
-        if (epochEnded) {
-          const done = batch.epoch + 1;
-          const seconds = (performance.now() - epochT0) / 1000;
-          const ep = {
-            type: 'epoch',
-            step,
-            epoch: batch.epoch,
-            loss: sums.loss / sums.n,
-            clsLoss: sums.cls / sums.n,
-            maskLoss: sums.maskN ? sums.mask / sums.maskN : null,
-            seconds,
-          };
-          log.append(ep);
-          out.event('epoch', ep);
-          bar.done(`loss ${ep.loss.toFixed(4)}`);
+          ),
+        epochEnd: async (done, at) => {
+          position = at;
           if (o.val && (done % c.valEvery === 0 || done === c.epochs)) {
             const v = await validationPass(net, firstRecords(o.val, c.valImages), config, done, out);
             lastVal = v;
@@ -193,34 +150,22 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
               `  val after epoch ${done}: loss ${v.loss.toFixed(4)}, mIoU ${(v.miou * 100).toFixed(1)}%` +
                 `${isBest ? ' (best so far, checkpoint kept)' : ''}`,
             );
+            await log.flush();
             if (isBest) await save(BEST, 'best');
           }
-          await log.flush();
           await save(LAST, done === c.epochs ? 'final' : 'epoch');
-          sums = { loss: 0, cls: 0, mask: 0, maskN: 0, n: 0 };
-          epochT0 = performance.now();
-          if (done < c.epochs) bar = out.progress(`epoch ${done + 1}/${c.epochs}`, perEpoch, 'step');
-        }
-        if (o.signal?.aborted) {
-          bar.done('interrupted');
-          await log.flush();
+        },
+        saveInterrupt: async (at) => {
+          position = at;
           await save(LAST, 'interrupt');
-          throw new InterruptedError(
-            `interrupted at step ${step}; checkpoint written to ${join(ckptDir, LAST)}. Continue with: wsss train --resume ${o.runDir}`,
-          );
-        }
-        if (o.stopAfterSteps !== undefined && stepsHere >= o.stopAfterSteps && !epochEnded) {
-          bar.done('stopped');
-          await log.flush();
-          await save(LAST, 'interrupt');
-          status = 'stopped';
-          break;
-        }
-        if (o.stopAfterSteps !== undefined && stepsHere >= o.stopAfterSteps) {
-          status = position.epoch >= c.epochs ? 'done' : 'stopped';
-          break;
-        }
-      }
+        },
+        interruptedMessage: (at) =>
+          `interrupted at step ${at}; checkpoint written to ${join(ckptDir, LAST)}. Continue with: wsss train --resume ${o.runDir}`,
+        signal: o.signal,
+        budget: o.stopAfterSteps === undefined ? undefined : { left: o.stopAfterSteps },
+      });
+      position = r.position;
+      status = r.status;
     }
   } finally {
     await log.flush();
