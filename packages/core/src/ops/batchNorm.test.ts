@@ -164,7 +164,11 @@ describe.each(TEST_BACKENDS)('batchNorm on %s', (backend) => {
     );
     const n = v.length / 2;
     // momentum 1: the running variance is the batch variance, unbiased
-    expectClose(r.newMovingVariance!, ref.map((x) => (x * n) / (n - 1)), { rtol: 1e-4, atol: 0 });
+    expectClose(
+      r.newMovingVariance!,
+      ref.map((x) => (x * n) / (n - 1)),
+      { rtol: 1e-4, atol: 0 },
+    );
     expect(ref[0]).toBeGreaterThan(1e-5);
   });
 });
