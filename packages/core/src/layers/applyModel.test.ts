@@ -110,6 +110,18 @@ describe('applyModel', () => {
     expectClose(y, [11.5 * 5.5, 22 * 10, 32.5 * 14.5]);
   });
 
+  it('runs a Sequential model, alone or nested in a functional one', () => {
+    const seq = tfl.sequential({
+      layers: [tfl.layers.dense({ units: 3, inputShape: [2] }), tfl.layers.dense({ units: 1 })],
+    });
+    const x = tf.tensor2d([1, -2], [1, 2]);
+    const ref = (seq.predict(x) as tf.Tensor).dataSync();
+    expectClose(applyModel(seq, x) as tf.Tensor, ref);
+    const input = tfl.input({ shape: [2] });
+    const outer = tfl.model({ inputs: input, outputs: seq.apply(input) as tfl.SymbolicTensor });
+    expectClose(applyModel(outer, x) as tf.Tensor, ref);
+  });
+
   it('names the model and the counts when the inputs do not fit', () => {
     const { model } = build();
     const x = tf.zeros([1, 3]);

@@ -53,8 +53,11 @@ export function applyModel(
       `applyModel: model '${model.name}' takes ${graph.inputs.length} input(s), got ${xs.length}`,
     );
   }
-  if (!graph.nodesByDepth) throw new Error(`applyModel: model '${model.name}' is not a functional model`);
   const training = opts.training ?? false;
+  // A Sequential model keeps its graph in an inner model (its own node table is empty); its layers have one output
+  // each, so tfjs's executor repeats nothing there.
+  if (!graph.nodesByDepth || Object.keys(graph.nodesByDepth).length === 0)
+    return model.apply(inputs, { training }) as tf.Tensor | tf.Tensor[];
   return tf.tidy(() => {
     const values = new Map<number, tf.Tensor>();
     for (const [i, s] of graph.inputs.entries()) values.set(s.id, xs[i]!);
@@ -101,7 +104,12 @@ export function applyModel(
         if (!keep.has(v) && ![...values.values()].includes(v)) v.dispose();
       }
     }
-    const result = graph.outputs.map((s) => values.get(s.id)!);
+    const result = graph.outputs.map((s) => {
+      const v = values.get(s.id);
+      if (!v)
+        throw new Error(`applyModel: model '${model.name}' computed no value for its output '${s.name}'`);
+      return v;
+    });
     return result.length === 1 ? result[0]! : result;
   });
 }
