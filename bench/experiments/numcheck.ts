@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 // from the built packages (bundle with --external:@wsss/*): one copy of @wsss/core and its random stream
 import { createWsFcn, WsFcnTrainer } from '@wsss/cli';
-import { randomState, seedRandom, setBackend } from '@wsss/core';
+import { seedRandom, setBackend } from '@wsss/core';
 
 await setBackend((process.env.BACKEND ?? 'wasm') as 'wasm', {
   wasmThreads: Number(process.env.THREADS ?? 1),
@@ -15,21 +15,11 @@ const net = createWsFcn({
   backbone: { channels: [8, 16, 32, 64, 128, 128, 128], depth: 'light', bnMode: 'batch', freezeStem: false },
   contextBnMode: 'batch',
 });
-{
-  let s0 = 0;
-  for (const t of net.model.getWeights()) s0 += tf.sum(tf.abs(t)).dataSync()[0]!;
-  console.log('init sum|w|', s0.toPrecision(9));
-  for (const l of net.model.layers)
-    console.log(
-      ' ',
-      l.name,
-      l
-        .getWeights()
-        .reduce((a, t) => a + tf.sum(tf.abs(t)).dataSync()[0]!, 0)
-        .toPrecision(9),
-    );
-}
-console.log('state after build', JSON.stringify(randomState()));
+/** Σ|w| over `ts`, in float64 (tensors freed). */
+const absSum = (ts: tf.Tensor[]) =>
+  ts.reduce((acc, t) => acc + tf.tidy(() => tf.sum(tf.abs(t)).dataSync()[0]!), 0).toPrecision(9);
+console.log('init sum|w|', absSum(net.model.getWeights()));
+for (const l of net.model.layers) console.log(' ', l.name, absSum(l.getWeights()));
 const tr = new WsFcnTrainer(net, {
   optimizer: { kind: 'adam', lr: 1e-3 },
   weightDecay: 0,
@@ -48,7 +38,4 @@ for (let i = 0; i < Number(process.env.N ?? 6); i++) {
   const r = await tr.step({ images, raw, labels }, 2);
   console.log(i, r.loss.toPrecision(9), r.clsLoss.toPrecision(9), r.maskLoss?.toPrecision(9));
 }
-const w = net.model.getWeights();
-let s = 0;
-for (const t of w) s += tf.sum(tf.abs(t)).dataSync()[0]!;
-console.log('sum|w|', s.toPrecision(9));
+console.log('sum|w|', absSum(net.model.getWeights()));

@@ -11,6 +11,21 @@
  * callbacks), so the JIT compiles each one monomorphically.
  */
 
+/** Channel k's mean K + s/m and biased variance q/m − (s/m)² (≥ 0) from the sums s of d = x − K and q of d². */
+function settle(
+  mean: Float64Array,
+  variance: Float64Array,
+  k: number,
+  K: number,
+  s: number,
+  q: number,
+  m: number,
+): void {
+  const e = s / m;
+  mean[k] = K + e;
+  variance[k] = Math.max(0, q / m - e * e);
+}
+
 /**
  * Batch mean and biased variance per channel in one pass: sums of d = x − K and d² with K[k] the channel's first
  * value, so that a channel with a large mean loses nothing to cancellation (var = E[d²] − E[d]², all in float64,
@@ -48,13 +63,10 @@ function moments(x: Float32Array, c: number, mean: Float64Array, variance: Float
         q2 += d2 * d2;
         q3 += d3 * d3;
       }
-      const e = [s0 / m, s1 / m, s2 / m, s3 / m];
-      const q = [q0 / m, q1 / m, q2 / m, q3 / m];
-      const base = [K0, K1, K2, K3];
-      for (let j = 0; j < 4; j++) {
-        mean[k + j] = base[j]! + e[j]!;
-        variance[k + j] = Math.max(0, q[j]! - e[j]! * e[j]!);
-      }
+      settle(mean, variance, k, K0, s0, q0, m);
+      settle(mean, variance, k + 1, K1, s1, q1, m);
+      settle(mean, variance, k + 2, K2, s2, q2, m);
+      settle(mean, variance, k + 3, K3, s3, q3, m);
     } else {
       const K0 = x[k]!;
       let s0 = 0;
@@ -64,9 +76,7 @@ function moments(x: Float32Array, c: number, mean: Float64Array, variance: Float
         s0 += d0;
         q0 += d0 * d0;
       }
-      const e = s0 / m;
-      mean[k] = K0 + e;
-      variance[k] = Math.max(0, q0 / m - e * e);
+      settle(mean, variance, k, K0, s0, q0, m);
     }
   }
 }
