@@ -18,7 +18,15 @@ import { runPseudoLabels } from './commands/pseudoLabels.js';
 import { fickleRunConfig, runTrain } from './commands/train.js';
 import { parseSets, resolveConfig } from './config/load.js';
 import { type PartialConfig, PRESET_NAMES, VOC_PRESET } from './config/presets.js';
-import { ConfigError, deepMerge, METHODS, setPath, VARIANTS, validate } from './config/schema.js';
+import {
+  ConfigError,
+  deepMerge,
+  METHODS,
+  parseInterval,
+  setPath,
+  VARIANTS,
+  validate,
+} from './config/schema.js';
 import { runFickleNetTrain } from './ficklenet/pipeline.js';
 import { Output } from './run/output.js';
 import { defaultRunDir, type readRunConfig } from './run/runDir.js';
@@ -79,12 +87,18 @@ const COMMANDS: Record<string, { options: Record<string, OptSpec>; summary: stri
       workers: { type: 'string' },
       out: { type: 'string', short: 'o' },
       resume: { type: 'string' },
+      overwrite: { type: 'boolean' },
+      'checkpoint-every': { type: 'string' },
+      'stop-after': { type: 'string' },
     },
     help: `wsss train [options]
 
-Trains into a run folder: config.json, checkpoints/last.safetensors (every epoch, on Ctrl-C),
-checkpoints/best.safetensors (reference rule: score = 1 − mean val loss, from the mask-loss phase on,
-kept when ≥ best), metrics.jsonl and report.html. Options override the preset; a config file sits between.
+Trains into a run folder: config.json, checkpoints/last.safetensors (every epoch, every
+train.checkpointEvery inside epochs, on Ctrl-C/SIGTERM and --stop-after), checkpoints/best.safetensors
+(reference rule: score = 1 − mean val loss, from the mask-loss phase on, kept when ≥ best), metrics.jsonl and
+report.html. Checkpoints are written atomically with a checksum: a kill -9 at any moment loses at most one
+checkpoint interval, and --resume continues bit for bit. A folder belongs to one run: it is locked while
+training, and --out onto another run is refused. Options override the preset; a config file sits between.
 
 Options:
   --preset <name>        ${PRESET_NAMES.join(' | ')} (default voc = spec §4.8: 321 crops, batch 16, SGD 1e-3
@@ -106,9 +120,15 @@ Options:
   --lr <x>               optim.lr              --seed <n>         train.seed (default 0)
   --val-every <k>        train.valEvery        --crop <px>        data.crop
   --workers <n>          data.workers (augmentation threads, default 0)
-  -o, --out <dir>        run folder (default runs/train-<UTC time>)
-  --resume <run|ckpt>    continue a run exactly (weights, optimiser, epoch, data position, RNG);
-                         its config is used, options given now are applied over it (not model.*)
+  -o, --out <dir>        run folder (default runs/train-<UTC time>); must be new or empty
+  --overwrite            replace the run in --out: it is moved aside to <dir>.replaced-<time> when training
+                         starts and deleted after the new run's first checkpoint (moved back if it fails first)
+  --resume <run|ckpt>    continue a run exactly (weights, optimiser, epoch, data position, RNG, epoch means);
+                         its config is used, options given now are applied over it (not model.*); with --out,
+                         a checkpoint continues in a new folder (a fork; metrics up to it are copied)
+  --checkpoint-every <t> train.checkpointEvery: 30s | 5m | 1h | 200steps | 10m,500steps | off (default 5m)
+  --stop-after <t>       stop with a checkpoint after a time (2h, 30m) or a step count (500steps) in this
+                         process; exit 0, continue with --resume (for time-limited jobs)
   --backend <name>       auto | tensorflow | webgpu | wasm | cpu (default from the preset; printed)
   --threads <n|auto>     wasm threads in Node (default 1)
   --json                 machine-readable JSON lines on stdout (step, epoch, val, result)
@@ -119,7 +139,9 @@ Examples:
   wsss train --preset demo --epochs 4 --out runs/mine
   wsss train --preset demo --method ficklenet --out runs/fickle
   wsss train --config my.yaml --set optim.lr=5e-4
-  wsss train --resume runs/mine`,
+  wsss train --resume runs/mine
+  wsss train --resume runs/mine --stop-after 3h50m     (a job slot of 4 hours; run it again to continue)
+  wsss train --preset demo --out runs/mine --overwrite`,
   },
   eval: {
     summary: 'mIoU, per-class IoU and pixel accuracy of a checkpoint on a split',
@@ -237,6 +259,8 @@ Example:
       ...COMPUTE,
       quick: { type: 'boolean' },
       out: { type: 'string', short: 'o' },
+      overwrite: { type: 'boolean' },
+      resume: { type: 'string' },
     },
     help: `wsss demo [options]
 
@@ -248,7 +272,9 @@ The numbers are DEMO_PRESET in src/config/presets.ts.
 
 Options:
   --quick                tiny version (32+16 images of 32×32, 2 epochs) in well under a minute
-  -o, --out <dir>        run folder (default runs/demo-<UTC time>)
+  -o, --out <dir>        run folder (default runs/demo-<UTC time>); must be new or empty
+  --overwrite            replace the run in --out (as for wsss train)
+  --resume <run>         continue an interrupted demo (Ctrl-C, kill) and write its report
   --set <key=value>      override a demo setting (e.g. --set train.epochs=6)
   --backend <name>       default wasm          --threads <n|auto>  wasm threads (default 2)
   --json, -q             as for train
@@ -388,6 +414,7 @@ function optionOverrides(v: Record<string, unknown>): PartialConfig {
   s('val-every', 'train.valEvery', n('val-every'));
   s('crop', 'data.crop', n('crop'));
   s('workers', 'data.workers', n('workers'));
+  s('checkpoint-every', 'train.checkpointEvery');
   if (v['scales'] !== undefined) setPath(o, 'eval.scales', numList('scales', v['scales'] as string));
   if (v['no-flip']) setPath(o, 'eval.flip', false);
   if (v['single-scale']) {
@@ -405,6 +432,25 @@ function required(v: Record<string, unknown>, name: string, cmd: string): string
   if (typeof x !== 'string' || !x)
     throw new ConfigError(`wsss ${cmd}: --${name} is required (see wsss ${cmd} --help)`);
   return x;
+}
+
+/** `--stop-after` as the training options it sets (a step budget and/or a deadline). */
+function stopAfter(text: string | undefined): { stopAfterSteps?: number; deadline?: number } {
+  if (text === undefined) return {};
+  let r: { seconds: number; steps: number };
+  try {
+    r = parseInterval(text);
+  } catch {
+    r = { seconds: 0, steps: 0 };
+  }
+  if (!r.seconds && !r.steps)
+    throw new ConfigError(
+      `--stop-after ${JSON.stringify(text)} is not allowed; expected a time (30m, 2h, 3h50m) or a step count (500steps), or both (2h,500steps)`,
+    );
+  return {
+    ...(r.steps ? { stopAfterSteps: r.steps } : {}),
+    ...(r.seconds ? { deadline: Date.now() + r.seconds * 1000 } : {}),
+  };
 }
 
 /** The options of SPLIT_OUTPUT_OPTS commands (checkpoint and output required). */
@@ -536,45 +582,61 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
     switch (cmd) {
       case 'train': {
         const resume = values['resume'] as string | undefined;
+        const runOut = values['out'] as string | undefined;
+        const overwrite = !!values['overwrite'];
+        if (resume && overwrite)
+          throw new ConfigError(
+            '--resume continues a run and --overwrite replaces one: give only one of them',
+          );
+        const stop = stopAfter(values['stop-after'] as string | undefined);
         const fickle = resume ? await fickleRunConfig(resume) : null;
         if (fickle) {
-          const r = await runFickleNetTrain(
-            fickleResumeOptions(resume!, fickle, overrides, out, controller.signal, argv),
-          );
+          if (runOut && resolvePath(runOut) !== resolvePath(resume!))
+            throw new ConfigError(
+              `--out: a FickleNet + DSRG run continues in its own folder (${resume}); leave --out away`,
+            );
+          const r = await runFickleNetTrain({
+            ...fickleResumeOptions(resume!, fickle, overrides, out, controller.signal, argv),
+            ...stop,
+          });
           out.result({ command: 'train', ...fickleSummary(r) }, formatFickle(r));
           return EXIT.OK;
         }
-        const { config, preset } = resume
-          ? { config: undefined, preset: 'resume' }
+        const resolved = resume
+          ? null
           : await resolveConfig({
               ...(values['preset'] ? { preset: values['preset'] as string } : {}),
               ...(values['config'] ? { file: values['config'] as string } : {}),
               overrides,
             });
-        if (config!.method === 'ficklenet') {
+        if (resolved?.config.method === 'ficklenet') {
           const r = await runFickleNetTrain({
-            config: config!,
-            preset,
+            config: resolved.config,
+            preset: resolved.preset,
             out,
-            runDir: resolvePath((values['out'] as string | undefined) ?? defaultRunDir('ficklenet')),
+            runDir: resolvePath(runOut ?? defaultRunDir('ficklenet')),
+            overwrite,
             signal: controller.signal,
             argv,
+            ...stop,
           });
           out.result({ command: 'train', ...fickleSummary(r) }, formatFickle(r));
           return EXIT.OK;
         }
         const r = await runTrain({
-          config: config!,
-          preset,
+          ...(resolved ? { config: resolved.config, preset: resolved.preset } : { preset: 'resume' }),
           out,
-          ...(values['out'] ? { runDir: values['out'] as string } : {}),
+          ...(runOut ? { runDir: runOut } : {}),
           ...(resume ? { resume, overrides } : {}),
+          overwrite,
           signal: controller.signal,
           argv,
+          ...stop,
         });
         out.result(
           {
             command: 'train',
+            status: r.status,
             runDir: r.runDir,
             steps: r.steps,
             epochs: r.epochs,
@@ -582,7 +644,11 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
             report: r.report ?? null,
             lastVal: r.lastVal,
           },
-          `run folder: ${r.runDir}\nsteps ${r.steps}, epochs ${r.epochs}${r.lastVal ? `, last val mIoU ${pct(r.lastVal.miou)}` : ''}${r.best ? `, best checkpoint after epoch ${r.best.epoch} (score ${r.best.score.toFixed(4)})` : ''}${r.report ? `\nreport: ${r.report}` : ''}`,
+          `run folder: ${r.runDir}\nsteps ${r.steps}, epochs ${r.epochs}${r.lastVal ? `, last val mIoU ${pct(r.lastVal.miou)}` : ''}${r.best ? `, best checkpoint after epoch ${r.best.epoch} (score ${r.best.score.toFixed(4)})` : ''}` +
+            (r.status === 'stopped'
+              ? `\nstopped (--stop-after) with a checkpoint; continue with: wsss train --resume ${r.runDir}`
+              : '') +
+            `${r.report ? `\nreport: ${r.report}` : ''}`,
         );
         r.net.model.dispose();
         return EXIT.OK;
@@ -644,10 +710,16 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
         return EXIT.OK;
       }
       case 'demo': {
+        if (values['resume'] && values['overwrite'])
+          throw new ConfigError(
+            '--resume continues a run and --overwrite replaces one: give only one of them',
+          );
         const r = await runDemo({
           out,
           quick: !!values['quick'],
           ...(values['out'] ? { runDir: values['out'] as string } : {}),
+          ...(values['resume'] ? { resume: values['resume'] as string } : {}),
+          overwrite: !!values['overwrite'],
           overrides,
           signal: controller.signal,
           argv,

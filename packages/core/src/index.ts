@@ -8,6 +8,7 @@ export * from './backend/wasmThreads.js';
 export * from './heads/maskLoss.js';
 export * from './heads/pseudoLabels.js';
 export * from './heads/scores.js';
+export { crc32, crc32Hex } from './io/crc32.js';
 export { floatToHalfBits, halfBitsToFloat } from './io/halfFloat.js';
 export * from './io/referenceRules.js';
 export * from './io/safetensors.js';

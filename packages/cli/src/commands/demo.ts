@@ -11,7 +11,7 @@ import { DEMO_PRESET, DEMO_QUICK } from '../config/presets.js';
 import { deepMerge, validate, type WsssConfig } from '../config/schema.js';
 import type { StageComparison } from '../run/evaluate.js';
 import type { Output } from '../run/output.js';
-import { defaultRunDir } from '../run/runDir.js';
+import { defaultRunDir, readRunConfig } from '../run/runDir.js';
 import { writeRunReport } from '../run/writeReport.js';
 import { openSplit } from './common.js';
 import { runTrain } from './train.js';
@@ -24,6 +24,10 @@ export interface DemoOptions {
   out: Output;
   quick?: boolean;
   runDir?: string;
+  /** Continue an interrupted demo run (its folder): training resumes exactly, then the evaluation and report. */
+  resume?: string;
+  /** Replace the run `runDir` holds. */
+  overwrite?: boolean;
   overrides?: PartialConfig[];
   signal?: AbortSignal;
   argv?: string[];
@@ -47,17 +51,21 @@ export function demoConfig(quick: boolean, overrides: PartialConfig[] = []): Wss
 
 export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const t0 = performance.now();
-  const config = demoConfig(!!o.quick, o.overrides);
-  const runDir = resolve(o.runDir ?? defaultRunDir(o.quick ? 'demo-quick' : 'demo'));
-  o.out.info(
-    `wsss demo${o.quick ? ' --quick' : ''}: synthetic set → train → evaluate → report, in ${runDir}`,
-  );
+  const runDir = resolve(o.resume ?? o.runDir ?? defaultRunDir(o.quick ? 'demo-quick' : 'demo'));
+  const quick = o.resume
+    ? (await readRunConfig(runDir).catch(() => null))?.preset === 'demo-quick'
+    : !!o.quick;
+  o.out.info(`wsss demo${quick ? ' --quick' : ''}: synthetic set → train → evaluate → report, in ${runDir}`);
   const r = await runTrain({
-    config,
-    preset: 'demo',
+    ...(o.resume
+      ? { resume: o.resume, overrides: o.overrides ?? [] }
+      : { config: demoConfig(quick, o.overrides) }),
+    preset: quick ? 'demo-quick' : 'demo',
     out: o.out,
     runDir,
     report: false,
+    overwrite: !!o.overwrite,
+    resumeCommand: `wsss demo --resume ${runDir}`,
     ...(o.signal ? { signal: o.signal } : {}),
     ...(o.argv ? { argv: o.argv } : {}),
   });
@@ -72,7 +80,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     val,
     classNames: r.classNames,
     out: o.out,
-    title: `wsss demo${o.quick ? ' (quick)' : ''} — WS-FCN on the synthetic set`,
+    title: `wsss demo${quick ? ' (quick)' : ''} — WS-FCN on the synthetic set`,
     notes: [
       `Trained from scratch on ${r.config.data.synthetic.train} synthetic images with image-level labels only; evaluated on ${r.config.data.synthetic.val} held-out images with exact masks (last checkpoint).`,
       `Data generation + training took ${trainSeconds.toFixed(0)} s on ${r.backend}; budget ${DEMO_BUDGET_SECONDS} s, target mIoU ≥ ${DEMO_TARGET_MIOU * 100}% (full demo).`,

@@ -4,6 +4,7 @@
 import { BackendUnavailableError } from '@wsss/core';
 import { DatasetError } from '@wsss/datasets';
 import { ConfigError } from '../config/schema.js';
+import { RunLockedError } from '../run/runFolder.js';
 
 export const EXIT = {
   /** Success. */
@@ -18,6 +19,8 @@ export const EXIT = {
   BACKEND: 4,
   /** Training stopped on a NaN/Inf loss; the last good checkpoint is kept. */
   DIVERGED: 5,
+  /** The run folder is in use by another wsss process (its lock is live). */
+  LOCKED: 6,
   /** Interrupted (Ctrl-C / SIGTERM); training wrote a checkpoint to resume from. */
   INTERRUPTED: 130,
 } as const;
@@ -29,6 +32,7 @@ export const EXIT_CODES_HELP = `Exit codes:
   3    input problem: missing/unreadable data set, image, checkpoint or weights file
   4    the requested backend cannot start (the message says why and what to install)
   5    training stopped on a NaN/Inf loss (the message names the step; the last good checkpoint is kept)
+  6    the run folder is in use by another wsss process (the message names it: pid, host, command)
   130  interrupted (Ctrl-C/SIGTERM); training writes checkpoints/last.safetensors first, continue with --resume`;
 
 /** An input problem (exit 3). */
@@ -62,6 +66,7 @@ export function exitCodeOf(e: unknown): number {
   if (e instanceof BackendUnavailableError) return EXIT.BACKEND;
   if (e instanceof DivergedError) return EXIT.DIVERGED;
   if (e instanceof InterruptedError) return EXIT.INTERRUPTED;
+  if (e instanceof RunLockedError) return EXIT.LOCKED;
   const code = (e as NodeJS.ErrnoException)?.code;
   if (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR' || code === 'ENOTDIR') return EXIT.INPUT;
   return EXIT.INTERNAL;

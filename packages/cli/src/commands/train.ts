@@ -1,34 +1,43 @@
 /** `wsss train`: train WS-FCN (or a Table I variant) into a run folder; `--resume` continues a run exactly. */
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { writeFileAtomic } from '@wsss/core/node';
 import { checkConsistency } from '../config/load.js';
 import { type PartialConfig, VOC_PRESET } from '../config/presets.js';
 import { ConfigError, deepMerge, validate, type WsssConfig } from '../config/schema.js';
 import type { WsFcn } from '../model/wsfcn.js';
 import { applyCheckpointWeights, type Checkpoint } from '../run/checkpoint.js';
 import type { Output } from '../run/output.js';
-import { defaultRunDir, readRunConfig, writeRunConfig } from '../run/runDir.js';
+import { defaultRunDir, readMetrics, readRunConfig, writeRunConfig } from '../run/runDir.js';
+import { type RunFolder, withRunFolder } from '../run/runFolder.js';
 import { writeRunReport } from '../run/writeReport.js';
 import { LAST, type TrainLoopResult, trainLoop } from '../train/loop.js';
 import { buildSeededNet, loadBackboneWeights, openSplit, readCheckpoint, startBackend } from './common.js';
 import { InputError } from './errors.js';
 
 export interface TrainOptions {
-  config: WsssConfig;
+  /** The run's configuration (not needed with `resume`: the checkpoint's is used). */
+  config?: WsssConfig;
   preset: string;
   out: Output;
   /** Run folder (default runs/train-<time>). */
   runDir?: string;
   /** A run folder or checkpoint to continue; its config is used (with `overrides` applied on top). */
   resume?: string;
+  /** Replace the run `runDir` holds (moved aside when training starts, deleted after the first checkpoint). */
+  overwrite?: boolean;
   /** Command-line overrides, re-applied over a resumed run's config (model keys may not change). */
   overrides?: PartialConfig[];
   signal?: AbortSignal;
-  /** For tests: stop after this many steps (checkpoint written). */
+  /** Stop after this many steps (checkpoint written; `--stop-after <n>steps`). */
   stopAfterSteps?: number;
+  /** Stop after the first step ending at or after this time, `Date.now()` ms (checkpoint written; `--stop-after 2h`). */
+  deadline?: number;
   /** Write report.html at the end (default true). */
   report?: boolean;
   argv?: string[];
+  /** The command that continues this run, in the Ctrl-C message (default `wsss train --resume <run>`). */
+  resumeCommand?: string;
 }
 
 export interface TrainResult extends TrainLoopResult {
@@ -51,7 +60,10 @@ export async function fickleRunConfig(p: string): Promise<Awaited<ReturnType<typ
 export function resumeTarget(p: string): { file: string; runDir: string } {
   if (existsSync(p) && statSync(p).isDirectory()) {
     const file = join(p, 'checkpoints', LAST);
-    if (!existsSync(file)) throw new InputError(`--resume ${p}: the run folder has no checkpoints/${LAST}`);
+    if (!existsSync(file))
+      throw new InputError(
+        `--resume ${p}: the run folder has no checkpoints/${LAST} (it stopped before its first checkpoint); start it again with --out ${p} --overwrite`,
+      );
     return { file, runDir: resolve(p) };
   }
   if (!existsSync(p)) throw new InputError(`--resume ${p}: no such run folder or checkpoint`);
@@ -59,10 +71,11 @@ export function resumeTarget(p: string): { file: string; runDir: string } {
 }
 
 export async function runTrain(o: TrainOptions): Promise<TrainResult> {
-  const out = o.out;
   let config = o.config;
+  if (!config && !o.resume) throw new Error('runTrain: pass config (or resume)');
   let runDir = resolve(o.runDir ?? defaultRunDir('train'));
   let ckpt: Checkpoint | undefined;
+  let source: string | undefined; // the run folder a resumed checkpoint belongs to
   if (o.resume) {
     const target = resumeTarget(o.resume);
     ckpt = await readCheckpoint(target.file);
@@ -70,6 +83,7 @@ export async function runTrain(o: TrainOptions): Promise<TrainResult> {
       throw new InputError(
         `--resume ${o.resume}: a FickleNet + DSRG ${ckpt.state.stage} checkpoint; resume such a run with its run folder (wsss train --resume <run folder>)`,
       );
+    source = target.runDir;
     runDir = o.runDir ? runDir : target.runDir;
     config = deepMerge(VOC_PRESET, ckpt.state.config, ...(o.overrides ?? []));
     validate(config);
@@ -79,6 +93,24 @@ export async function runTrain(o: TrainOptions): Promise<TrainResult> {
         '--resume: model options cannot change when resuming (the checkpoint holds that model)',
       );
   }
+  // --resume <checkpoint> --out <other folder> continues that run in a new folder (a fork)
+  const fork = source !== undefined && source !== runDir;
+  const mode = o.resume && !fork ? 'resume' : o.overwrite ? 'overwrite' : 'new';
+  const resolved = config!;
+  return withRunFolder({ dir: runDir, mode, command: o.argv ?? [], out: o.out }, (folder) =>
+    trainIn(folder, o, resolved, ckpt, fork ? source : undefined),
+  );
+}
+
+async function trainIn(
+  folder: RunFolder,
+  o: TrainOptions,
+  config: WsssConfig,
+  ckpt: Checkpoint | undefined,
+  forkedFrom: string | undefined,
+): Promise<TrainResult> {
+  const out = o.out;
+  const runDir = folder.dir;
   const backend = await startBackend(config.backend, config.threads, out);
   const train = await openSplit(config, config.data.trainSplit, runDir, out);
   const val = await openSplit(config, config.data.valSplit, runDir, out).catch((e) => {
@@ -89,26 +121,37 @@ export async function runTrain(o: TrainOptions): Promise<TrainResult> {
   });
   const classNames = [...train.classNames];
   const net = buildSeededNet(config, train.numClasses, config.train.seed);
-  if (ckpt) {
-    applyCheckpointWeights(net, ckpt, o.resume);
-  } else {
-    if (config.model.weights) await loadBackboneWeights(net, config.model.weights, out);
-    else if (config.model.backbone.bnMode !== 'batch')
-      out.warn(
-        'training without ImageNet backbone weights (model.weights) while backbone BN is frozen; pass --weights <.pth|.safetensors> or use bnMode batch',
-      );
+  try {
+    if (ckpt) {
+      applyCheckpointWeights(net, ckpt, o.resume);
+    } else {
+      if (config.model.weights) await loadBackboneWeights(net, config.model.weights, out);
+      else if (config.model.backbone.bnMode !== 'batch')
+        out.warn(
+          'training without ImageNet backbone weights (model.weights) while backbone BN is frozen; pass --weights <.pth|.safetensors> or use bnMode batch',
+        );
+    }
+  } catch (e) {
+    net.model.dispose();
+    throw e;
   }
-  const preset = ckpt
-    ? await readRunConfig(runDir).then(
-        (r) => r.preset,
-        () => o.preset,
-      )
-    : o.preset;
+  // everything that can refuse the run has passed: from here on the run folder is written
+  const previous = ckpt ? await readRunConfig(forkedFrom ?? runDir).catch(() => null) : null;
+  const preset = previous?.preset ?? o.preset;
   await writeRunConfig(runDir, config, {
     preset,
-    command: o.argv ?? [],
-    createdAt: new Date().toISOString(),
+    command: previous?.command ?? o.argv ?? [],
+    createdAt: previous?.createdAt ?? new Date().toISOString(),
+    ...(ckpt
+      ? {
+          resumed: [
+            ...(previous?.resumed ?? []),
+            { command: o.argv ?? [], at: new Date().toISOString(), step: ckpt.state.step },
+          ],
+        }
+      : {}),
   });
+  if (forkedFrom) await copyMetrics(forkedFrom, runDir, ckpt!.state.step);
   out.info(
     `training ${config.model.variant} (${net.countParameters().toLocaleString('en')} parameters) on ${train.length} ${config.data.dataset} images, ` +
       `${val ? `${val.length} for validation, ` : ''}${config.train.epochs} epochs of ${Math.floor(train.length / config.train.batchSize) || 1} steps → ${runDir}`,
@@ -120,17 +163,26 @@ export async function runTrain(o: TrainOptions): Promise<TrainResult> {
     trainImages: train.length,
     valImages: val?.length ?? 0,
   });
-  const loop = await trainLoop({
-    net,
-    config,
-    train,
-    val,
-    runDir,
-    out,
-    ...(ckpt ? { resume: ckpt } : {}),
-    ...(o.signal ? { signal: o.signal } : {}),
-    ...(o.stopAfterSteps !== undefined ? { stopAfterSteps: o.stopAfterSteps } : {}),
-  });
+  let loop: TrainLoopResult;
+  try {
+    loop = await trainLoop({
+      net,
+      config,
+      train,
+      val,
+      runDir,
+      out,
+      ...(ckpt ? { resume: ckpt } : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
+      ...(o.stopAfterSteps !== undefined ? { stopAfterSteps: o.stopAfterSteps } : {}),
+      ...(o.deadline !== undefined ? { deadline: o.deadline } : {}),
+      resumeCommand: o.resumeCommand ?? `wsss train --resume ${runDir}`,
+      onCheckpoint: () => folder.checkpointWritten(),
+    });
+  } catch (e) {
+    net.model.dispose();
+    throw e;
+  }
   const result: TrainResult = { ...loop, runDir, backend, net, config, classNames };
   if (loop.status === 'done' && o.report !== false) {
     const r = await writeRunReport({
@@ -147,4 +199,13 @@ export async function runTrain(o: TrainOptions): Promise<TrainResult> {
     result.report = r.file;
   }
   return result;
+}
+
+/** A forked run's metrics: the source run's records up to the checkpoint's step. */
+async function copyMetrics(from: string, to: string, step: number): Promise<void> {
+  const records = (await readMetrics(join(from, 'metrics.jsonl'))).filter(
+    (r) => typeof r['step'] !== 'number' || (r['step'] as number) <= step,
+  );
+  if (records.length)
+    await writeFileAtomic(join(to, 'metrics.jsonl'), records.map((r) => `${JSON.stringify(r)}\n`).join(''));
 }

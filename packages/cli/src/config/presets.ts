@@ -44,6 +44,7 @@ export const VOC_PRESET: WsssConfig = {
     valEvery: 2, // every even epoch (spec §3.10)
     valImages: 0,
     seed: 0,
+    checkpointEvery: '5m',
   },
   eval: { scales: [1, 0.5, 1.5, 2], flip: true, bgScore: 0.25, fpCut: 0.1, useGtLabels: false, canvas: 1024 },
   // FickleNet + DSRG (method ficklenet): spec §5.2–§5.3 and DSRG's train-s/solver-s (§6.1–§6.3); the classifier's

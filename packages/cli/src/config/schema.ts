@@ -70,6 +70,11 @@ export interface WsssConfig {
     /** Cap on validation images (0: all). */
     valImages: number;
     seed: number;
+    /**
+     * Checkpoints inside epochs (besides epoch ends, Ctrl-C and stops): a time (`30s`, `5m`, `1h`), a step count
+     * (`200steps`), both (`10m,500steps`: whichever comes first), or `off`. See {@link parseInterval}.
+     */
+    checkpointEvery: string;
   };
   eval: {
     scales: number[];
@@ -137,6 +142,7 @@ export type Field = Doc &
     | { kind: 'enum'; values: readonly string[] }
     | { kind: 'boolean' }
     | { kind: 'string'; nullable?: boolean }
+    | { kind: 'pattern'; check: (s: string) => unknown; allowed: string }
     | {
         kind: 'numbers';
         length?: number;
@@ -282,6 +288,12 @@ export const CONFIG_SCHEMA: Field = {
         valEvery: int('validate every k epochs (and after the last)', 1),
         valImages: int('validation images used during training (0 = all)', 0),
         seed: int('seed of shuffling, augmentation, dropout and the gate', 0),
+        checkpointEvery: {
+          kind: 'pattern',
+          check: parseInterval,
+          allowed: "a time (30s, 5m, 1h), a step count (200steps), both (10m,500steps) or 'off'",
+          doc: 'checkpoint inside epochs this often (also at epoch ends, Ctrl-C and stops); kill -9 loses at most this',
+        },
       },
     },
     eval: {
@@ -368,6 +380,8 @@ export function describeAllowed(f: Field): string {
       return 'true or false';
     case 'string':
       return f.nullable ? 'a string or null' : 'a non-empty string';
+    case 'pattern':
+      return f.allowed;
     case 'numbers': {
       const n =
         f.length !== undefined ? `${f.length} ` : f.minLength !== undefined ? `at least ${f.minLength} ` : '';
@@ -436,6 +450,14 @@ export function validate(value: unknown, field: Field = CONFIG_SCHEMA, key = '',
       if (value === null && field.nullable) return;
       if (typeof value !== 'string' || value === '') bad(name, value, field);
       return;
+    case 'pattern':
+      if (typeof value !== 'string') bad(name, value, field);
+      try {
+        field.check(value);
+      } catch {
+        bad(name, value, field);
+      }
+      return;
     case 'numbers':
       if (value === null && field.nullable) return;
       if (!Array.isArray(value)) bad(name, value, field);
@@ -477,7 +499,15 @@ export function parseValue(key: string, text: string): unknown {
     );
   }
   const t = text.trim();
-  const num = (s: string) => (s.trim() === '' ? Number.NaN : Number(s));
+  // a value that does not parse is reported as typed (JSON would print NaN as null)
+  const num = (s: string) => {
+    const n = s.trim() === '' ? Number.NaN : Number(s);
+    if (!Number.isFinite(n))
+      throw new ConfigError(
+        `config: ${key} = ${JSON.stringify(text)} is not allowed; expected ${describeAllowed(f)}`,
+      );
+    return n;
+  };
   switch (f.kind) {
     case 'number':
       return num(t);
@@ -489,6 +519,8 @@ export function parseValue(key: string, text: string): unknown {
       return t;
     case 'string':
       return f.nullable && (t === 'null' || t === '') ? null : t;
+    case 'pattern':
+      return t;
     case 'numbers':
       if (f.nullable && t === 'null') return null;
       return t
@@ -527,4 +559,31 @@ export function deepMerge<T>(base: T, ...overrides: unknown[]): T {
   let out: unknown = structuredClone(base);
   for (const o of overrides) out = merge(out, o);
   return out as T;
+}
+
+/**
+ * Parses an interval such as `train.checkpointEvery` or `--stop-after`: comma-separated terms, each a time (`30s`,
+ * `5m`, `2h`, `1h30m`) or a step count (`500steps`, `1step`); `off` (or `0`) is neither. Both criteria may be
+ * given: whichever comes first counts.
+ * @throws Error for anything else.
+ */
+export function parseInterval(text: string): { seconds: number; steps: number } {
+  const t = text.trim().toLowerCase();
+  const r = { seconds: 0, steps: 0 };
+  if (t === 'off' || t === '0') return r;
+  const units: Record<string, number> = { s: 1, m: 60, h: 3600 };
+  for (const term of t.split(',').map((x) => x.replace(/\s+/g, ''))) {
+    const steps = /^(\d+)steps?$/.exec(term);
+    if (steps) {
+      if (r.steps || !(Number(steps[1]) > 0)) throw new Error(`bad step count ${JSON.stringify(term)}`);
+      r.steps = Number(steps[1]);
+      continue;
+    }
+    if (!/^(\d+(\.\d+)?[hms])+$/.test(term)) throw new Error(`cannot read ${JSON.stringify(term)}`);
+    let seconds = 0;
+    for (const m of term.matchAll(/(\d+(?:\.\d+)?)([hms])/g)) seconds += Number(m[1]) * units[m[2]!]!;
+    if (r.seconds || !(seconds > 0)) throw new Error(`bad time ${JSON.stringify(term)}`);
+    r.seconds = seconds;
+  }
+  return r;
 }

@@ -5,7 +5,7 @@
  * class's map value), with seed precision/recall against ground truth where the split has it, and
  * `<dir>/summary.json` written last (the marker that the split is complete).
  */
-import { promises as fsp } from 'node:fs';
+import { existsSync, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '@wsss/core/node';
 import {
@@ -72,6 +72,11 @@ export interface LocalizeSplitOptions extends Omit<LocalizeImageOptions, 'seed' 
   seed: number;
   /** Write the heat maps too (default true). */
   maps?: boolean;
+  /**
+   * Keep the seeds (and maps) already in `dir` from an interrupted run: those images are read back and scored,
+   * not localized again (the result is the same: each image's selections are seeded by its index).
+   */
+  resume?: boolean;
   out: Output;
   /** Called with each image's result (e.g. to keep a few for a report). */
   onImage?: (index: number, r: { seeds: IndexMask; heat: RgbImage | null; gt?: IndexMask }) => void;
@@ -90,8 +95,26 @@ export async function localizeSplit(o: LocalizeSplitOptions): Promise<LocalizeSp
   let pixels = 0;
   const t0 = performance.now();
   const bar = o.out.progress(`localizing ${o.split}`, o.ds.length, 'img');
+  let kept = 0;
+  let timed = 0;
   for (let i = 0; i < o.ds.length; i++) {
     const rec = await o.ds.read(i);
+    const seedFile = join(seedsDir, `${rec.id}.png`);
+    if (
+      o.resume &&
+      existsSync(seedFile) &&
+      (o.maps === false || existsSync(join(mapsDir, `${rec.id}.png`)))
+    ) {
+      const seeds = await readIndexPng(seedFile);
+      if (rec.mask) score.add(seeds, rec.mask);
+      for (const v of seeds.data) if (v !== IGNORE_INDEX) seeded++;
+      pixels += seeds.data.length;
+      o.onImage?.(i, { seeds, heat: null, ...(rec.mask ? { gt: rec.mask } : {}) });
+      kept++;
+      bar.tick(1);
+      continue;
+    }
+    const t1 = performance.now();
     const r = await localizeImage(o.net, rec, {
       size: o.size,
       runs: o.runs,
@@ -100,16 +123,19 @@ export async function localizeSplit(o: LocalizeSplitOptions): Promise<LocalizeSp
       thBg: o.thBg,
       seed: o.seed + i,
     });
-    await writeIndexPng(join(seedsDir, `${rec.id}.png`), r.seeds, palette);
+    // the map first: the seeds file marks the image done for a resumed run
     const heat = o.maps !== false ? heatMap(r.maps, r.labels, K, rec.image.width, rec.image.height) : null;
     if (heat) await writeImage(join(mapsDir, `${rec.id}.png`), heat);
+    await writeIndexPng(seedFile, r.seeds, palette);
+    timed += performance.now() - t1;
     if (rec.mask) score.add(r.seeds, rec.mask);
     for (const v of r.seeds.data) if (v !== IGNORE_INDEX) seeded++;
     pixels += r.seeds.data.length;
     o.onImage?.(i, { seeds: r.seeds, heat, ...(rec.mask ? { gt: rec.mask } : {}) });
     bar.tick(1);
   }
-  const msPerImage = (performance.now() - t0) / Math.max(1, o.ds.length);
+  const msPerImage = (kept ? timed : performance.now() - t0) / Math.max(1, o.ds.length - kept);
+  if (kept) o.out.info(`  kept the seeds of ${kept} image(s) localized before the interruption`);
   const summary: LocalizeSplitSummary = {
     split: o.split,
     images: o.ds.length,

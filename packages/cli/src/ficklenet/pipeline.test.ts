@@ -235,7 +235,7 @@ describe('wsss train --method ficklenet end to end (wasm, tiny data)', () => {
     expect(b.status).toBe('stopped');
     expect(tf.memory().numTensors, 'after the stopped run').toBe(before);
     expect((await loadCheckpoint(join(dir, 'b', 'checkpoints', 'classifier.safetensors'))).state.reason).toBe(
-      'interrupt',
+      'stop',
     );
     const io = { stdout: { write: () => true }, stderr: { write: () => true }, signals: false };
     expect(await main(['train', '--resume', join(dir, 'b'), '-q'], io)).toBe(0);

@@ -12,8 +12,9 @@
  *    when `model.weights` is given (as DSRG's DeepLab does), otherwise from the trained classifier's backbone.
  * 4. Evaluation on the validation split at each image's own size (mIoU), `report.html`.
  *
- * Every stage writes its checkpoint after each epoch and on Ctrl-C (with the data position); `--resume` skips the
- * finished stages and continues the unfinished one exactly.
+ * Every stage writes its checkpoint after each epoch, every `train.checkpointEvery` inside epochs and on Ctrl-C
+ * (with the data position); localization writes each image's seeds as it goes. `--resume` skips the finished
+ * stages, localizes only the images without seeds, and continues the unfinished training stage exactly.
  */
 import { existsSync, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
@@ -40,19 +41,20 @@ import {
   startBackend,
 } from '../commands/common.js';
 import { DivergedError, InputError } from '../commands/errors.js';
-import type { WsssConfig } from '../config/schema.js';
+import { parseInterval, type WsssConfig } from '../config/schema.js';
 import {
   applyCheckpointWeights,
   type Checkpoint,
   type CheckpointState,
+  CheckpointWriter,
   checkpointOptimizerState,
-  saveCheckpoint,
 } from '../run/checkpoint.js';
 import { metricsOf, resizeTransform, type SegMetrics } from '../run/evaluate.js';
 import type { Output } from '../run/output.js';
 import { esc, pct, type ReportSample, renderReport } from '../run/report.js';
 import { MetricsLog, readMetrics, writeRunConfig } from '../run/runDir.js';
-import { runEpochs, type StepNumbers } from '../train/epochs.js';
+import { type RunFolder, type RunFolderMode, withRunFolder } from '../run/runFolder.js';
+import { type EpochStats, runEpochs, type StepNumbers } from '../train/epochs.js';
 import { buildClassifier, buildDsrgNet, localizeSettings } from './build.js';
 import { seedGrid, squareInput } from './localizeSet.js';
 import {
@@ -187,8 +189,12 @@ interface StageContext {
   signal?: AbortSignal;
   /** Global step count (continues across stages). */
   step: number;
-  /** Steps left before a test stop (`stopAfterSteps`), or Infinity; shared by the stages. */
+  /** Steps left before a stop (`stopAfterSteps`), or Infinity; shared by the stages. */
   budget: { left: number };
+  /** Stop (with a checkpoint) after the first step ending at or after this time (`Date.now()` ms). */
+  deadline?: number;
+  /** Writes the stages' checkpoints (in the background, one at a time). */
+  writer: CheckpointWriter;
 }
 
 interface StageSpec {
@@ -225,6 +231,7 @@ async function stageLoop(ctx: StageContext, s: StageSpec): Promise<'done' | 'sto
   const c = config.train;
   let position = { epoch: 0, index: 0 };
   let stageStep = 0;
+  let startStats: EpochStats | undefined;
   seedRandom(c.seed + (s.stage === 'dsrg' ? 1 : 0));
   if (s.resume) {
     const st = s.resume.state;
@@ -232,28 +239,38 @@ async function stageLoop(ctx: StageContext, s: StageSpec): Promise<'done' | 'sto
     setRandomState(st.random);
     position = st.position;
     stageStep = st.optimizerStep;
+    startStats = st.epochStats;
     out.info(`${s.stage}: resuming at epoch ${position.epoch}, sample ${position.index}`);
   }
-  const save = async (at: CheckpointState['position'], reason: string) =>
-    saveCheckpoint(s.file, s.net, await s.trainer.optimizer.getState(), {
-      epoch: at.epoch,
-      step: ctx.step,
-      position: at,
-      random: randomState(),
-      optimizerStep: s.trainer.optimizer.iterations,
-      best: null,
-      reason,
-      config,
-      classNames: ctx.classNames,
-      savedAt: new Date().toISOString(),
-      stage: s.stage,
-    });
+  const save = (at: CheckpointState['position'], reason: string, epochStats?: EpochStats) =>
+    ctx.writer.save(
+      s.file,
+      s.net,
+      () => s.trainer.optimizer.getState(),
+      {
+        epoch: at.epoch,
+        step: ctx.step,
+        position: at,
+        random: randomState(),
+        optimizerStep: s.trainer.optimizer.iterations,
+        best: null,
+        reason,
+        ...(epochStats ? { epochStats } : {}),
+        config,
+        classNames: ctx.classNames,
+        savedAt: new Date().toISOString(),
+        stage: s.stage,
+      },
+      // the last checkpoint of a stage is on disk before the next stage starts; Ctrl-C and stops end the process
+      { wait: reason !== 'epoch' && reason !== 'interval' },
+    );
   if (position.epoch >= s.epochs) return 'done';
   const r = await runEpochs({
     out,
     log,
     loader: s.loader(position),
     start: position,
+    ...(startStats ? { startStats } : {}),
     epochs: s.epochs,
     batchSize: c.batchSize,
     label: (e) => `${s.stage} epoch ${e + 1}/${s.epochs}`,
@@ -270,11 +287,13 @@ async function stageLoop(ctx: StageContext, s: StageSpec): Promise<'done' | 'sto
         `${s.stage} training diverged: the loss is ${loss} at step ${at} (epoch ${b.epoch}); the last good checkpoint ${s.file} is kept. Try a lower learning rate.`,
       ),
     epochEnd: (done, at) => save(at, done >= s.epochs ? 'final' : 'epoch'),
-    saveInterrupt: (at) => save(at, 'interrupt'),
+    save: (at, reason, stats) => save(at, reason, stats),
+    checkpointEvery: parseInterval(c.checkpointEvery),
     interruptedMessage: (at) =>
       `interrupted at step ${at}; checkpoint written to ${s.file}. Continue with: wsss train --resume ${ctx.runDir}`,
     signal: ctx.signal,
     budget: ctx.budget,
+    ...(ctx.deadline !== undefined ? { deadline: ctx.deadline } : {}),
   });
   return r.status;
 }
@@ -286,9 +305,13 @@ export interface FickleTrainOptions {
   runDir: string;
   /** Continue the run in `runDir` (its checkpoints and seeds). */
   resume?: boolean;
+  /** Replace the run `runDir` holds (moved aside when training starts, deleted after the first checkpoint). */
+  overwrite?: boolean;
   signal?: AbortSignal;
-  /** For tests: stop (with a checkpoint) after this many steps in this call. */
+  /** Stop (with a checkpoint) after this many steps in this call (`--stop-after <n>steps`). */
   stopAfterSteps?: number;
+  /** Stop (with a checkpoint) after the first step ending at or after this time, `Date.now()` ms. */
+  deadline?: number;
   report?: boolean;
   argv?: string[];
 }
@@ -319,10 +342,16 @@ async function readIf(
   return ck;
 }
 
-/** Runs the pipeline (see the module comment). */
+/** Runs the pipeline (see the module comment) in its run folder, locked while it runs. */
 export async function runFickleNetTrain(o: FickleTrainOptions): Promise<FickleTrainResult> {
+  const mode: RunFolderMode = o.resume ? 'resume' : o.overwrite ? 'overwrite' : 'new';
+  return withRunFolder({ dir: o.runDir, mode, command: o.argv ?? [], out: o.out }, (folder) =>
+    fickleIn(folder, { ...o, runDir: folder.dir }),
+  );
+}
+
+async function fickleIn(folder: RunFolder, o: FickleTrainOptions): Promise<FickleTrainResult> {
   const { config, out, runDir } = o;
-  const f = config.ficklenet;
   const backend = await startBackend(config.backend, config.threads, out);
   const train = await openSplit(config, config.data.trainSplit, runDir, out);
   const val = await openSplit(config, config.data.valSplit, runDir, out).catch((e) => {
@@ -332,6 +361,10 @@ export async function runFickleNetTrain(o: FickleTrainOptions): Promise<FickleTr
   const classNames = [...train.classNames];
   const K = train.numClasses;
   const ckptDir = join(runDir, 'checkpoints');
+  const files = { classifier: join(ckptDir, CLASSIFIER_CHECKPOINT), dsrg: join(ckptDir, DSRG_CHECKPOINT) };
+  const resumeA = await readIf(files.classifier, 'classifier', !!o.resume);
+  const resumeC = await readIf(files.dsrg, 'dsrg', !!o.resume);
+  // everything that can refuse the run has passed: from here on the run folder is written
   await fsp.mkdir(ckptDir, { recursive: true });
   if (!o.resume)
     await writeRunConfig(runDir, config, {
@@ -340,6 +373,7 @@ export async function runFickleNetTrain(o: FickleTrainOptions): Promise<FickleTr
       createdAt: new Date().toISOString(),
     });
   const log = new MetricsLog(join(runDir, 'metrics.jsonl'));
+  const writer = new CheckpointWriter(() => folder.checkpointWritten());
   const ctx: StageContext = {
     config,
     runDir,
@@ -349,7 +383,33 @@ export async function runFickleNetTrain(o: FickleTrainOptions): Promise<FickleTr
     ...(o.signal ? { signal: o.signal } : {}),
     step: 0,
     budget: { left: o.stopAfterSteps ?? Number.POSITIVE_INFINITY },
+    ...(o.deadline !== undefined ? { deadline: o.deadline } : {}),
+    writer,
   };
+  try {
+    return await stages(o, ctx, { train, val, K, files, resumeA, resumeC, backend });
+  } finally {
+    await writer.settle().catch(() => {});
+  }
+}
+
+async function stages(
+  o: FickleTrainOptions,
+  ctx: StageContext,
+  d: {
+    train: RandomAccessDataset;
+    val: RandomAccessDataset | null;
+    K: number;
+    files: { classifier: string; dsrg: string };
+    resumeA: Checkpoint | undefined;
+    resumeC: Checkpoint | undefined;
+    backend: string;
+  },
+): Promise<FickleTrainResult> {
+  const { config, out, runDir } = o;
+  const { train, val, K, files, resumeA, resumeC, backend } = d;
+  const f = config.ficklenet;
+  const { log, classNames } = ctx;
   const optim = (lr: number) =>
     config.optim.kind === 'sgd'
       ? { kind: 'sgd' as const, lr, momentum: config.optim.momentum }
@@ -364,12 +424,13 @@ export async function runFickleNetTrain(o: FickleTrainOptions): Promise<FickleTr
     seeds: null,
     evaluation: null,
   };
-  const files = { classifier: join(ckptDir, CLASSIFIER_CHECKPOINT), dsrg: join(ckptDir, DSRG_CHECKPOINT) };
-  const resumeA = await readIf(files.classifier, 'classifier', !!o.resume);
-  const resumeC = await readIf(files.dsrg, 'dsrg', !!o.resume);
+  const locDir = join(runDir, LOCALIZATION_DIR);
+  const summaryFile = join(locDir, SUMMARY_FILE);
+  const localized = existsSync(summaryFile);
   if (o.resume) {
     ctx.step = (resumeC ?? resumeA)?.state.step ?? 0;
-    await log.truncateAfter(ctx.step);
+    // the evaluation runs again at the end, and so does the seeds record when localization did not finish
+    await log.truncateAfter(ctx.step, (r) => r['type'] === 'eval' || (!localized && r['type'] === 'seeds'));
   }
 
   // 1. classifier (spec §5.2)
@@ -415,12 +476,15 @@ export async function runFickleNetTrain(o: FickleTrainOptions): Promise<FickleTr
   }
 
   // 2. localization seeds (spec §5.3)
-  const locDir = join(runDir, LOCALIZATION_DIR);
   const seedsRoot = join(locDir, SEEDS_DIR);
-  const summaryFile = join(locDir, SUMMARY_FILE);
-  if (o.resume && existsSync(summaryFile)) {
+  if (o.resume && localized) {
     result.seeds = JSON.parse(await fsp.readFile(summaryFile, 'utf8')) as LocalizeSplitSummary;
     out.info(`seeds: using the ${result.seeds.images} seed maps in ${seedsRoot}`);
+    // a kill between summary.json and the log's flush: the record is written now
+    if (!(await readMetrics(log.file)).some((r) => r['type'] === 'seeds')) {
+      log.append({ type: 'seeds', step: ctx.step, ...result.seeds });
+      await log.flush();
+    }
   } else {
     result.seeds = await localizeSplit({
       net: classifier,
@@ -429,6 +493,7 @@ export async function runFickleNetTrain(o: FickleTrainOptions): Promise<FickleTr
       dir: locDir,
       ...localizeSettings(config),
       out,
+      resume: !!o.resume,
     });
     log.append({ type: 'seeds', step: ctx.step, ...result.seeds });
     await log.flush();

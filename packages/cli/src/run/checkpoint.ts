@@ -1,6 +1,8 @@
 /**
- * Checkpoints: one safetensors file per checkpoint, written atomically (temporary file + rename), so a crash
- * or Ctrl-C never leaves a half-written checkpoint.
+ * Checkpoints: one safetensors file per checkpoint, streamed to a flushed temporary file and renamed over the old
+ * one, so a crash (kill -9 included) or Ctrl-C at any moment leaves the previous checkpoint or the new one, never a
+ * half-written file. The file carries the CRC-32 of its tensor data (`__metadata__.checksum`), which loading
+ * verifies: a truncated or altered file is reported as corrupt instead of loading wrong numbers.
  *
  * Format (`wsss-checkpoint` version 1):
  * - tensors `model/<weight originalName>`: every model weight, BN running statistics included
@@ -17,11 +19,13 @@ import {
   type OptimizerState,
   parseSafetensors,
   type SafetensorsEntry,
+  safetensorsLayout,
   serializeSafetensors,
 } from '@wsss/core';
-import { readSafetensorsFile, writeSafetensorsFile } from '@wsss/core/node';
+import { readSafetensorsFile, writeFileAtomic } from '@wsss/core/node';
 import type { LoaderPosition } from '@wsss/datasets';
 import type { WsssConfig } from '../config/schema.js';
+import type { EpochStats } from '../train/epochs.js';
 
 export const CHECKPOINT_FORMAT = 'wsss-checkpoint';
 export const CHECKPOINT_VERSION = '1';
@@ -44,8 +48,10 @@ export interface CheckpointState {
   optimizerStep: number;
   /** Best validation score so far (spec §3.10: 1 − mean val loss) and the epoch it was reached. */
   best: { score: number; epoch: number } | null;
-  /** Why it was written: 'epoch', 'interrupt', 'best', 'final'. */
+  /** Why it was written: 'epoch', 'interval', 'interrupt', 'stop', 'best', 'final'. */
   reason: string;
+  /** Running sums of the epoch in progress when written inside an epoch (so its mean covers every step). */
+  epochStats?: EpochStats;
   config: WsssConfig;
   /** Class names, background first. */
   classNames: string[];
@@ -64,21 +70,24 @@ export interface Checkpoint {
   slots: Map<string, { shape: number[]; values: Float32Array[] }>;
 }
 
-/** Serialises weights, optimiser state and run state. */
-export async function checkpointBytes(
+/** A checkpoint's tensors and metadata, read from the backend (the moment training has to wait for). */
+export interface CheckpointSnapshot {
+  entries: Map<string, SafetensorsEntry>;
+  metadata: Record<string, string>;
+}
+
+/** Reads weights and optimiser slots off the backend into arrays, with the run state as metadata. */
+export async function snapshotCheckpoint(
   net: CheckpointNet,
   optimizer: OptimizerState | null,
   state: CheckpointState,
-): Promise<Uint8Array> {
+): Promise<CheckpointSnapshot> {
   const entries = new Map<string, SafetensorsEntry>();
   const byVarName = new Map<string, string>();
   for (const w of net.model.weights) {
+    // a fresh array on wasm/webgpu; on cpu the tensor's own values, which no update changes (updates make new tensors)
     const data = (await w.read().data()) as Float32Array;
-    entries.set(`model/${w.originalName}`, {
-      dtype: 'F32',
-      shape: [...w.shape] as number[],
-      data: data.slice(),
-    });
+    entries.set(`model/${w.originalName}`, { dtype: 'F32', shape: [...w.shape] as number[], data });
     byVarName.set((w.read() as tf.Variable).name, w.originalName);
   }
   if (optimizer) {
@@ -90,21 +99,80 @@ export async function checkpointBytes(
       });
     }
   }
-  return serializeSafetensors(entries, {
-    format: CHECKPOINT_FORMAT,
-    version: CHECKPOINT_VERSION,
-    state: JSON.stringify(state),
-  });
+  return {
+    entries,
+    metadata: { format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, state: JSON.stringify(state) },
+  };
 }
 
-/** Writes a checkpoint file atomically. */
+/** Serialises weights, optimiser state and run state (with the checksum). */
+export async function checkpointBytes(
+  net: CheckpointNet,
+  optimizer: OptimizerState | null,
+  state: CheckpointState,
+): Promise<Uint8Array> {
+  const s = await snapshotCheckpoint(net, optimizer, state);
+  return serializeSafetensors(s.entries, s.metadata, { checksum: true });
+}
+
+/** Writes a checkpoint file atomically (see the module comment). */
 export async function saveCheckpoint(
   file: string,
   net: CheckpointNet,
   optimizer: OptimizerState | null,
   state: CheckpointState,
 ): Promise<void> {
-  await writeSafetensorsFile(file, await checkpointBytes(net, optimizer, state));
+  const s = await snapshotCheckpoint(net, optimizer, state);
+  const layout = safetensorsLayout(s.entries, s.metadata, { checksum: true });
+  await writeFileAtomic(file, [layout.header, ...layout.parts]);
+}
+
+/**
+ * Writes a run's checkpoints with as little pause as it can: `save` reads the tensors off the backend and
+ * checksums them (training waits for that), then streams the file to disk in the background while training goes
+ * on. A save waits for the previous write first, and `settle()` waits for the last one; a failed write is thrown
+ * there. `onWritten` runs after each file is in place.
+ */
+export class CheckpointWriter {
+  private pending: Promise<void> | null = null;
+  private failure: { error: unknown } | null = null;
+  /** Milliseconds training waited in the last save (snapshot + checksum). */
+  lastPauseMs = 0;
+  /** Bytes of the last checkpoint file. */
+  lastBytes = 0;
+
+  constructor(private readonly onWritten?: (file: string) => void | Promise<void>) {}
+
+  /** Snapshots the checkpoint now and writes `file` in the background (or before returning with `wait`). */
+  async save(
+    file: string,
+    net: CheckpointNet,
+    optimizer: () => Promise<OptimizerState | null>,
+    state: CheckpointState,
+    opts: { wait?: boolean } = {},
+  ): Promise<void> {
+    await this.settle();
+    const t0 = performance.now();
+    const s = await snapshotCheckpoint(net, await optimizer(), state);
+    const layout = safetensorsLayout(s.entries, s.metadata, { checksum: true });
+    this.lastPauseMs = performance.now() - t0;
+    this.lastBytes = layout.byteLength;
+    const write = writeFileAtomic(file, [layout.header, ...layout.parts]).then(() => this.onWritten?.(file));
+    this.pending = write.catch((error: unknown) => {
+      this.failure = { error };
+    });
+    if (opts.wait) await this.settle();
+  }
+
+  /** Waits for the write in progress; throws if a background write failed. */
+  async settle(): Promise<void> {
+    const p = this.pending;
+    this.pending = null;
+    if (p) await p;
+    const f = this.failure;
+    this.failure = null;
+    if (f) throw f.error;
+  }
 }
 
 /** Parses checkpoint bytes (see the format above). */

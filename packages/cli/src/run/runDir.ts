@@ -2,9 +2,11 @@
  * Run folders (DESIGN §5):
  *
  * ```
- * <run>/config.json                 the resolved configuration (+ preset, command line, versions)
+ * <run>/config.json                 the resolved configuration (+ preset, command line, resumes)
  * <run>/metrics.jsonl               one JSON object per line: step, epoch, val, diverged, eval records
- * <run>/checkpoints/last.safetensors  after every epoch and on Ctrl-C (atomic)
+ * <run>/checkpoints/last.safetensors  after every epoch, every train.checkpointEvery, on Ctrl-C and stops
+ *                                   (atomic, checksummed)
+ * <run>/.lock                       while a process trains into the folder (run/runFolder.ts)
  * <run>/checkpoints/best.safetensors  best validation score (spec §3.10 rule)
  * <run>/report.html                 self-contained report (pictures, curves, per-class IoU)
  * ```
@@ -23,8 +25,11 @@ export function defaultRunDir(prefix: string, now = new Date()): string {
 
 export interface RunInfo {
   preset: string;
+  /** The command line that started the run. */
   command: string[];
   createdAt: string;
+  /** Each `--resume` of the run: its command line, when, and the step it continued from. */
+  resumed?: { command: string[]; at: string; step: number }[];
 }
 
 /** Writes `config.json` (atomically). */
@@ -54,26 +59,38 @@ export class MetricsLog {
     await fsp.appendFile(this.file, text);
   }
 
-  /** Drops records written after `step` (a resumed run replays those steps). */
-  async truncateAfter(step: number): Promise<void> {
-    const records = await readMetrics(this.file);
-    const keep = records.filter((r) => typeof r['step'] !== 'number' || (r['step'] as number) <= step);
-    if (keep.length === records.length) return;
+  /**
+   * Drops records written after `step` (a resumed run replays those steps), any record `drop` selects, and a line
+   * a crash cut short (so that the next append starts on a line of its own).
+   */
+  async truncateAfter(step: number, drop?: (r: Record<string, unknown>) => boolean): Promise<void> {
+    const { records, torn } = await readMetricsFile(this.file);
+    const keep = records.filter(
+      (r) => (typeof r['step'] !== 'number' || (r['step'] as number) <= step) && !drop?.(r),
+    );
+    if (keep.length === records.length && !torn) return;
     await writeFileAtomic(this.file, keep.map((r) => `${JSON.stringify(r)}\n`).join(''));
   }
 }
 
 /** All records of a metrics log (missing file: none; a torn last line is skipped). */
 export async function readMetrics(file: string): Promise<Record<string, unknown>[]> {
-  if (!existsSync(file)) return [];
+  return (await readMetricsFile(file)).records;
+}
+
+/** The records of a metrics log, and whether a line was cut short (by a crash during a write). */
+async function readMetricsFile(file: string): Promise<{ records: Record<string, unknown>[]; torn: boolean }> {
+  if (!existsSync(file)) return { records: [], torn: false };
+  const text = await fsp.readFile(file, 'utf8');
   const out: Record<string, unknown>[] = [];
-  for (const line of (await fsp.readFile(file, 'utf8')).split('\n')) {
+  let torn = text.length > 0 && !text.endsWith('\n');
+  for (const line of text.split('\n')) {
     if (!line.trim()) continue;
     try {
       out.push(JSON.parse(line));
     } catch {
-      // a line cut by a crash
+      torn = true; // a line cut by a crash
     }
   }
-  return out;
+  return { records: out, torn };
 }

@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { InterruptedError } from '../commands/errors.js';
 import { Output } from '../run/output.js';
 import { MetricsLog } from '../run/runDir.js';
-import { type EpochLoopOptions, runEpochs } from './epochs.js';
+import { type EpochLoopOptions, type EpochStats, runEpochs } from './epochs.js';
 
 /** A loader of `perEpoch` one-image batches per epoch, starting at `start` (positions as DataLoader reports them). */
 function fakeLoader(perEpoch: number, start: LoaderPosition): DataLoader {
@@ -38,6 +38,7 @@ function setup(over: Partial<EpochLoopOptions> & { losses?: number[] } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'wsss-epochs-'));
   const log = new MetricsLog(join(dir, 'metrics.jsonl'));
   const events: string[] = [];
+  const saved: EpochStats[] = [];
   let step = 0;
   const losses = over.losses ?? [];
   const o: EpochLoopOptions = {
@@ -55,8 +56,9 @@ function setup(over: Partial<EpochLoopOptions> & { losses?: number[] } = {}) {
     epochEnd: async (done, at) => {
       events.push(`end ${done} @${at.epoch}:${at.index}`);
     },
-    saveInterrupt: async (at) => {
-      events.push(`interrupt @${at.epoch}:${at.index}`);
+    save: async (at, reason, stats) => {
+      events.push(`${reason} @${at.epoch}:${at.index}`);
+      saved.push(stats);
     },
     interruptedMessage: (at) => `stopped at ${at}`,
     ...over,
@@ -68,7 +70,7 @@ function setup(over: Partial<EpochLoopOptions> & { losses?: number[] } = {}) {
       .split('\n')
       .map((l) => JSON.parse(l) as Record<string, unknown>);
   };
-  return { o, events, records, steps: () => step };
+  return { o, events, saved, records, steps: () => step };
 }
 
 describe('runEpochs', () => {
@@ -87,10 +89,10 @@ describe('runEpochs', () => {
     expect(epochs[1]).toMatchObject({ step: 6, epoch: 1, loss: 5 });
   });
 
-  it('a budget ending mid-epoch saves an interrupt checkpoint; ending at an epoch end saves nothing more', async () => {
+  it('a budget ending mid-epoch saves a stop checkpoint; ending at an epoch end saves nothing more', async () => {
     const mid = setup({ budget: { left: 4 } });
     expect(await runEpochs(mid.o)).toEqual({ status: 'stopped', position: { epoch: 1, index: 1 } });
-    expect(mid.events).toEqual(['end 1 @1:0', 'interrupt @1:1']);
+    expect(mid.events).toEqual(['end 1 @1:0', 'stop @1:1']);
     const atEnd = setup({ budget: { left: 3 } });
     expect((await runEpochs(atEnd.o)).status).toBe('stopped');
     expect(atEnd.events).toEqual(['end 1 @1:0']);
@@ -133,5 +135,46 @@ describe('runEpochs', () => {
     expect((err as Error).message).toBe('stopped at 1');
     expect(stop.events).toEqual(['interrupt @0:1']);
     expect(tf.memory().numTensors).toBe(0);
+  });
+
+  it('checkpoints inside epochs every k steps (never twice at an epoch end) and when the deadline passes', async () => {
+    const every2 = setup({ epochs: 2, checkpointEvery: { seconds: 0, steps: 2 } });
+    await runEpochs(every2.o);
+    // steps 1..6, epochs end after 3 and 6: interval saves after steps 2 and 5 (the count restarts at epoch ends)
+    expect(every2.events).toEqual(['interval @0:2', 'end 1 @1:0', 'interval @1:2', 'end 2 @2:0']);
+    const timed = setup({ checkpointEvery: { seconds: 1e-9, steps: 0 } });
+    await runEpochs(timed.o);
+    expect(timed.events).toEqual([
+      'interval @0:1',
+      'interval @0:2',
+      'end 1 @1:0',
+      'interval @1:1',
+      'interval @1:2',
+      'end 2 @2:0',
+    ]);
+    const late = setup({ deadline: Date.now() - 1 });
+    expect(await runEpochs(late.o)).toEqual({ status: 'stopped', position: { epoch: 0, index: 1 } });
+    expect(late.events).toEqual(['stop @0:1']);
+  });
+
+  it('an epoch resumed from a mid-epoch checkpoint averages all its steps, as an uninterrupted one does', async () => {
+    const losses = [0.5, 1.25, 4, 0.75, 2, 8];
+    const whole = setup({ losses });
+    await runEpochs(whole.o);
+    const full = (await whole.records()).filter((r) => r['type'] === 'epoch');
+    // interrupted after step 2 (mid-epoch 0), then resumed from the saved sums
+    const first = setup({ losses, budget: { left: 2 } });
+    await runEpochs(first.o);
+    expect(first.events).toEqual(['stop @0:2']);
+    const stats = first.saved[0]!;
+    expect(stats.sums['loss']).toEqual({ sum: 1.75, n: 2 });
+    const second = setup({ losses: losses.slice(2), start: { epoch: 0, index: 2 } });
+    await runEpochs({ ...second.o, start: { epoch: 0, index: 2 }, startStats: stats });
+    const resumed = (await second.records()).filter((r) => r['type'] === 'epoch');
+    expect(resumed[0]!['loss']).toBe(full[0]!['loss']);
+    expect(resumed[0]!['loss']).toBeCloseTo((0.5 + 1.25 + 4) / 3, 12);
+    expect(resumed[1]!['loss']).toBe(full[1]!['loss']);
+    // the saved sums are a copy: later steps do not change them
+    expect(stats.sums['loss']).toEqual({ sum: 1.75, n: 2 });
   });
 });

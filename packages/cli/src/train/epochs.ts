@@ -2,8 +2,12 @@
  * The epoch loop shared by `wsss train`'s WS-FCN training (train/loop.ts) and FickleNet's stages
  * (ficklenet/pipeline.ts): one step per batch (its tensors disposed after the step), a NaN/Inf guard, a metrics
  * record per step and per epoch, a progress bar per epoch, the caller's end-of-epoch work (validation,
- * checkpoints), a checkpoint and an `InterruptedError` on Ctrl-C, and a stop when the step budget runs out (tests)
- * with a checkpoint unless an epoch has just ended (and so was just saved).
+ * checkpoints), checkpoints inside an epoch every `checkpointEvery` (time and/or steps, so a kill -9 loses at most
+ * one interval), a checkpoint and an `InterruptedError` on Ctrl-C, and a stop with a checkpoint when the step budget
+ * or the deadline runs out (unless an epoch has just ended, and so was just saved).
+ *
+ * A checkpoint inside an epoch carries the epoch's running sums ({@link EpochStats}), so the epoch record written
+ * after a resume averages every step of the epoch, before and after the interruption.
  */
 import {
   type Batch,
@@ -20,12 +24,31 @@ import type { MetricsLog } from '../run/runDir.js';
 /** What a step reports: `loss` and any other numbers (null where a value does not apply to this step). */
 export type StepNumbers = { loss: number } & Record<string, number | null>;
 
+/** The running sums of the epoch in progress: saved in a mid-epoch checkpoint, restored on resume. */
+export interface EpochStats {
+  /** Per reported number: its sum and count over the epoch's steps so far (nulls not counted). */
+  sums: Record<string, { sum: number; n: number }>;
+  /** Seconds spent in the epoch so far (before this process, for a resumed epoch). */
+  seconds: number;
+}
+
+/** When to checkpoint inside an epoch; 0 turns a criterion off. */
+export interface CheckpointInterval {
+  seconds: number;
+  steps: number;
+}
+
+/** Why the loop asks for a checkpoint (besides epoch ends, which `epochEnd` handles). */
+export type SaveReason = 'interval' | 'interrupt' | 'stop';
+
 export interface EpochLoopOptions {
   out: Output;
   log: MetricsLog;
   /** A loader positioned at `start`. */
   loader: DataLoader;
   start: LoaderPosition;
+  /** Running sums of the epoch `start` is inside (from the checkpoint being resumed). */
+  startStats?: EpochStats;
   /** Total epochs (the loop runs from `start.epoch` up to this). */
   epochs: number;
   batchSize: number;
@@ -42,19 +65,33 @@ export interface EpochLoopOptions {
   diverged: (loss: number, step: number, batch: Batch) => Error;
   /** After each epoch: `done` epochs are complete, `position` is where the next starts. */
   epochEnd: (done: number, position: LoaderPosition, step: number) => Promise<void>;
-  /** Writes the checkpoint of an interruption (Ctrl-C or the step budget) at `position`. */
-  saveInterrupt: (position: LoaderPosition) => Promise<void>;
+  /**
+   * Writes a checkpoint inside an epoch at `position` with the epoch's running `stats`: on an interval, on Ctrl-C
+   * (`interrupt`) or when the budget or deadline ends the run (`stop`). The metrics log is flushed before.
+   */
+  save: (position: LoaderPosition, reason: SaveReason, stats: EpochStats) => Promise<void>;
+  /** Checkpoint inside epochs this often (default never: only at epoch ends and stops). */
+  checkpointEvery?: CheckpointInterval;
   /** Message of the `InterruptedError` thrown on Ctrl-C at `step`. */
   interruptedMessage: (step: number) => string;
   signal?: AbortSignal;
   /** Steps this run may still take, shared across loops (tests stop early); decremented per step. */
   budget?: { left: number };
+  /** Stop (with a checkpoint) after the first step that ends at or after this time (`Date.now()` ms). */
+  deadline?: number;
 }
 
 export interface EpochLoopResult {
-  /** 'stopped' when the budget ran out before the last epoch ended. */
+  /** 'stopped' when the budget or deadline ran out before the last epoch ended. */
   status: 'done' | 'stopped';
   position: LoaderPosition;
+}
+
+function copyStats(s: EpochStats | undefined): EpochStats {
+  return {
+    sums: Object.fromEntries(Object.entries(s?.sums ?? {}).map(([k, v]) => [k, { ...v }])),
+    seconds: s?.seconds ?? 0,
+  };
 }
 
 /** Runs the epochs from `start` to `epochs` (see the module comment). */
@@ -65,8 +102,22 @@ export async function runEpochs(o: EpochLoopOptions): Promise<EpochLoopResult> {
   const perEpoch = o.loader.batchesPerEpoch;
   let bar = out.progress(o.label(position.epoch), perEpoch, 'step');
   if (position.index > 0) bar.tick(Math.floor(position.index / o.batchSize));
-  const sums = new Map<string, { sum: number; n: number }>();
+  // sums of the epoch in progress; `before` = its seconds spent in earlier processes
+  let stats = copyStats(position.index > 0 ? o.startStats : undefined);
   let t0 = performance.now();
+  const statsNow = (): EpochStats => ({
+    sums: copyStats(stats).sums,
+    seconds: stats.seconds + (performance.now() - t0) / 1000,
+  });
+  const every = o.checkpointEvery;
+  let lastSave = performance.now();
+  let stepsSinceSave = 0;
+  const save = async (reason: SaveReason) => {
+    await log.flush(); // the log holds every step up to the checkpoint
+    await o.save(position, reason, statsNow());
+    lastSave = performance.now();
+    stepsSinceSave = 0;
+  };
   for await (const b of o.loader.batches(o.epochs - position.epoch)) {
     const t = batchToTensors(b);
     let r: StepNumbers;
@@ -77,6 +128,7 @@ export async function runEpochs(o: EpochLoopOptions): Promise<EpochLoopResult> {
     }
     const step = o.countStep();
     if (o.budget) o.budget.left--;
+    stepsSinceSave++;
     if (!Number.isFinite(r.loss)) {
       log.append({ type: 'diverged', ...tag, step, epoch: b.epoch, loss: String(r.loss) });
       await log.flush();
@@ -85,10 +137,9 @@ export async function runEpochs(o: EpochLoopOptions): Promise<EpochLoopResult> {
     position = b.position;
     for (const [k, v] of Object.entries(r)) {
       if (v === null) continue;
-      const s = sums.get(k) ?? { sum: 0, n: 0 };
+      const s = (stats.sums[k] ??= { sum: 0, n: 0 });
       s.sum += v;
       s.n++;
-      sums.set(k, s);
     }
     const rec = { type: 'step', ...tag, step, epoch: b.epoch, ...r };
     log.append(rec);
@@ -97,32 +148,41 @@ export async function runEpochs(o: EpochLoopOptions): Promise<EpochLoopResult> {
     const epochEnded = position.epoch > b.epoch;
     if (epochEnded) {
       const ep: Record<string, unknown> = { type: 'epoch', ...tag, step, epoch: b.epoch };
-      for (const [k, s] of sums) ep[k] = s.sum / s.n;
-      ep['seconds'] = (performance.now() - t0) / 1000;
+      for (const [k, s] of Object.entries(stats.sums)) ep[k] = s.sum / s.n;
+      ep['seconds'] = statsNow().seconds;
       log.append(ep);
       out.event('epoch', ep);
       bar.done(`loss ${(ep['loss'] as number).toFixed(4)}`);
-      sums.clear();
+      stats = copyStats(undefined);
       await log.flush(); // the records before the epoch's checkpoints
       await o.epochEnd(b.epoch + 1, position, step);
       await log.flush();
+      lastSave = performance.now();
+      stepsSinceSave = 0;
       t0 = performance.now();
       if (position.epoch < o.epochs) bar = out.progress(o.label(position.epoch), perEpoch, 'step');
     }
     if (o.signal?.aborted) {
       bar.done('interrupted');
-      await log.flush();
-      await o.saveInterrupt(position);
+      await save('interrupt');
       throw new InterruptedError(o.interruptedMessage(step));
     }
-    if (o.budget && o.budget.left <= 0 && position.epoch < o.epochs) {
+    const outOfSteps = o.budget !== undefined && o.budget.left <= 0;
+    const pastDeadline = o.deadline !== undefined && Date.now() >= o.deadline;
+    if ((outOfSteps || pastDeadline) && position.epoch < o.epochs) {
       if (!epochEnded) {
         bar.done('stopped');
-        await log.flush();
-        await o.saveInterrupt(position);
+        await save('stop');
       }
       return { status: 'stopped', position };
     }
+    if (
+      every &&
+      !epochEnded &&
+      ((every.steps > 0 && stepsSinceSave >= every.steps) ||
+        (every.seconds > 0 && performance.now() - lastSave >= every.seconds * 1000))
+    )
+      await save('interval');
   }
   return { status: 'done', position };
 }

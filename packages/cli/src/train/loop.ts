@@ -1,26 +1,27 @@
 /**
  * The epoch loop of `wsss train` (spec §3.10, §4.8): seeded shuffling/augmentation/dropout, one `WsFcnTrainer`
  * step per batch, validation every `valEvery` epochs with the reference's checkpoint rule (score = 1 − mean val
- * loss, from the mask-loss phase on, kept when ≥ the best), `last` checkpoint after every epoch, exact resume,
- * NaN/Inf guard and clean interruption.
+ * loss, from the mask-loss phase on, kept when ≥ the best), the `last` checkpoint after every epoch and every
+ * `train.checkpointEvery` inside epochs (written in the background), exact resume, NaN/Inf guard and clean
+ * interruption.
  */
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { randomState, seedRandom, setRandomState } from '@wsss/core';
 import { DataLoader, type RandomAccessDataset } from '@wsss/datasets';
 import { DivergedError } from '../commands/errors.js';
-import type { WsssConfig } from '../config/schema.js';
+import { parseInterval, type WsssConfig } from '../config/schema.js';
 import type { WsFcn } from '../model/wsfcn.js';
 import {
   type Checkpoint,
   type CheckpointState,
+  CheckpointWriter,
   checkpointOptimizerState,
-  saveCheckpoint,
 } from '../run/checkpoint.js';
 import { firstRecords, lossConfigOf, validationPass } from '../run/evaluate.js';
 import type { Output } from '../run/output.js';
 import { MetricsLog } from '../run/runDir.js';
-import { runEpochs } from './epochs.js';
+import { type EpochStats, runEpochs } from './epochs.js';
 import { WsFcnTrainer } from './step.js';
 
 export interface TrainLoopOptions {
@@ -34,12 +35,18 @@ export interface TrainLoopOptions {
   resume?: Checkpoint;
   /** Aborting it (Ctrl-C) stops after the current step with a checkpoint. */
   signal?: AbortSignal;
-  /** Stop (as if interrupted, but returning normally) after this many steps in this call. For tests. */
+  /** Stop (with a checkpoint, returning normally) after this many steps in this call. */
   stopAfterSteps?: number;
+  /** Stop (with a checkpoint, returning normally) after the first step ending at or after this time (`Date.now()`). */
+  deadline?: number;
+  /** The command that continues the run, for the Ctrl-C message (default `wsss train --resume <runDir>`). */
+  resumeCommand?: string;
+  /** Called after each checkpoint file is in place (the run folder's bookkeeping). */
+  onCheckpoint?: (file: string) => void | Promise<void>;
 }
 
 export interface TrainLoopResult {
-  /** 'done', or 'stopped' when `stopAfterSteps` ended it. */
+  /** 'done', or 'stopped' when `stopAfterSteps` or `deadline` ended it. */
   status: 'done' | 'stopped';
   steps: number;
   epochs: number;
@@ -69,6 +76,7 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
   let step = 0;
   let best: CheckpointState['best'] = null;
   let position = { epoch: 0, index: 0 };
+  let startStats: EpochStats | undefined;
   seedRandom(c.seed);
   if (o.resume) {
     const s = o.resume.state;
@@ -77,10 +85,11 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
     step = s.step;
     best = s.best;
     position = s.position;
+    startStats = s.epochStats;
     await log.truncateAfter(step);
     out.info(`resuming at epoch ${position.epoch}, sample ${position.index}, step ${step}`);
   }
-  const state = (reason: string): CheckpointState => ({
+  const state = (reason: string, epochStats?: EpochStats): CheckpointState => ({
     epoch: position.epoch,
     step,
     position,
@@ -88,12 +97,17 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
     optimizerStep: trainer.optimizer.iterations,
     best,
     reason,
+    ...(epochStats ? { epochStats } : {}),
     config,
     classNames: [...o.train.classNames],
     savedAt: new Date().toISOString(),
   });
-  const save = async (name: string, reason: string) =>
-    saveCheckpoint(join(ckptDir, name), net, await trainer.optimizer.getState(), state(reason));
+  const writer = new CheckpointWriter(o.onCheckpoint);
+  const save = (name: string, reason: string, epochStats?: EpochStats) =>
+    writer.save(join(ckptDir, name), net, () => trainer.optimizer.getState(), state(reason, epochStats), {
+      // Ctrl-C and stops end the process: their checkpoint must be on disk before it goes
+      wait: reason === 'interrupt' || reason === 'stop',
+    });
 
   const dropLast = o.train.length >= c.batchSize;
   const loader = new DataLoader({
@@ -155,20 +169,26 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
           }
           await save(LAST, done === c.epochs ? 'final' : 'epoch');
         },
-        saveInterrupt: async (at) => {
+        save: async (at, reason, stats) => {
           position = at;
-          await save(LAST, 'interrupt');
+          await save(LAST, reason, stats);
         },
+        checkpointEvery: parseInterval(c.checkpointEvery),
+        startStats,
         interruptedMessage: (at) =>
-          `interrupted at step ${at}; checkpoint written to ${join(ckptDir, LAST)}. Continue with: wsss train --resume ${o.runDir}`,
+          `interrupted at step ${at}; checkpoint written to ${join(ckptDir, LAST)}. Continue with: ${o.resumeCommand ?? `wsss train --resume ${o.runDir}`}`,
         signal: o.signal,
         budget: o.stopAfterSteps === undefined ? undefined : { left: o.stopAfterSteps },
+        ...(o.deadline !== undefined ? { deadline: o.deadline } : {}),
       });
       position = r.position;
       status = r.status;
     }
+    await writer.settle();
   } finally {
     await log.flush();
+    // a failure elsewhere (NaN, Ctrl-C) still lets the last checkpoint reach the disk
+    await writer.settle().catch(() => {});
     trainer.dispose();
   }
   return { status, steps: step, epochs: position.epoch, best, lastVal };

@@ -7,6 +7,7 @@ import {
   loadSafetensors,
   parseSafetensors,
   type SafetensorsEntry,
+  safetensorsLayout,
   safetensorsToTensors,
   serializeSafetensors,
   serializeTensors,
@@ -155,7 +156,7 @@ describe('parseSafetensors errors', () => {
       b: { dtype: 'U8', shape: [b[1]! - b[0]!], data_offsets: b },
     });
     expect(() => parseSafetensors(file({ t: { ...ok.t, data_offsets: [0, 8] } }, [0, 0, 0, 0]))).toThrow(
-      /tensor 't': data_offsets \[0, 8\] run past the data buffer of 4 bytes/,
+      /corrupt or truncated: its header describes 8 bytes of tensor data, the file holds 4/,
     );
     expect(() => parseSafetensors(file({ t: { ...ok.t, data_offsets: [4, 0] } }, [0, 0, 0, 0]))).toThrow(
       /data_offsets must be \[begin, end\]/,
@@ -200,6 +201,44 @@ describe('parseSafetensors errors', () => {
   it('names the source', () => {
     expect(() => parseSafetensors(new Uint8Array(0), { source: 'w.safetensors' })).toThrow(
       /^w\.safetensors: /,
+    );
+  });
+});
+
+describe('checksums', () => {
+  const entries = {
+    w: { dtype: 'F32' as const, shape: [2, 3], data: Float32Array.from([1, 2, 3, -4, 5.5, 6]) },
+    b: { dtype: 'U8' as const, shape: [3], data: [1, 2, 3] },
+  };
+  it('serializes with a crc32 of the data buffer that parsing verifies', () => {
+    const bytes = serializeSafetensors(entries, { note: 'x' }, { checksum: true });
+    const f = parseSafetensors(bytes);
+    expect(f.metadata['checksum']).toMatch(/^crc32:[0-9a-f]{8}$/);
+    expect(f.metadata['note']).toBe('x');
+    expect([...f.tensors.get('w')!.data]).toEqual([1, 2, 3, -4, 5.5, 6]);
+    // the same bytes as the pieces of the layout, which stream writers use
+    const layout = safetensorsLayout(entries, { note: 'x' }, { checksum: true });
+    const joined = new Uint8Array(layout.byteLength);
+    let at = 0;
+    for (const p of [layout.header, ...layout.parts]) {
+      joined.set(p, at);
+      at += p.length;
+    }
+    expect(joined).toEqual(bytes);
+    // without the option nothing is added, and the bytes are those of the plain writer
+    expect(parseSafetensors(serializeSafetensors(entries)).metadata).toEqual({});
+  });
+  it('names a file with a flipped bit or a cut end as corrupt', () => {
+    const bytes = serializeSafetensors(entries, undefined, { checksum: true });
+    const flipped = bytes.slice();
+    flipped[flipped.length - 5]! ^= 0x10;
+    expect(() => parseSafetensors(flipped, { source: 'ck.safetensors' })).toThrow(
+      /ck.safetensors: the file is corrupt: the CRC-32 of its tensor data is [0-9a-f]{8}, its header says/,
+    );
+    // without verification the altered numbers are read as they are
+    expect(() => parseSafetensors(flipped, { verifyChecksum: false })).not.toThrow();
+    expect(() => parseSafetensors(bytes.subarray(0, bytes.length - 4), { source: 'ck' })).toThrow(
+      /ck: the file is corrupt or truncated: its header describes 27 bytes of tensor data, the file holds 23/,
     );
   });
 });

@@ -8,6 +8,7 @@
  * cover the data buffer exactly, without gaps or overlaps.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { crc32, crc32Hex } from './crc32.js';
 import { bfloat16BitsToFloat, floatToBfloat16Bits, floatToHalfBits, halfBitsToFloat } from './halfFloat.js';
 
 /** The safetensors dtypes this reader and writer handle. */
@@ -66,6 +67,11 @@ export interface ParseSafetensorsOptions {
   maxHeaderBytes?: number;
   /** Name of the source in error messages (e.g. a file path). Default 'safetensors'. */
   source?: string;
+  /**
+   * Verify `__metadata__.checksum` (written with {@link SerializeSafetensorsOptions.checksum}) when the file has
+   * one; a mismatch throws, naming the file as corrupt. Default true. Files without a checksum are read as they are.
+   */
+  verifyChecksum?: boolean;
 }
 
 /**
@@ -172,7 +178,7 @@ function decodeTensor(
  * `Error` naming the tensor or key, the offending value and what was expected.
  */
 export function parseSafetensors(bytes: Uint8Array, opts: ParseSafetensorsOptions = {}): SafetensorsFile {
-  const { maxHeaderBytes = DEFAULT_MAX_HEADER_BYTES, source = 'safetensors' } = opts;
+  const { maxHeaderBytes = DEFAULT_MAX_HEADER_BYTES, source = 'safetensors', verifyChecksum = true } = opts;
   if (!(bytes instanceof Uint8Array)) throw new Error(`${source}: expected a Uint8Array of file bytes`);
   if (bytes.byteLength < 8) {
     throw new Error(`${source}: file is ${bytes.byteLength} bytes, shorter than the 8-byte header length`);
@@ -221,6 +227,29 @@ export function parseSafetensors(bytes: Uint8Array, opts: ParseSafetensorsOption
 
   const dataStart = 8 + headerLen;
   const dataLen = bytes.byteLength - dataStart;
+  const described = Math.max(
+    0,
+    ...Object.entries(header as Record<string, unknown>).map(([k, v]) => {
+      const end = k === '__metadata__' ? 0 : (v as { data_offsets?: unknown } | null)?.data_offsets;
+      return Array.isArray(end) && Number.isSafeInteger(end[1]) ? (end[1] as number) : 0;
+    }),
+  );
+  if (described > dataLen) {
+    throw new Error(
+      `${source}: the file is corrupt or truncated: its header describes ${described} bytes of tensor data, the file holds ${dataLen}`,
+    );
+  }
+  const stored = metadata[SAFETENSORS_CHECKSUM_KEY];
+  if (verifyChecksum && stored !== undefined) {
+    const m = /^crc32:([0-9a-f]{8})$/.exec(stored);
+    if (!m)
+      throw new Error(`${source}: __metadata__.checksum ${describe(stored)} is not 'crc32:<8 hex digits>'`);
+    const actual = crc32Hex(crc32(bytes.subarray(dataStart)));
+    if (actual !== m[1])
+      throw new Error(
+        `${source}: the file is corrupt: the CRC-32 of its tensor data is ${actual}, its header says ${m[1]} (altered or partly written)`,
+      );
+  }
   interface Info {
     name: string;
     dtype: SafetensorsDtype;
@@ -360,16 +389,42 @@ function encodeInto(view: DataView, offset: number, entry: SafetensorsEntry, whe
   }
 }
 
+/** Options of {@link serializeSafetensors} and {@link safetensorsLayout}. */
+export interface SerializeSafetensorsOptions {
+  /**
+   * Add `__metadata__.checksum` = `crc32:<8 hex digits>`, the CRC-32 of the data buffer (every byte after the
+   * header), which {@link parseSafetensors} verifies: a truncated or altered file is then reported as corrupt
+   * instead of loading wrong numbers. Default false.
+   */
+  checksum?: boolean;
+}
+
+/** The metadata key holding a file's checksum (`crc32:<hex>` of the data buffer). */
+export const SAFETENSORS_CHECKSUM_KEY = 'checksum';
+
 /**
- * Writes tensors (and optional string metadata) as a safetensors file. Like the reference implementation,
- * tensors are laid out by decreasing element size, then by name, so every tensor is aligned to its element size;
+ * A safetensors file as pieces, for writers that stream them to disk without assembling one buffer: `header`
+ * (the 8-byte length, the JSON header and its padding) followed by `parts` (each tensor's bytes, in data order) is
+ * the file. F32 data in a `Float32Array` is not copied (its part is a view of it); other dtypes are encoded.
+ */
+export interface SafetensorsLayout {
+  header: Uint8Array;
+  parts: Uint8Array[];
+  /** Total file size in bytes. */
+  byteLength: number;
+}
+
+/**
+ * Lays out tensors (and optional string metadata) as a safetensors file. Like the reference implementation,
+ * tensors are ordered by decreasing element size, then by name, so every tensor is aligned to its element size;
  * the header lists `__metadata__` first, then the tensors in data order, and is padded with spaces to a multiple
  * of 8 bytes.
  */
-export function serializeSafetensors(
+export function safetensorsLayout(
   entries: Map<string, SafetensorsEntry> | Record<string, SafetensorsEntry>,
   metadata?: Record<string, string>,
-): Uint8Array {
+  options: SerializeSafetensorsOptions = {},
+): SafetensorsLayout {
   const list = entries instanceof Map ? [...entries] : Object.entries(entries);
   for (const [name, e] of list) {
     const where = `serializeSafetensors: tensor '${name}'`;
@@ -398,33 +453,53 @@ export function serializeSafetensors(
       SAFETENSORS_DTYPE_SIZES[b.dtype] - SAFETENSORS_DTYPE_SIZES[a.dtype] || (na < nb ? -1 : na > nb ? 1 : 0),
   );
 
-  const header: Record<string, unknown> = Object.create(null);
-  if (metadata !== undefined && Object.keys(metadata).length > 0)
-    header['__metadata__'] = Object.assign(Object.create(null), metadata);
-  let offset = 0;
-  const offsets: number[] = [];
-  for (const [name, e] of list) {
+  const parts = list.map(([name, e]) => {
     const size = numElements(e.shape) * SAFETENSORS_DTYPE_SIZES[e.dtype];
-    header[name] = { dtype: e.dtype, shape: [...e.shape], data_offsets: [offset, offset + size] };
-    offsets.push(offset);
-    offset += size;
+    if (e.dtype === 'F32' && e.data instanceof Float32Array && LITTLE_ENDIAN_HOST)
+      return new Uint8Array(e.data.buffer, e.data.byteOffset, e.data.byteLength);
+    const part = new Uint8Array(size);
+    encodeInto(new DataView(part.buffer), 0, e, `serializeSafetensors: tensor '${name}'`);
+    return part;
+  });
+  const meta: Record<string, string> = Object.assign(Object.create(null), metadata ?? {});
+  if (options.checksum) {
+    let crc = 0;
+    for (const p of parts) crc = crc32(p, crc);
+    meta[SAFETENSORS_CHECKSUM_KEY] = `crc32:${crc32Hex(crc)}`;
   }
+  const header: Record<string, unknown> = Object.create(null);
+  if (Object.keys(meta).length > 0) header['__metadata__'] = meta;
+  let offset = 0;
+  list.forEach(([name, e], i) => {
+    header[name] = { dtype: e.dtype, shape: [...e.shape], data_offsets: [offset, offset + parts[i]!.length] };
+    offset += parts[i]!.length;
+  });
   const json = new TextEncoder().encode(JSON.stringify(header));
   const headerLen = Math.ceil(json.length / 8) * 8;
-  const out = new Uint8Array(8 + headerLen + offset);
-  const view = new DataView(out.buffer);
-  view.setBigUint64(0, BigInt(headerLen), true);
-  out.set(json, 8);
-  out.fill(0x20, 8 + json.length, 8 + headerLen);
-  const dataStart = 8 + headerLen;
-  list.forEach(([name, e], i) => {
-    const at = dataStart + offsets[i]!;
-    if (e.dtype === 'F32' && e.data instanceof Float32Array && LITTLE_ENDIAN_HOST) {
-      out.set(new Uint8Array(e.data.buffer, e.data.byteOffset, e.data.byteLength), at);
-    } else {
-      encodeInto(view, at, e, `serializeSafetensors: tensor '${name}'`);
-    }
-  });
+  const head = new Uint8Array(8 + headerLen);
+  new DataView(head.buffer).setBigUint64(0, BigInt(headerLen), true);
+  head.set(json, 8);
+  head.fill(0x20, 8 + json.length);
+  return { header: head, parts, byteLength: head.length + offset };
+}
+
+/**
+ * Writes tensors (and optional string metadata) as one safetensors buffer (see {@link safetensorsLayout} for the
+ * order and {@link SerializeSafetensorsOptions} for the checksum).
+ */
+export function serializeSafetensors(
+  entries: Map<string, SafetensorsEntry> | Record<string, SafetensorsEntry>,
+  metadata?: Record<string, string>,
+  options: SerializeSafetensorsOptions = {},
+): Uint8Array {
+  const layout = safetensorsLayout(entries, metadata, options);
+  const out = new Uint8Array(layout.byteLength);
+  out.set(layout.header, 0);
+  let at = layout.header.length;
+  for (const p of layout.parts) {
+    out.set(p, at);
+    at += p.length;
+  }
   return out;
 }
 

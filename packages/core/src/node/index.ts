@@ -7,7 +7,7 @@
 import { registerFileRouters } from './fileIO.js';
 
 export { readPth } from '../io/torch/node.js';
-export { writeFileAtomic } from './atomicWrite.js';
+export { isTempName, syncFolder, tempOwner, tempPathFor, writeFileAtomic } from './atomicWrite.js';
 export { filePathOf, fileSystem, loadLayersModelFromFile, registerFileRouters } from './fileIO.js';
 export { readSafetensorsFile, writeSafetensorsFile } from './safetensorsFile.js';
 

@@ -3,7 +3,14 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
-import { readSafetensorsFile, writeFileAtomic, writeSafetensorsFile } from './index.js';
+import {
+  isTempName,
+  readSafetensorsFile,
+  tempOwner,
+  tempPathFor,
+  writeFileAtomic,
+  writeSafetensorsFile,
+} from './index.js';
 
 const root = mkdtempSync(path.join(tmpdir(), 'wsss-st-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -31,6 +38,34 @@ describe('safetensors files', () => {
     expect(readdirSync(root).filter((f) => f.includes('keep'))).toEqual(['keep.safetensors']);
     await writeFileAtomic(file, new Uint8Array([1, 2, 3]));
     expect([...readFileSync(file)]).toEqual([1, 2, 3]);
+  });
+
+  it('stream a checksummed file to disk and refuse it once a byte changes; leave no temporary', async () => {
+    const file = path.join(root, 'ck', 'c.safetensors');
+    const data = new Float32Array(5000).map((_, i) => Math.sin(i));
+    await writeSafetensorsFile(
+      file,
+      { a: { dtype: 'F32', shape: [5000], data } },
+      { k: 'v' },
+      { checksum: true },
+    );
+    const back = await readSafetensorsFile(file);
+    expect(back.metadata['checksum']).toMatch(/^crc32:/);
+    expect(back.tensors.get('a')!.data).toEqual(data);
+    expect(readdirSync(path.dirname(file))).toEqual(['c.safetensors']);
+    const bytes = readFileSync(file);
+    bytes[bytes.length - 100]! ^= 1;
+    writeFileSync(file, bytes);
+    await expect(readSafetensorsFile(file)).rejects.toThrow(`${file}: the file is corrupt`);
+  });
+
+  it('recognise the temporaries a killed writer leaves behind', () => {
+    const t = path.basename(tempPathFor(path.join(root, 'last.safetensors')));
+    expect(isTempName(t)).toBe(true);
+    expect(tempOwner(t)).toBe(process.pid);
+    expect(isTempName('last.safetensors')).toBe(false);
+    expect(isTempName('x.png.0123456789ab.tmp')).toBe(true);
+    expect(tempOwner('x.png.0123456789ab.tmp')).toBe(null);
   });
 
   it('name the path in errors', async () => {

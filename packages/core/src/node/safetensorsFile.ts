@@ -5,7 +5,8 @@ import {
   parseSafetensors,
   type SafetensorsEntry,
   type SafetensorsFile,
-  serializeSafetensors,
+  type SerializeSafetensorsOptions,
+  safetensorsLayout,
 } from '../io/safetensors.js';
 import { writeFileAtomic } from './atomicWrite.js';
 import { filePathOf } from './fileIO.js';
@@ -29,14 +30,18 @@ export async function readSafetensorsFile(
 }
 
 /**
- * Writes tensors (e.g. from `exportStateDict`) as a safetensors file, atomically: a failure keeps the previous
- * file. Accepts ready-made bytes from `serializeSafetensors`/`serializeTensors` too.
+ * Writes tensors (e.g. from `exportStateDict`) as a safetensors file, atomically: the file is streamed to a flushed
+ * temporary (tensor data is not assembled into one buffer) and renamed over the target, so a failure or a crash
+ * keeps the previous file. `options.checksum` adds the CRC-32 that {@link readSafetensorsFile} verifies. Accepts
+ * ready-made bytes from `serializeSafetensors`/`serializeTensors` too.
  */
 export async function writeSafetensorsFile(
   pathOrUrl: string,
   entries: Uint8Array | Map<string, SafetensorsEntry> | Record<string, SafetensorsEntry>,
   metadata?: Record<string, string>,
+  options: SerializeSafetensorsOptions = {},
 ): Promise<void> {
-  const bytes = entries instanceof Uint8Array ? entries : serializeSafetensors(entries, metadata);
-  await writeFileAtomic(filePathOf(pathOrUrl), bytes);
+  if (entries instanceof Uint8Array) return writeFileAtomic(filePathOf(pathOrUrl), entries);
+  const layout = safetensorsLayout(entries, metadata, options);
+  await writeFileAtomic(filePathOf(pathOrUrl), [layout.header, ...layout.parts]);
 }

@@ -178,6 +178,45 @@ describe('CocoDataset', () => {
     ).rejects.toThrow('leaves the dataset root');
   });
 
+  it('type-checks polygons, RLE, bbox and ids, naming the annotation and the value', async () => {
+    const ann = (over: Record<string, unknown>) => ({
+      images: [{ id: 1, file_name: 'a.jpg', width: 3, height: 2 }],
+      annotations: [{ id: 7, image_id: 1, category_id: 1, segmentation: [[0, 0, 3, 0, 3, 2]], ...over }],
+      categories,
+    });
+    const open = async (name: string, json: unknown) => {
+      writeFileSync(join(dir, name), JSON.stringify(json));
+      return CocoDataset.open({ annotationFile: join(dir, name), imageDir: join(dir, 'train2014') });
+    };
+    const f = join(dir, 't.json');
+    const text = await open('t.json', ann({ segmentation: [[0, 0, 'abc', 0, 3, 2]] }));
+    expect(() => text.maskOf(0)).toThrow(
+      `${f}: annotation 7 (image a.jpg): polygon 0 has a coordinate that is not a finite number at 2: "abc"`,
+    );
+    const odd = await open('t.json', ann({ segmentation: [[0, 0, 3, 0, 3]] }));
+    expect(() => odd.maskOf(0)).toThrow(
+      'polygon 0 must be a flat array [x1, y1, x2, y2, …], got [0,0,3,0,3]',
+    );
+    await expect(open('t.json', ann({ bbox: [0, 0, 'w', 2] }))).rejects.toThrow(
+      `${f}: annotation 7 (annotations[0]): "bbox" must be [x, y, width, height] of finite numbers, got [0,0,"w",2]`,
+    );
+    await expect(open('t.json', ann({ segmentation: { counts: 'abc', size: [2] } }))).rejects.toThrow(
+      'RLE "size" must be [height, width], got [2]',
+    );
+    await expect(open('t.json', ann({ segmentation: { counts: 5, size: [2, 3] } }))).rejects.toThrow(
+      'RLE "counts" must be a string or an array, got 5',
+    );
+    await expect(open('t.json', ann({ category_id: '1' }))).rejects.toThrow(
+      '"category_id" must be an integer, got "1"',
+    );
+    await expect(open('t.json', ann({ iscrowd: 2 }))).rejects.toThrow('"iscrowd" must be 0 or 1, got 2');
+    await expect(
+      open('t.json', { ...ann({}), images: [{ id: 1, file_name: 'a.jpg', width: '3', height: 2 }] }),
+    ).rejects.toThrow('images[0] (id 1): "width" must be a positive integer, got "3"');
+    // a well-formed file still opens
+    expect((await open('t.json', ann({ bbox: [0, 0, 3, 2], area: 6, iscrowd: 0 }))).length).toBe(1);
+  });
+
   it('exports masks as palette PNGs atomically', async () => {
     const ds = await CocoDataset.open({
       annotationFile: join(dir, 'instances_train2014.json'),

@@ -5,7 +5,7 @@ import { type RandomAccessDataset, streamRecords } from '../io/dataset.js';
 import { DatasetError, SkipCounter } from '../io/errors.js';
 import { readImage } from '../io/image.js';
 import { encodeIndexPng } from '../io/indexPng.js';
-import { resolveInside } from '../io/safePath.js';
+import { assertRealInside, resolveInside } from '../io/safePath.js';
 import { type DataRecord, IGNORE_INDEX, type IndexMask } from '../io/types.js';
 import { vocColorMap } from '../voc/classes.js';
 import { fillPolygons } from './polygon.js';
@@ -24,6 +24,82 @@ interface CocoAnn {
   segmentation: unknown;
   area?: number;
   iscrowd?: number;
+}
+
+function show(v: unknown): string {
+  const t = JSON.stringify(v);
+  return t === undefined ? String(v) : t.length > 60 ? `${t.slice(0, 57)}...` : t;
+}
+
+const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v);
+
+function checkCategory(c: unknown, i: number, file: string): void {
+  const o = c as Record<string, unknown> | null;
+  if (!o || typeof o !== 'object' || !isInt(o['id']) || typeof o['name'] !== 'string')
+    throw new DatasetError(
+      file,
+      `categories[${i}] must have an integer "id" and a string "name", got ${show(c)}`,
+    );
+}
+
+function checkImage(im: unknown, i: number, file: string): void {
+  const o = im as Record<string, unknown> | null;
+  if (!o || typeof o !== 'object')
+    throw new DatasetError(file, `images[${i}] must be an object, got ${show(im)}`);
+  const where = `images[${i}] (id ${show(o['id'])})`;
+  if (!isInt(o['id'])) throw new DatasetError(file, `${where}: "id" must be an integer`);
+  if (typeof o['file_name'] !== 'string' || o['file_name'] === '')
+    throw new DatasetError(
+      file,
+      `${where}: "file_name" must be a non-empty string, got ${show(o['file_name'])}`,
+    );
+  for (const k of ['width', 'height'])
+    if (!isInt(o[k]) || (o[k] as number) < 1)
+      throw new DatasetError(file, `${where}: "${k}" must be a positive integer, got ${show(o[k])}`);
+}
+
+/** Types of one annotation's fields; polygon coordinates are checked when the mask is drawn ({@link CocoDataset.maskOf}). */
+function checkAnnotation(a: unknown, i: number, file: string): void {
+  const o = a as Record<string, unknown> | null;
+  if (!o || typeof o !== 'object')
+    throw new DatasetError(file, `annotations[${i}] must be an object, got ${show(a)}`);
+  const where = `annotation ${show(o['id'])} (annotations[${i}])`;
+  for (const k of ['id', 'image_id', 'category_id'])
+    if (!isInt(o[k])) throw new DatasetError(file, `${where}: "${k}" must be an integer, got ${show(o[k])}`);
+  const seg = o['segmentation'];
+  if (!Array.isArray(seg) && (seg === null || typeof seg !== 'object'))
+    throw new DatasetError(
+      file,
+      `${where}: "segmentation" must be polygons or an RLE object, got ${show(seg)}`,
+    );
+  if (!Array.isArray(seg)) {
+    const r = seg as Record<string, unknown>;
+    const size = r['size'];
+    if (!Array.isArray(size) || size.length !== 2 || !size.every((v) => isInt(v) && v > 0))
+      throw new DatasetError(file, `${where}: RLE "size" must be [height, width], got ${show(size)}`);
+    if (typeof r['counts'] !== 'string' && !Array.isArray(r['counts']))
+      throw new DatasetError(
+        file,
+        `${where}: RLE "counts" must be a string or an array, got ${show(r['counts'])}`,
+      );
+  }
+  const bbox = o['bbox'];
+  if (
+    bbox !== undefined &&
+    (!Array.isArray(bbox) ||
+      bbox.length !== 4 ||
+      !bbox.every((v) => typeof v === 'number' && Number.isFinite(v)) ||
+      (bbox[2] as number) < 0 ||
+      (bbox[3] as number) < 0)
+  )
+    throw new DatasetError(
+      file,
+      `${where}: "bbox" must be [x, y, width, height] of finite numbers, got ${show(bbox)}`,
+    );
+  if (o['area'] !== undefined && (typeof o['area'] !== 'number' || !Number.isFinite(o['area'])))
+    throw new DatasetError(file, `${where}: "area" must be a finite number, got ${show(o['area'])}`);
+  if (o['iscrowd'] !== undefined && o['iscrowd'] !== 0 && o['iscrowd'] !== 1)
+    throw new DatasetError(file, `${where}: "iscrowd" must be 0 or 1, got ${show(o['iscrowd'])}`);
 }
 
 /** Options of {@link CocoDataset.open}. */
@@ -91,6 +167,9 @@ export class CocoDataset implements RandomAccessDataset {
     if (!Array.isArray(json.images) || !Array.isArray(json.annotations) || !Array.isArray(json.categories)) {
       throw new DatasetError(file, 'annotation file lacks "images", "annotations" or "categories" arrays');
     }
+    for (const [i, c] of json.categories.entries()) checkCategory(c, i, file);
+    for (const [i, im] of json.images.entries()) checkImage(im, i, file);
+    for (const [i, a] of json.annotations.entries()) checkAnnotation(a, i, file);
     const cats = [...json.categories].sort((a, b) => a.id - b.id);
     const catIds = new Set(cats.map((c) => c.id));
     const byImage = new Map<number, CocoAnn[]>();
@@ -126,7 +205,18 @@ export class CocoDataset implements RandomAccessDataset {
     const binary = (a: CocoAnn): Uint8Array => {
       const seg = a.segmentation as unknown;
       try {
-        if (Array.isArray(seg)) return fillPolygons(seg as number[][], height, width);
+        if (Array.isArray(seg)) {
+          seg.forEach((poly: unknown, k) => {
+            if (!Array.isArray(poly) || poly.length % 2 !== 0)
+              throw new Error(`polygon ${k} must be a flat array [x1, y1, x2, y2, …], got ${show(poly)}`);
+            const bad = poly.findIndex((v) => typeof v !== 'number' || !Number.isFinite(v));
+            if (bad >= 0)
+              throw new Error(
+                `polygon ${k} has a coordinate that is not a finite number at ${bad}: ${show(poly[bad])}`,
+              );
+          });
+          return fillPolygons(seg as number[][], height, width);
+        }
         if (seg && typeof seg === 'object') {
           const r = seg as { counts?: unknown; size?: unknown };
           const size = r.size as number[];
@@ -136,7 +226,8 @@ export class CocoDataset implements RandomAccessDataset {
             );
           }
           const counts = typeof r.counts === 'string' ? decodeRleString(r.counts) : (r.counts as number[]);
-          if (!Array.isArray(counts)) throw new Error('RLE counts must be a string or an array');
+          if (!Array.isArray(counts))
+            throw new Error(`RLE counts must be a string or an array, got ${show(r.counts)}`);
           return rleToMask(counts, height, width);
         }
         throw new Error('segmentation is neither polygons nor RLE');
@@ -171,6 +262,7 @@ export class CocoDataset implements RandomAccessDataset {
     const im = this.images[index];
     if (!im) throw new RangeError(`CocoDataset.read: index ${index} outside 0..${this.length - 1}`);
     const path = join(this.options.imageDir, im.file_name);
+    await assertRealInside(this.options.imageDir, path, this.options.annotationFile);
     const image = await readImage(path);
     if (image.width !== im.width || image.height !== im.height) {
       throw new DatasetError(

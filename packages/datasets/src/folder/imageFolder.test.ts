@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -68,5 +68,28 @@ describe('ImageFolderDataset', () => {
     for await (const r of ds.records({ skipBad: true })) ids.push(r.id);
     expect(ids).toEqual(['a', 'b', 'sub/c']);
     expect(ds.skipped.count).toBe(1);
+  });
+
+  it('refuses a symbolic link out of the folder, follows none into a loop, and reads links inside it', async () => {
+    const base = mkdtempSync(join(tmpdir(), 'wsss-folder-links-'));
+    const r = join(base, 'photos');
+    mkdirSync(join(r, 'sub'), { recursive: true });
+    writeFileSync(
+      join(r, 'a.png'),
+      await sharp({ create: { width: 2, height: 2, channels: 3, background: 'red' } })
+        .png()
+        .toBuffer(),
+    );
+    symlinkSync(join(r, 'a.png'), join(r, 'sub', 'same.png'));
+    symlinkSync(r, join(r, 'sub', 'loop'));
+    const ok = await ImageFolderDataset.open({ root: r });
+    expect(ok.ids).toEqual(['a', 'sub/same']);
+    expect((await ok.read(1)).image.width).toBe(2);
+    mkdirSync(join(base, 'elsewhere'));
+    symlinkSync(join(base, 'elsewhere'), join(r, 'evil'));
+    await expect(ImageFolderDataset.open({ root: r })).rejects.toThrow(
+      `${r}: path "evil" leaves the dataset root ${r} (through a symbolic link, to ${join(base, 'elsewhere')})`,
+    );
+    rmSync(base, { recursive: true, force: true });
   });
 });

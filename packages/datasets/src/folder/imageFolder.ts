@@ -1,10 +1,10 @@
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { extname, join, relative, sep } from 'node:path';
+import { extname, isAbsolute, join, relative, sep } from 'node:path';
 import { type RandomAccessDataset, streamRecords } from '../io/dataset.js';
 import { DatasetError, SkipCounter } from '../io/errors.js';
 import { readImage } from '../io/image.js';
-import { resolveInside } from '../io/safePath.js';
+import { assertRealInside, realRoot, resolveInside } from '../io/safePath.js';
 import type { DataRecord } from '../io/types.js';
 import { VOC_CLASSES } from '../voc/classes.js';
 
@@ -30,9 +30,27 @@ export interface ImageFolderOptions {
 
 function listImages(root: string, recursive: boolean): string[] {
   const out: string[] = [];
+  const rootReal = realRoot(root);
   const walk = (dir: string) => {
     for (const name of readdirSync(dir).sort()) {
       const full = join(dir, name);
+      if (lstatSync(full).isSymbolicLink()) {
+        // a link may point inside the folder, not out of it (the same rule as a `..` path)
+        let target: string;
+        try {
+          target = realpathSync(full);
+        } catch {
+          continue; // a dangling link: nothing to read
+        }
+        const r = relative(rootReal, target);
+        if (r.startsWith('..') || isAbsolute(r))
+          throw new DatasetError(
+            root,
+            `path "${relative(root, full)}" leaves the dataset root ${root} (through a symbolic link, to ${target})`,
+          );
+        // a linked folder inside the root is listed where it really is (no duplicates, no cycles)
+        if (statSync(full).isDirectory()) continue;
+      }
       const st = statSync(full);
       if (st.isDirectory()) {
         if (recursive) walk(full);
@@ -160,6 +178,7 @@ export class ImageFolderDataset implements RandomAccessDataset {
     const f = this.files[index];
     if (f === undefined)
       throw new RangeError(`ImageFolderDataset.read: index ${index} outside 0..${this.length - 1}`);
+    await assertRealInside(this.root, join(this.root, f), this.root);
     const image = await readImage(join(this.root, f));
     return { id: this.ids[index]!, image, labels: this.labelMap.get(f) ?? [] };
   }

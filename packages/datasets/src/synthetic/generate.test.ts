@@ -113,4 +113,17 @@ describe('generateSyntheticSet', () => {
     await generateSyntheticSet({ root, count: 2, seed: 1, size: 32, overwrite: true });
     expect(existsSync(join(root, 'keep.txt'))).toBe(false);
   });
+
+  it("removes the temporary folder of a killed generation at the next one; keeps a live process's", async () => {
+    const root = join(dir, 'again');
+    // pid 2^22 + 1 is above Linux's pid_max limit: no process has it
+    const dead = join(dir, `.again.tmp-${2 ** 22 + 1}-abc123`);
+    const live = join(dir, `.again.tmp-${process.pid}-def456`);
+    mkdirSync(join(dead, 'JPEGImages'), { recursive: true });
+    mkdirSync(live);
+    await generateSyntheticSet({ root, count: 2, seed: 1, size: 32 });
+    expect(existsSync(dead)).toBe(false);
+    expect(existsSync(live)).toBe(true);
+    expect(existsSync(join(root, 'classes.json'))).toBe(true);
+  });
 });

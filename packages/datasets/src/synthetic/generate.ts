@@ -29,6 +29,26 @@ export interface GenerateSyntheticOptions extends SyntheticRenderOptions {
   concurrency?: number;
 }
 
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Removes the temporary folders of `root` whose generating process is gone (killed mid-generation). */
+async function removeDeadTemps(root: string): Promise<void> {
+  const prefix = `.${basename(root)}.tmp-`;
+  for (const name of readdirSync(dirname(root))) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number(/^(\d+)-/.exec(name.slice(prefix.length))?.[1]);
+    if (Number.isInteger(pid) && pid > 0 && !processAlive(pid))
+      await rm(join(dirname(root), name), { recursive: true, force: true });
+  }
+}
+
 /** What {@link generateSyntheticSet} wrote. */
 export interface SyntheticSetSummary {
   root: string;
@@ -66,8 +86,9 @@ function splitSizes(splits: Record<string, number>, count: number, root: string)
  * Generates the synthetic WSSS set (the demo's data) in the VOC layout, so that {@link VocDataset} reads it:
  * `JPEGImages/<id>.jpg`, `SegmentationClass/<id>.png` (palette PNG, VOC colour map),
  * `ImageSets/Segmentation/<split>.txt` and `classes.json` (class names, image extension, generator settings).
- * Everything is written into a temporary sibling folder that is renamed into place at the end, so a failed run
- * leaves nothing behind.
+ * Everything is written into a temporary sibling folder (`.<name>.tmp-<pid>-…`) that is renamed into place at the
+ * end, so a failed run leaves nothing behind, and the temporary folder of a process that was killed is removed by
+ * the next generation into the same folder.
  */
 export async function generateSyntheticSet(options: GenerateSyntheticOptions): Promise<SyntheticSetSummary> {
   const t0 = performance.now();
@@ -96,7 +117,8 @@ export async function generateSyntheticSet(options: GenerateSyntheticOptions): P
   renderSyntheticSample(seed, 0, renderOpts);
 
   await mkdir(dirname(root), { recursive: true });
-  const tmp = await mkdtemp(join(dirname(root), `.${basename(root)}.tmp-`));
+  await removeDeadTemps(root);
+  const tmp = await mkdtemp(join(dirname(root), `.${basename(root)}.tmp-${process.pid}-`));
   try {
     await mkdir(join(tmp, 'JPEGImages'));
     await mkdir(join(tmp, 'SegmentationClass'));
@@ -146,8 +168,13 @@ export async function generateSyntheticSet(options: GenerateSyntheticOptions): P
       },
     };
     await writeFile(join(tmp, CLASSES_FILE), `${JSON.stringify(meta, null, 2)}\n`);
-    if (existsSync(root)) await rm(root, { recursive: true, force: true });
-    await rename(tmp, root);
+    if (existsSync(root) && readdirSync(root).length > 0 && !options.overwrite) {
+      // another process generated the same folder meanwhile: keep its copy (the same seed gives the same set)
+      await rm(tmp, { recursive: true, force: true });
+    } else {
+      if (existsSync(root)) await rm(root, { recursive: true, force: true });
+      await rename(tmp, root);
+    }
     return { root, count, splits, classNames, classCounts, ms: performance.now() - t0 };
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });

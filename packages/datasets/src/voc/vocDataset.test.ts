@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -155,5 +155,38 @@ describe('VocDataset', () => {
       `${join(root, 'ImageSets', 'Segmentation', 'escape.txt')}: path "JPEGImages/../../../etc/passwd.jpg" leaves the dataset root`,
     );
     await expect(VocDataset.open({ root, split: 'nope' })).rejects.toThrow('nope.txt: split list is missing');
+  });
+
+  it('refuses a file that a symbolic link puts outside the root, with the error of a .. path', async () => {
+    const outside = join(dir, 'outside');
+    mkdirSync(outside, { recursive: true });
+    writeFileSync(join(outside, 'secret.jpg'), await jpeg(2, 2));
+    // a linked file, and a linked folder
+    symlinkSync(join(outside, 'secret.jpg'), join(root, 'JPEGImages', 'evil.jpg'));
+    symlinkSync(outside, join(root, 'JPEGImages', 'evildir'));
+    const cm = vocColorMap();
+    const mask = encodeIndexPng({ width: 2, height: 2, data: new Uint8Array(4) }, cm);
+    writeFileSync(join(root, 'SegmentationClass', 'evil.png'), mask);
+    mkdirSync(join(root, 'SegmentationClass', 'evildir'), { recursive: true });
+    writeFileSync(join(root, 'SegmentationClass', 'evildir', 'secret.png'), mask);
+    // a link that stays inside the root is fine
+    symlinkSync(join(root, 'JPEGImages', 'b.jpg'), join(root, 'JPEGImages', 'alias.jpg'));
+    writeFileSync(
+      join(root, 'SegmentationClass', 'alias.png'),
+      encodeIndexPng({ width: 2, height: 2, data: new Uint8Array(4) }, cm),
+    );
+    const list = join(root, 'ImageSets', 'Segmentation', 'links.txt');
+    writeFileSync(
+      list,
+      'evil\n/JPEGImages/evildir/secret.jpg /SegmentationClass/evildir/secret.png\nalias\n',
+    );
+    const ds = await VocDataset.open({ root, split: 'links' });
+    await expect(ds.read(0)).rejects.toThrow(
+      new RegExp(
+        `^${list}: path "JPEGImages/evil.jpg" leaves the dataset root .* \\(through a symbolic link, to ${join(outside, 'secret.jpg')}\\)$`,
+      ),
+    );
+    await expect(ds.read(1)).rejects.toThrow('path "JPEGImages/evildir/secret.jpg" leaves the dataset root');
+    expect((await ds.read(2)).image.width).toBe(2);
   });
 });

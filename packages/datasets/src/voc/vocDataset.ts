@@ -5,7 +5,7 @@ import { type RandomAccessDataset, streamRecords } from '../io/dataset.js';
 import { DatasetError, SkipCounter } from '../io/errors.js';
 import { readImage } from '../io/image.js';
 import { readIndexPng } from '../io/indexPng.js';
-import { resolveInside } from '../io/safePath.js';
+import { assertRealInside, resolveInside } from '../io/safePath.js';
 import { type DataRecord, IGNORE_INDEX, type IndexMask, labelsFromMask } from '../io/types.js';
 import { VOC_CLASSES } from './classes.js';
 
@@ -63,11 +63,11 @@ export class VocDataset implements RandomAccessDataset {
   readonly root: string;
   /** Records skipped by {@link VocDataset.records} with `skipBad`. */
   readonly skipped = new SkipCounter();
-  private readonly entries: { image: string; mask: string; xml: string }[];
+  private readonly entries: { image: string; mask: string; xml: string; from: string }[];
 
   private constructor(
     root: string,
-    entries: { id: string; image: string; mask: string; xml: string }[],
+    entries: { id: string; image: string; mask: string; xml: string; from: string }[],
     classNames: readonly string[],
     private readonly opts: Required<Pick<VocOptions, 'labelsFrom' | 'withMask'>>,
   ) {
@@ -120,10 +120,11 @@ export class VocDataset implements RandomAccessDataset {
       (split === 'train_aug' && existsSync(aug) ? 'SegmentationClassAug' : 'SegmentationClass');
     const imageExt = options.imageExt ?? fileImageExt ?? '.jpg';
     const listFile = join(root, 'ImageSets', 'Segmentation', `${split}.txt`);
-    const entries: { id: string; image: string; mask: string; xml: string }[] = [];
+    const entries: { id: string; image: string; mask: string; xml: string; from: string }[] = [];
     const add = (id: string, image: string, mask: string, from: string) => {
       entries.push({
         id,
+        from,
         image: resolveInside(root, image, from),
         mask: resolveInside(root, mask, from),
         xml: resolveInside(root, `Annotations/${id}.xml`, from),
@@ -190,6 +191,11 @@ export class VocDataset implements RandomAccessDataset {
     if (!e) throw new RangeError(`VocDataset.read: index ${index} outside 0..${this.length - 1}`);
     const id = this.ids[index]!;
     const needMask = this.opts.withMask || this.opts.labelsFrom === 'mask';
+    await Promise.all(
+      [e.image, ...(needMask ? [e.mask] : []), ...(this.opts.labelsFrom === 'xml' ? [e.xml] : [])].map((f) =>
+        assertRealInside(this.root, f, e.from),
+      ),
+    );
     const [image, decoded] = await Promise.all([
       readImage(e.image),
       needMask ? readIndexPng(e.mask) : undefined,
