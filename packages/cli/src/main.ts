@@ -31,6 +31,17 @@ import { runFickleNetTrain } from './ficklenet/pipeline.js';
 import { Output } from './run/output.js';
 import { defaultRunDir, type readRunConfig } from './run/runDir.js';
 
+// Node-only library API of run folders (the browser-safe entry is '@wsss/cli')
+export {
+  type Checkpoint,
+  type CheckpointState,
+  CheckpointWriter,
+  loadCheckpoint,
+  parseCheckpoint,
+  saveCheckpoint,
+} from './run/checkpoint.js';
+export { acquireRunLock, RunFolder, RunLockedError, withRunFolder } from './run/runFolder.js';
+
 type OptSpec = { type: 'string' | 'boolean'; short?: string; multiple?: boolean };
 
 const COMMON: Record<string, OptSpec> = {

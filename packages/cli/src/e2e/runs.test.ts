@@ -69,7 +69,8 @@ describe('wsss train runs, spawned', () => {
       checkpointContents(join(run, 'checkpoints/last.safetensors')),
     ]);
     // how often a run checkpoints is a setting of the session, not of the result
-    for (const x of [a, b]) delete (x.state['config'] as { train: Record<string, unknown> }).train['checkpointEvery'];
+    for (const x of [a, b])
+      delete (x.state['config'] as { train: Record<string, unknown> }).train['checkpointEvery'];
     expect(b.state).toEqual(a.state);
     expect(await metricsWithoutTimes(run)).toEqual(await metricsWithoutTimes(ref));
   }

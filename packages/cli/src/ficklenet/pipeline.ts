@@ -387,9 +387,11 @@ async function fickleIn(folder: RunFolder, o: FickleTrainOptions): Promise<Fickl
     writer,
   };
   try {
-    return await stages(o, ctx, { train, val, K, files, resumeA, resumeC, backend });
+    const r = await stages(o, ctx, { train, val, K, files, resumeA, resumeC, backend });
+    await writer.settle(); // a failed background write fails the run
+    return r;
   } finally {
-    await writer.settle().catch(() => {});
+    await writer.close().catch(() => {});
   }
 }
 

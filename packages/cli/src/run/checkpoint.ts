@@ -13,19 +13,23 @@
  *   the resolved config).
  */
 
+import { promises as fsp } from 'node:fs';
+import { dirname } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import {
   type OptimizerState,
   parseSafetensors,
+  SAFETENSORS_CHECKSUM_KEY,
   type SafetensorsEntry,
   safetensorsLayout,
   serializeSafetensors,
 } from '@wsss/core';
-import { readSafetensorsFile, writeFileAtomic } from '@wsss/core/node';
+import { readSafetensorsFile, tempPathFor, writeFileAtomic } from '@wsss/core/node';
 import type { LoaderPosition } from '@wsss/datasets';
 import type { WsssConfig } from '../config/schema.js';
 import type { EpochStats } from '../train/epochs.js';
+import { CRC_PLACEHOLDER, FileWriterThread } from './fileWriterThread.js';
 
 export const CHECKPOINT_FORMAT = 'wsss-checkpoint';
 export const CHECKPOINT_VERSION = '1';
@@ -127,16 +131,20 @@ export async function saveCheckpoint(
   await writeFileAtomic(file, [layout.header, ...layout.parts]);
 }
 
+/** Backends whose `data()` returns a fresh array (safe to hand to another thread); elsewhere the data is copied. */
+const FRESH_DATA_BACKENDS = new Set(['wasm', 'webgpu', 'webgl']);
+
 /**
- * Writes a run's checkpoints with as little pause as it can: `save` reads the tensors off the backend and
- * checksums them (training waits for that), then streams the file to disk in the background while training goes
- * on. A save waits for the previous write first, and `settle()` waits for the last one; a failed write is thrown
+ * Writes a run's checkpoints with as little pause as it can: `save` reads the tensors off the backend (training
+ * waits for that), then a worker thread checksums the data and streams the file to disk while training goes on.
+ * A save waits for the previous write first, and `settle()` waits for the last one; a failed write is thrown
  * there. `onWritten` runs after each file is in place.
  */
 export class CheckpointWriter {
   private pending: Promise<void> | null = null;
   private failure: { error: unknown } | null = null;
-  /** Milliseconds training waited in the last save (snapshot + checksum). */
+  private readonly thread = new FileWriterThread();
+  /** Milliseconds training waited in the last save (reading the tensors off the backend). */
   lastPauseMs = 0;
   /** Bytes of the last checkpoint file. */
   lastBytes = 0;
@@ -154,10 +162,22 @@ export class CheckpointWriter {
     await this.settle();
     const t0 = performance.now();
     const s = await snapshotCheckpoint(net, await optimizer(), state);
-    const layout = safetensorsLayout(s.entries, s.metadata, { checksum: true });
+    if (!FRESH_DATA_BACKENDS.has(tf.getBackend()))
+      for (const e of s.entries.values()) e.data = (e.data as Float32Array).slice();
+    const placeholder = `crc32:${CRC_PLACEHOLDER}`;
+    const layout = safetensorsLayout(s.entries, { ...s.metadata, [SAFETENSORS_CHECKSUM_KEY]: placeholder });
+    const needle = `"${SAFETENSORS_CHECKSUM_KEY}":"${placeholder}"`;
+    const crcAt =
+      Buffer.from(layout.header.buffer, layout.header.byteOffset, layout.header.length).indexOf(needle) +
+      needle.length -
+      1 -
+      CRC_PLACEHOLDER.length;
     this.lastPauseMs = performance.now() - t0;
     this.lastBytes = layout.byteLength;
-    const write = writeFileAtomic(file, [layout.header, ...layout.parts]).then(() => this.onWritten?.(file));
+    await fsp.mkdir(dirname(file), { recursive: true });
+    const write = this.thread
+      .write(file, tempPathFor(file), layout.header, crcAt, layout.parts)
+      .then(() => this.onWritten?.(file));
     this.pending = write.catch((error: unknown) => {
       this.failure = { error };
     });
@@ -172,6 +192,15 @@ export class CheckpointWriter {
     const f = this.failure;
     this.failure = null;
     if (f) throw f.error;
+  }
+
+  /** Waits for the write in progress, then stops the writer thread. */
+  async close(): Promise<void> {
+    try {
+      await this.settle();
+    } finally {
+      await this.thread.close();
+    }
   }
 }
 

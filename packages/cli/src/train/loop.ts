@@ -188,7 +188,7 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
   } finally {
     await log.flush();
     // a failure elsewhere (NaN, Ctrl-C) still lets the last checkpoint reach the disk
-    await writer.settle().catch(() => {});
+    await writer.close().catch(() => {});
     trainer.dispose();
   }
   return { status, steps: step, epochs: position.epoch, best, lastVal };

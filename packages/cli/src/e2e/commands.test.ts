@@ -1,0 +1,346 @@
+/**
+ * Every command and the paths their help texts document, run as a user types them: the built `wsss` binary in a
+ * child process, arguments in, exit code, stdout/stderr and files out. Training paths (resume, kills, run folders)
+ * are in runs.test.ts and kill9.test.ts.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { builtCliProblem, runCli, tinyConfig, tinyData } from './cli.js';
+
+describe('every wsss command, spawned', () => {
+  let dir: string;
+  let data: string;
+  let run: string;
+  let fickle: string;
+  beforeAll(async () => {
+    const stale = builtCliProblem();
+    if (stale) throw new Error(stale);
+    dir = await mkdtemp(join(tmpdir(), 'wsss-cmds-'));
+    data = join(dir, 'data');
+    await tinyData(data);
+    run = join(dir, 'run');
+    fickle = join(dir, 'fickle');
+    const [a, b] = await Promise.all([
+      runCli(['train', '-c', await tinyConfig(join(dir, 'tiny.json'), data), '--out', run]),
+      runCli([
+        'train',
+        '-c',
+        await tinyConfig(join(dir, 'fickle.json'), data, { method: 'ficklenet' }),
+        '--out',
+        fickle,
+      ]),
+    ]);
+    expect(a.code, a.stderr).toBe(0);
+    expect(b.code, b.stderr).toBe(0);
+  }, 120_000);
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it('--help, help <command>, <command> --help and --version exit 0; no command exits 2 with the help', async () => {
+    const top = await runCli(['--help']);
+    expect(top.code).toBe(0);
+    const commands = ['train', 'eval', 'infer', 'pseudo-labels', 'localize', 'demo', 'bench', 'export'];
+    for (const c of commands) expect(top.stdout).toContain(c);
+    expect(top.stdout).toContain('Exit codes');
+    expect(top.stdout).toContain('6    the run folder is in use');
+    for (const c of commands) {
+      const h = await runCli([c, '--help']);
+      expect(h.code, c).toBe(0);
+      expect(h.stdout, c).toContain(`wsss ${c}`);
+      expect(h.stdout, c).toContain('Exit codes');
+      const viaHelp = await runCli(['help', c]);
+      expect(viaHelp.stdout.trim(), c).toBe(h.stdout.split('\n\nExit codes')[0]!.trim());
+    }
+    const v = await runCli(['--version']);
+    expect(v.code).toBe(0);
+    expect(v.stdout.trim()).toBe(
+      JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version,
+    );
+    const none = await runCli([]);
+    expect(none.code).toBe(2);
+    expect(none.stdout).toContain('Exit codes');
+  });
+
+  it('usage errors exit 2 and name the option, the value and what is allowed', async () => {
+    const cases: [string[], string][] = [
+      [['frobnicate'], "unknown command 'frobnicate'"],
+      [['train', '--bogus'], "Unknown option '--bogus'"],
+      [['train', '--preset', 'huge'], '--preset "huge" is not allowed; expected one of voc, coco, demo'],
+      [['train', '--preset', 'demo', '--epochs', 'ten'], '--epochs "ten" is not a number'],
+      [['train', '--preset', 'demo', '--set', 'train.nope=1'], "unknown key 'train.nope'"],
+      [['train', '--preset', 'demo', '--set', 'data.crop=abc'], 'data.crop = "abc" is not allowed'],
+      [['train', '--preset', 'demo', '--stop-after', 'soon'], '--stop-after "soon" is not allowed'],
+      [['train', '--preset', 'voc'], 'data.root is missing'],
+      [['eval'], 'wsss eval: --checkpoint is required'],
+      [['infer', '--checkpoint', 'x'], '--input is required'],
+      [
+        ['export', '--checkpoint', 'x', '--output', 'y', '--format', 'onnx'],
+        '--format "onnx" is not allowed',
+      ],
+    ];
+    for (const [args, msg] of cases) {
+      const r = await runCli(args, { cwd: dir });
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr, args.join(' ')).toContain(msg);
+    }
+    expect(readdirSync(dir).filter((n) => n === 'runs')).toEqual([]);
+  });
+
+  it('input errors exit 3 naming the file: missing checkpoint, weights, config file, data', async () => {
+    const cases: [string[], string][] = [
+      [
+        ['eval', '--checkpoint', join(dir, 'missing')],
+        `${join(dir, 'missing')}: neither a .safetensors checkpoint`,
+      ],
+      [
+        ['train', '--resume', join(dir, 'missing')],
+        `--resume ${join(dir, 'missing')}: no such run folder or checkpoint`,
+      ],
+      [
+        ['train', '--preset', 'demo', '--weights', join(dir, 'w.pth'), '--out', join(dir, 'w')],
+        `backbone weights: no file ${join(dir, 'w.pth')}`,
+      ],
+      [['train', '-c', join(dir, 'nope.yaml')], `config file ${join(dir, 'nope.yaml')}: cannot read it`],
+      [
+        [
+          'train',
+          '--preset',
+          'demo',
+          '--dataset',
+          'voc',
+          '--data',
+          join(dir, 'nowhere'),
+          '--out',
+          join(dir, 'v'),
+        ],
+        `${join(dir, 'nowhere')}: dataset root does not exist`,
+      ],
+      [
+        ['infer', '--checkpoint', run, '--input', join(dir, 'nophotos'), '--output', join(dir, 'm')],
+        `${join(dir, 'nophotos')}`,
+      ],
+    ];
+    for (const [args, msg] of cases) {
+      const r = await runCli(args, { cwd: dir });
+      expect(r.code, `${args.join(' ')}\n${r.stderr}`).toBe(3);
+      expect(r.stderr, args.join(' ')).toContain(msg);
+    }
+  });
+
+  it('eval: defaults, --json, --limit, --single-scale, --scales, --no-flip, --bg-score, --fp-cut, --gt-labels, --crf, --save, --split', async () => {
+    const base = await runCli(['eval', '--checkpoint', run, '--json']);
+    expect(base.code, base.stderr).toBe(0);
+    const result = base.events.find((e) => e['type'] === 'result')!;
+    expect(result).toMatchObject({ command: 'eval', images: 4, labels: 'predicted' });
+    expect(result['iou']).toHaveLength(4);
+    expect(
+      base.stdout
+        .trim()
+        .split('\n')
+        .every((l) => l.startsWith('{')),
+    ).toBe(true);
+    const human = await runCli([
+      'eval',
+      '--checkpoint',
+      join(run, 'checkpoints', 'last.safetensors'),
+      '--limit',
+      '2',
+    ]);
+    expect(human.code).toBe(0);
+    expect(human.stdout).toMatch(/mIoU/);
+    const save = join(dir, 'eval-pngs');
+    const opts = await runCli([
+      'eval',
+      '--checkpoint',
+      run,
+      '--json',
+      '--scales',
+      '1,0.5',
+      '--no-flip',
+      '--bg-score',
+      '0.3',
+      '--fp-cut',
+      '0.2',
+      '--gt-labels',
+      '--crf',
+      '--save',
+      save,
+      '--split',
+      'val',
+      '--limit',
+      '3',
+    ]);
+    expect(opts.code, opts.stderr).toBe(0);
+    expect(opts.events.find((e) => e['type'] === 'result')).toMatchObject({
+      images: 3,
+      crf: true,
+      labels: 'ground truth',
+    });
+    expect(readdirSync(save).filter((f) => f.endsWith('.png'))).toHaveLength(3);
+    const single = await runCli(['eval', '--checkpoint', run, '--single-scale', '--json', '--limit', '1']);
+    expect(single.code).toBe(0);
+    // a FickleNet + DSRG run is evaluated with its DSRG network
+    const fe = await runCli(['eval', '--checkpoint', fickle, '--json']);
+    expect(fe.code, fe.stderr).toBe(0);
+    expect(fe.events.find((e) => e['type'] === 'result')).toMatchObject({ command: 'eval', images: 4 });
+  });
+
+  it('infer: a folder (masks + overlays), --no-overlay, paths on stdin with --input - and --json', async () => {
+    const images = join(data, 'JPEGImages');
+    const out1 = join(dir, 'masks');
+    const a = await runCli(['infer', '--checkpoint', run, '-i', images, '-o', out1]);
+    expect(a.code, a.stderr).toBe(0);
+    expect(a.stdout).toContain(`12 image(s) → ${out1}`);
+    expect(readdirSync(out1).filter((f) => f.endsWith('.png'))).toHaveLength(12);
+    expect(readdirSync(join(out1, 'overlay'))).toHaveLength(12);
+    const out2 = join(dir, 'masks2');
+    const list = readdirSync(images)
+      .slice(0, 3)
+      .map((f) => join(images, f));
+    const b = await runCli(
+      ['infer', '--checkpoint', run, '--input', '-', '--output', out2, '--no-overlay', '--json'],
+      {
+        stdin: `${list.join('\n')}\n`,
+      },
+    );
+    expect(b.code, b.stderr).toBe(0);
+    expect(readdirSync(out2).sort()).toEqual(
+      list
+        .map((f) =>
+          f
+            .split('/')
+            .pop()!
+            .replace(/\.\w+$/, '.png'),
+        )
+        .sort(),
+    );
+    expect(b.events.find((e) => e['type'] === 'result')).toMatchObject({ command: 'infer', images: 3 });
+  });
+
+  it('pseudo-labels: palette PNGs of the training split with their mIoU; --split, --limit', async () => {
+    const out = join(dir, 'pseudo');
+    const r = await runCli(['pseudo-labels', '--checkpoint', run, '--output', out, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readdirSync(out).filter((f) => f.endsWith('.png'))).toHaveLength(8);
+    const res = r.events.find((e) => e['type'] === 'result')!;
+    expect(res).toMatchObject({ command: 'pseudo-labels', images: 8, split: 'train' });
+    expect(res['labelled']).toBeDefined();
+    const lim = await runCli([
+      'pseudo-labels',
+      '--checkpoint',
+      run,
+      '-o',
+      join(dir, 'pseudo2'),
+      '--split',
+      'val',
+      '--limit',
+      '2',
+    ]);
+    expect(lim.code).toBe(0);
+    expect(readdirSync(join(dir, 'pseudo2'))).toHaveLength(2);
+    // a FickleNet checkpoint is refused with the commands that read it
+    const f = await runCli(['pseudo-labels', '--checkpoint', fickle, '-o', join(dir, 'pseudo3')]);
+    expect(f.code).toBe(3);
+    expect(f.stderr).toContain('FickleNet + DSRG');
+  });
+
+  it('localize: seeds, maps, summary and report from a FickleNet run; --no-maps, --runs, --split', async () => {
+    const out = join(dir, 'seeds');
+    const r = await runCli([
+      'localize',
+      '--checkpoint',
+      fickle,
+      '--output',
+      out,
+      '--split',
+      'val',
+      '--runs',
+      '2',
+      '--json',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    for (const f of ['summary.json', 'report.html']) expect(existsSync(join(out, f)), f).toBe(true);
+    expect(readdirSync(join(out, 'seeds'))).toHaveLength(4);
+    expect(readdirSync(join(out, 'maps'))).toHaveLength(4);
+    const res = r.events.find((e) => e['type'] === 'result')!;
+    expect(res).toMatchObject({ command: 'localize', images: 4, split: 'val' });
+    const nm = await runCli([
+      'localize',
+      '--checkpoint',
+      join(fickle, 'checkpoints', 'classifier.safetensors'),
+      '-o',
+      join(dir, 'seeds2'),
+      '--no-maps',
+      '--limit',
+      '2',
+    ]);
+    expect(nm.code, nm.stderr).toBe(0);
+    expect(existsSync(join(dir, 'seeds2', 'maps'))).toBe(false);
+    expect(readdirSync(join(dir, 'seeds2', 'seeds'))).toHaveLength(2);
+    const w = await runCli(['localize', '--checkpoint', run, '-o', join(dir, 'seeds3')]);
+    expect(w.code).toBe(3);
+  });
+
+  it('export: tfjs + safetensors, --format, --float16', async () => {
+    const out = join(dir, 'export');
+    const r = await runCli(['export', '--checkpoint', run, '--output', out]);
+    expect(r.code, r.stderr).toBe(0);
+    for (const f of ['tfjs/model.json', 'tfjs/weights.bin', 'model.safetensors', 'wsss-model.json'])
+      expect(existsSync(join(out, f)), f).toBe(true);
+    const half = join(dir, 'export16');
+    const h = await runCli([
+      'export',
+      '--checkpoint',
+      run,
+      '-o',
+      half,
+      '--format',
+      'tfjs',
+      '--float16',
+      '--json',
+    ]);
+    expect(h.code, h.stderr).toBe(0);
+    expect(existsSync(join(half, 'model.safetensors'))).toBe(false);
+    expect(readFileSync(join(half, 'tfjs', 'weights.bin')).length).toBe(
+      readFileSync(join(out, 'tfjs', 'weights.bin')).length / 2,
+    );
+  });
+
+  it('bench: one rep at a small size prints the step and inference times (and JSON)', async () => {
+    const r = await runCli([
+      'bench',
+      '--size',
+      '32',
+      '--batch',
+      '1',
+      '--reps',
+      '1',
+      '--classes',
+      '2',
+      '--backend',
+      'wasm',
+      '--json',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const res = r.events.find((e) => e['type'] === 'result')!;
+    expect(res['command']).toBe('bench');
+  });
+
+  it('demo --quick: trains, evaluates, reports; --out onto it is refused, --overwrite replaces it, --resume finishes it', async () => {
+    const out = join(dir, 'demo');
+    const r = await runCli(['demo', '--quick', '--out', out, '--threads', '1']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('held-out mIoU');
+    expect(existsSync(join(out, 'report.html'))).toBe(true);
+    const again = await runCli(['demo', '--quick', '--out', out]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain(`--out ${out} holds another run`);
+    const over = await runCli(['demo', '--quick', '--out', out, '--overwrite', '--threads', '1']);
+    expect(over.code, over.stderr).toBe(0);
+    const res = await runCli(['demo', '--resume', out, '--json']);
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stderr).toContain('nothing to do');
+  });
+});
