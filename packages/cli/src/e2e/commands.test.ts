@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { builtCliProblem, runCli, tinyConfig, tinyData } from './cli.js';
+import { builtCliProblem, runCli, startCli, tinyConfig, tinyData } from './cli.js';
 
 describe('every wsss command, spawned', () => {
   let dir: string;
@@ -342,5 +342,18 @@ describe('every wsss command, spawned', () => {
     const res = await runCli(['demo', '--resume', out, '--json']);
     expect(res.code, res.stderr).toBe(0);
     expect(res.stderr).toContain('nothing to do');
+    // Ctrl-C in the middle of a demo says how to finish it; that command trains the rest and writes the report
+    const cut = join(dir, 'demo-cut');
+    const p = startCli(['demo', '--quick', '--out', cut, '--threads', '1', '--json']);
+    await p.untilSteps(3);
+    p.kill('SIGINT');
+    const stopped = await p.done;
+    expect(stopped.code).toBe(130);
+    expect(stopped.stderr).toContain(`Continue with: wsss demo --resume ${cut}`);
+    expect(existsSync(join(cut, 'report.html'))).toBe(false);
+    const done = await runCli(['demo', '--resume', cut, '--threads', '1']);
+    expect(done.code, done.stderr).toBe(0);
+    expect(done.stdout).toContain('held-out mIoU');
+    expect(existsSync(join(cut, 'report.html'))).toBe(true);
   });
 });

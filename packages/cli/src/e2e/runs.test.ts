@@ -113,6 +113,29 @@ describe('wsss train runs, spawned', () => {
     });
   }
 
+  it('every Table I variant resumes mid-epoch to the bytes of its uninterrupted run', async () => {
+    for (const variant of ['ssss', 'fca-gci', 'aspp-sf2']) {
+      const whole = join(dir, `v-${variant}`);
+      const split = join(dir, `v-${variant}-split`);
+      const [a, b] = await Promise.all([
+        runCli(['train', '-c', cfg, '--variant', variant, '--out', whole]),
+        runCli(['train', '-c', cfg, '--variant', variant, '--out', split, '--stop-after', '6steps']),
+      ]);
+      expect(a.code, a.stderr).toBe(0);
+      expect(b.code, b.stderr).toBe(0);
+      const c = await runCli(['train', '--resume', split]);
+      expect(c.code, c.stderr).toBe(0);
+      expect(
+        await differingTensors(
+          join(whole, 'checkpoints/last.safetensors'),
+          join(split, 'checkpoints/last.safetensors'),
+        ),
+        variant,
+      ).toEqual([]);
+      expect(await metricsWithoutTimes(split), variant).toEqual(await metricsWithoutTimes(whole));
+    }
+  });
+
   it('--resume with the checkpoint file works too; --stop-after <n>steps stops with exit 0 and continues exactly', async () => {
     const run = join(dir, 'stop');
     const a = await runCli([
