@@ -22,8 +22,9 @@ function newestSource(dir: string): number {
   const walk = (d: string) => {
     for (const e of readdirSync(d, { withFileTypes: true })) {
       const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts')) t = Math.max(t, statSync(p).mtimeMs);
+      if (e.isDirectory()) {
+        if (e.name !== 'e2e') walk(p); // this test support is not part of the build
+      } else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts')) t = Math.max(t, statSync(p).mtimeMs);
     }
   };
   if (existsSync(dir)) walk(dir);
@@ -260,4 +261,19 @@ export async function tinyConfig(
   );
   await writeFile(file, `${JSON.stringify(config, null, 2)}\n`);
   return file;
+}
+
+/**
+ * The start of a spawned-binary suite: fails with what to run when the build is stale, makes a temporary folder
+ * and writes {@link tinyData} into `<dir>/data`.
+ */
+export async function spawnSuite(prefix: string): Promise<{ dir: string; data: string }> {
+  const stale = builtCliProblem();
+  if (stale) throw new Error(stale);
+  const { mkdtemp } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  const data = join(dir, 'data');
+  await tinyData(data);
+  return { dir, data };
 }

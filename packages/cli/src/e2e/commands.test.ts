@@ -4,11 +4,10 @@
  * are in runs.test.ts and kill9.test.ts.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { builtCliProblem, runCli, startCli, tinyConfig, tinyData } from './cli.js';
+import { runCli, spawnSuite, startCli, tinyConfig } from './cli.js';
 
 describe('every wsss command, spawned', () => {
   let dir: string;
@@ -16,11 +15,7 @@ describe('every wsss command, spawned', () => {
   let run: string;
   let fickle: string;
   beforeAll(async () => {
-    const stale = builtCliProblem();
-    if (stale) throw new Error(stale);
-    dir = await mkdtemp(join(tmpdir(), 'wsss-cmds-'));
-    data = join(dir, 'data');
-    await tinyData(data);
+    ({ dir, data } = await spawnSuite('wsss-cmds-'));
     run = join(dir, 'run');
     fickle = join(dir, 'fickle');
     const [a, b] = await Promise.all([
@@ -36,7 +31,7 @@ describe('every wsss command, spawned', () => {
     expect(a.code, a.stderr).toBe(0);
     expect(b.code, b.stderr).toBe(0);
   }, 120_000);
-  afterAll(() => rm(dir, { recursive: true, force: true }));
+  afterAll(() => dir && rm(dir, { recursive: true, force: true }));
 
   it('--help, help <command>, <command> --help and --version exit 0; no command exits 2 with the help', async () => {
     const top = await runCli(['--help']);

@@ -7,37 +7,24 @@
  * kills the generation of a synthetic set.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseSafetensors } from '@wsss/core';
+import { Rng } from '@wsss/datasets';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  builtCliProblem,
   type CliProcess,
   checkpointContents,
   differingTensors,
   metricsWithoutTimes,
   runCli,
+  spawnSuite,
   startCli,
   tinyConfig,
-  tinyData,
 } from './cli.js';
 
 const SLOW_RENAME = fileURLToPath(new URL('./fixtures/slowRename.mjs', import.meta.url));
-
-/** mulberry32: the trials' random moments, reproducible from the seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -92,7 +79,8 @@ async function killLoop(o: {
   /** Waits for the moment to kill `p`; `saved` are the run's checkpoint steps when `p` started. */
   when: (p: CliProcess, r: () => number, saved: Record<string, number>) => Promise<string>;
 }): Promise<Trial[]> {
-  const r = rng(o.seed);
+  const seeded = new Rng(o.seed);
+  const r = () => seeded.next();
   const trials: Trial[] = [];
   for (let attempt = 0; attempt < o.kills + 10; attempt++) {
     const saved = verifyCheckpoints(o.run);
@@ -136,13 +124,9 @@ describe('kill -9 at random moments, then --resume (spawned wsss)', () => {
   let dir: string;
   let data: string;
   beforeAll(async () => {
-    const stale = builtCliProblem();
-    if (stale) throw new Error(stale);
-    dir = await mkdtemp(join(tmpdir(), 'wsss-kill9-'));
-    data = join(dir, 'data');
-    await tinyData(data);
+    ({ dir, data } = await spawnSuite('wsss-kill9-'));
   }, 60_000);
-  afterAll(() => rm(dir, { recursive: true, force: true }));
+  afterAll(() => dir && rm(dir, { recursive: true, force: true }));
 
   it('WS-FCN: seeded kills (some inside checkpoint writes); the finished run equals the uninterrupted one byte for byte', async () => {
     const cfg = await tinyConfig(join(dir, 'tiny.json'), data);

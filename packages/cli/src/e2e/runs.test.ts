@@ -6,19 +6,18 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { hostname, tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  builtCliProblem,
   checkpointContents,
   differingTensors,
   metricsWithoutTimes,
   runCli,
+  spawnSuite,
   startCli,
   tinyConfig,
-  tinyData,
 } from './cli.js';
 
 /** A digest of every file under `dir` (path + bytes), to prove a folder was left untouched. */
@@ -40,16 +39,13 @@ describe('wsss train runs, spawned', () => {
   let cfg: string;
   let ref: string;
   beforeAll(async () => {
-    const stale = builtCliProblem();
-    if (stale) throw new Error(stale);
-    dir = await mkdtemp(join(tmpdir(), 'wsss-runs-'));
-    await tinyData(join(dir, 'data'));
+    ({ dir } = await spawnSuite('wsss-runs-'));
     cfg = await tinyConfig(join(dir, 'tiny.json'), join(dir, 'data'));
     ref = join(dir, 'ref');
     const r = await runCli(['train', '-c', cfg, '--out', ref, '--json']);
     expect(r.code, r.stderr).toBe(0);
   }, 60_000);
-  afterAll(() => rm(dir, { recursive: true, force: true }));
+  afterAll(() => dir && rm(dir, { recursive: true, force: true }));
 
   async function expectSameAsReference(run: string) {
     expect(
