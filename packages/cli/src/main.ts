@@ -65,6 +65,9 @@ const EVAL_OPTS: Record<string, OptSpec> = {
 const DATA_OPTS: Record<string, OptSpec> = {
   data: { type: 'string' },
   dataset: { type: 'string' },
+  labels: { type: 'string' },
+  masks: { type: 'string' },
+  val: { type: 'string' },
 };
 /** Commands that read a checkpoint and write a split's results into a folder. */
 const SPLIT_OUTPUT_OPTS: Record<string, OptSpec> = {
@@ -101,6 +104,10 @@ const COMMANDS: Record<string, { options: Record<string, OptSpec>; summary: stri
       overwrite: { type: 'boolean' },
       'checkpoint-every': { type: 'string' },
       'stop-after': { type: 'string' },
+      classes: { type: 'string' },
+      'pixel-labels': { type: 'string' },
+      'skip-bad': { type: 'boolean' },
+      'best-by': { type: 'string' },
     },
     help: `wsss train [options]
 
@@ -117,9 +124,28 @@ Options:
                          PAMR 10 it., ψ 0.3, focal p 3 / λ 0.01; coco: PAMR 5, λ 0.1; demo: see wsss demo)
   -c, --config <file>    JSON or YAML config (same keys as config.json; may name "preset")
   --set <key=value>      set any config key, repeatable (e.g. --set train.pamrIterations=5); see "Config keys"
-  --data <folder>        data.root: VOC2012 folder, COCO folder (annotations/, train2014/, val2014/), or where
-                         the synthetic set is generated (default: inside the run folder)
-  --dataset <name>       data.dataset: voc | coco | synthetic
+  --data <folder>        data.root: your images (folder), VOC2012 folder, COCO folder (annotations/,
+                         train2014/, val2014/), or where the synthetic set is generated (default: in the run)
+  --dataset <name>       data.dataset: folder | voc | coco | synthetic
+
+Your own images (--dataset folder; see "Your own images" in the README):
+  --labels <file>        data.labels: image-level labels, paths relative to --data: CSV "image,labels" (labels
+                         separated by ; or |, header optional, an empty field = background only), JSON
+                         {"a.jpg": ["dog"]}, [{"image", "labels"}] or JSON lines; only listed images train
+  --classes <file>       data.classes: class names, one per line (or a JSON array); default: collected from
+                         the labels (sorted) and stored in config.json and every checkpoint
+  --masks <folder>       data.masks: masks named like the images (<path without extension>.png, index or
+                         palette PNG, 255 = ignore): validation images with one are scored (mIoU); training
+                         images with one train on it (semi-supervised, see --pixel-labels)
+  --val <x|file>         data.val: validation images: a fraction (default 0.1: seeded, every class with 2+
+                         images on both sides) or a file listing them (.txt, or a labels file)
+  --pixel-labels <x>     data.pixelLabels: training images that train on their masks instead of PAMR pseudo
+                         labels: auto (folder: all with a mask; others none) | none | all | a fraction
+                         (0.1) | a split (VOC: train, its 1,464 masks) | a file of image paths
+  --skip-bad             data.skipBad: leave out the files the pre-flight scan finds bad (corrupt image, mask
+                         of the wrong size or values, unknown class, duplicate or dangling label row) and list
+                         them in the run folder and the report, instead of stopping with exit 3
+  --best-by <rule>       train.bestBy: loss (1 − mean val loss, the reference; default) | miou | map
   --method <name>        method: ${METHODS.join(' | ')} (default wsfcn). ficklenet trains the FickleNet
                          classifier (ficklenet.classifierEpochs), localizes every training image into
                          seeds/<id>.png (ficklenet.runs selections), trains DSRG on the seeds
@@ -149,6 +175,7 @@ Examples:
   wsss train --preset voc --data ~/data/VOCdevkit/VOC2012 --weights ilsvrc-cls_rna-a1_cls1000_ep-0001.pth
   wsss train --preset demo --epochs 4 --out runs/mine
   wsss train --preset demo --method ficklenet --out runs/fickle
+  wsss train --preset demo --dataset folder --data photos/ --labels photos/labels.csv --out runs/mine
   wsss train --config my.yaml --set optim.lr=5e-4
   wsss train --resume runs/mine
   wsss train --resume runs/mine --stop-after 3h50m     (a job slot of 4 hours; run it again to continue)
@@ -178,6 +205,8 @@ Options:
   --checkpoint <path>    a run folder (uses checkpoints/best, else last) or a .safetensors checkpoint (required)
   --split <name>         split (default the config's data.valSplit)
   --data <folder>        data.root override     --dataset <name>  data.dataset override
+  --labels, --masks, --val   folder data overrides (as for train; split train, val or all). Images without a
+                         mask are scored on their image labels only (mAP, F1); the mIoU counts those with one
   --scales <list>        e.g. 1,0.5,1.5,2       --single-scale    scales [1], no flip
   --no-flip              no flipped views       --bg-score <x>    constant background score
   --fp-cut <x>           predicted-label cut on sigmoid scores
@@ -200,6 +229,7 @@ Examples:
       input: { type: 'string', short: 'i' },
       output: { type: 'string', short: 'o' },
       'no-overlay': { type: 'boolean' },
+      labels: { type: 'string' },
     },
     help: `wsss infer --checkpoint <run|file> --input <folder|-> --output <folder> [options]
 
@@ -211,6 +241,8 @@ Options:
   --checkpoint <path>    run folder or .safetensors checkpoint (required)
   -i, --input <folder|-> images (required)      -o, --output <folder>  where to write (required)
   --no-overlay           masks only
+  --labels <file>        image labels for the folder (as for train): masks are cleaned with them instead of
+                         the predicted labels
   --scales, --single-scale, --no-flip, --bg-score, --fp-cut, --crf   as for eval
   --set, --backend, --threads, --json, -q      as for train
 
@@ -232,7 +264,8 @@ Options:
   --checkpoint <path>    run folder or .safetensors checkpoint (required)
   -o, --output <folder>  where to write (required)
   --split <name>         split (default the config's data.trainSplit)
-  --data, --dataset      data overrides           --limit <n>   first n images only
+  --data, --dataset, --labels, --masks, --val   data overrides (folder splits: train, val, all)
+  --limit <n>            first n images only
   --set, --backend, --threads, --json, -q        as for train
 
 Example:
@@ -257,7 +290,7 @@ Options:
   --split <name>         split (default the config's data.trainSplit)
   --limit <n>            first n images only     --runs <n>    ficklenet.runs (default 200)
   --no-maps              seeds only
-  --data, --dataset      data overrides
+  --data, --dataset, --labels, --masks, --val   data overrides (folder splits: train, val, all)
   --set <key=value>      e.g. --set ficklenet.thFg=0.6; --backend, --threads, --json, -q as for train
 
 Example:
@@ -414,6 +447,13 @@ function optionOverrides(v: Record<string, unknown>): PartialConfig {
     setPath(o, 'threads', v['threads'] === 'auto' ? 'auto' : num('threads', v['threads'] as string));
   s('data', 'data.root');
   s('dataset', 'data.dataset');
+  s('labels', 'data.labels');
+  s('classes', 'data.classes');
+  s('masks', 'data.masks');
+  s('val', 'data.val');
+  s('pixel-labels', 'data.pixelLabels');
+  if (v['skip-bad']) setPath(o, 'data.skipBad', true);
+  s('best-by', 'train.bestBy');
   s('method', 'method');
   s('variant', 'model.variant');
   s('runs', 'ficklenet.runs', n('runs'));
@@ -686,6 +726,7 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
           overlay: !values['no-overlay'],
           crf: !!values['crf'],
           overrides,
+          ...(values['labels'] ? { labels: values['labels'] as string } : {}),
         });
         out.result(
           { command: 'infer', images: r.images, output: r.output },

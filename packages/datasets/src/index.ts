@@ -8,10 +8,19 @@ export { CocoDataset, type CocoOptions } from './coco/cocoDataset.js';
 export { fillPolygons } from './coco/polygon.js';
 export { decodeRleString, encodeRleString, rleToMask } from './coco/rle.js';
 export { IMAGE_EXTENSIONS, ImageFolderDataset, type ImageFolderOptions } from './folder/imageFolder.js';
+export { type LabelRow, parseLabelsFile, readClassNames } from './folder/labelsFile.js';
+export { formatProblems, type ScanOptions, scanDataset } from './folder/scan.js';
+export { stratifiedSplit } from './folder/split.js';
 export { writeFileAtomic } from './io/atomicWrite.js';
 export type { RandomAccessDataset, StreamOptions } from './io/dataset.js';
 export * from './io/errors.js';
-export { decodeImageBytes, encodeImage, readImage, writeImage } from './io/image.js';
+export {
+  type DecodeImageOptions,
+  decodeImageBytes,
+  encodeImage,
+  readImage,
+  writeImage,
+} from './io/image.js';
 export {
   type DecodedIndexPng,
   decodeIndexPng,

@@ -3,17 +3,11 @@
  * loading backbone weights and checkpoints.
  */
 import { existsSync } from 'node:fs';
-import { extname, join, resolve } from 'node:path';
+import { extname, join } from 'node:path';
 import { wrn38StateDictRules } from '@wsss/backbone-wrn38';
 import { type BackendChoice, describeBackend, loadStateDict, seedRandom, setBackend } from '@wsss/core';
 import { readPth, readSafetensorsFile } from '@wsss/core/node';
-import {
-  CocoDataset,
-  generateSyntheticSet,
-  ImageFolderDataset,
-  type RandomAccessDataset,
-  VocDataset,
-} from '@wsss/datasets';
+import { ImageFolderDataset } from '@wsss/datasets';
 import { type PartialConfig, VOC_PRESET } from '../config/presets.js';
 import { deepMerge, validate, type WsssConfig } from '../config/schema.js';
 import { buildDsrgNet } from '../ficklenet/build.js';
@@ -54,61 +48,22 @@ export async function startBackend(
   return name;
 }
 
-/** Where the synthetic set of a config lives. */
-export function syntheticRoot(config: WsssConfig, runDir: string | null): string {
-  if (config.data.root) return resolve(config.data.root);
-  const s = config.data.synthetic;
-  return resolve(
-    runDir ?? '.',
-    'data',
-    `synthetic-${s.train}-${s.val}-${s.size}px-k${s.numClasses}-s${s.seed}`,
-  );
-}
+export { ensureSyntheticSet, openSplit, syntheticRoot } from './data.js';
 
-/** Generates the synthetic set described by the config unless it exists already. */
-export async function ensureSyntheticSet(config: WsssConfig, root: string, out: Output): Promise<void> {
-  if (existsSync(join(root, 'classes.json'))) return;
-  const s = config.data.synthetic;
-  const t0 = performance.now();
-  await generateSyntheticSet({
-    root,
-    count: s.train + s.val,
-    seed: s.seed,
-    size: s.size,
-    numClasses: s.numClasses,
-    splits: { train: s.train, val: s.val },
-    imageFormat: 'png',
+/**
+ * Opens a folder of images for inference: every image in it (recursively), EXIF orientation applied; with
+ * `labels`, each listed image carries its labels (an image without a row has none).
+ */
+export async function openFolder(
+  dir: string,
+  classNames?: readonly string[],
+  labels?: string,
+): Promise<ImageFolderDataset> {
+  return ImageFolderDataset.open({
+    root: dir,
+    ...(classNames ? { classNames } : {}),
+    ...(labels ? { labels, listedOnly: false } : {}),
   });
-  out.info(
-    `generated the synthetic set: ${s.train} train + ${s.val} val images, ${s.size}×${s.size}, ${s.numClasses} classes → ${root} (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
-  );
-}
-
-/** Opens a split of the configured data set (generating the synthetic set first if needed). */
-export async function openSplit(
-  config: WsssConfig,
-  split: string,
-  runDir: string | null,
-  out: Output,
-): Promise<RandomAccessDataset> {
-  const d = config.data;
-  if (d.dataset === 'synthetic') {
-    const root = syntheticRoot(config, runDir);
-    await ensureSyntheticSet(config, root, out);
-    return VocDataset.open({ root, split });
-  }
-  if (d.dataset === 'voc') return VocDataset.open({ root: d.root!, split });
-  const ann = join(d.root!, 'annotations', `instances_${split}.json`);
-  if (!existsSync(ann))
-    throw new InputError(
-      `COCO: no annotation file ${ann} (expected <root>/annotations/instances_${split}.json)`,
-    );
-  return CocoDataset.open({ annotationFile: ann, imageDir: join(d.root!, split) });
-}
-
-/** Opens a folder of images for inference. */
-export async function openFolder(dir: string, classNames?: readonly string[]): Promise<ImageFolderDataset> {
-  return ImageFolderDataset.open(classNames ? { root: dir, classNames } : { root: dir });
 }
 
 const VARIANT_MODULES = {

@@ -6,7 +6,7 @@
 
 import { basename, extname, join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { type RgbImage, readImage, writeOverlay, writePredictionPng } from '@wsss/datasets';
+import { DatasetError, type RgbImage, readImage, writeOverlay, writePredictionPng } from '@wsss/datasets';
 import type { PartialConfig } from '../config/presets.js';
 import type { Output } from '../run/output.js';
 import { openCheckpoint, openFolder } from './common.js';
@@ -22,6 +22,11 @@ export interface InferOptions {
   overlay?: boolean;
   crf?: boolean;
   overrides?: PartialConfig[];
+  /**
+   * A labels file for the folder (as `wsss train --labels`): each image's masks are cleaned with its given labels
+   * instead of the predicted ones (images without a row: predicted labels).
+   */
+  labels?: string;
   /** Line source for streaming (default process.stdin). */
   stdin?: NodeJS.ReadableStream;
 }
@@ -40,8 +45,9 @@ export async function runInfer(
 ): Promise<{ images: number; output: string; items: InferItem[] }> {
   const { net, config, classNames } = await openCheckpoint(o.checkpoint, o.overrides ?? [], o.out);
   const items: InferItem[] = [];
-  const one = async (id: string, img: RgbImage) => {
+  const one = async (id: string, img: RgbImage, given?: number[]) => {
     const p = await predictImage(net, img, config.eval, {
+      ...(given ? { gtLabels: given } : {}),
       crf: !!o.crf,
       focalP: config.train.focalP,
       focalLambda: config.train.focalLambda,
@@ -70,24 +76,27 @@ export async function runInfer(
       if (!path) continue;
       let img: RgbImage;
       try {
-        img = await readImage(path);
+        img = await readImage(path, { orient: true });
       } catch (e) {
-        o.out.warn(`skipped ${path}: ${(e as Error).message}`);
-        o.out.event('skipped', { path, reason: (e as Error).message });
+        const reason = e instanceof DatasetError ? e.problem : (e as Error).message;
+        o.out.warn(`skipped ${path}: ${reason}`);
+        o.out.event('skipped', { path, reason });
         continue;
       }
       const item = await one(basename(path, extname(path)), img);
       if (!o.out.json) o.out.info(`${path} → ${item.mask} [${item.labels.join(', ') || 'background'}]`);
     }
   } else {
-    const ds = await openFolder(o.input, classNames).catch((e) => {
+    const ds = await openFolder(o.input, classNames, o.labels).catch((e) => {
+      if (e instanceof DatasetError) throw e;
       throw new InputError(`--input ${o.input}: ${(e as Error).message}`);
     });
+    const given = o.labels ? ds.labelsOf.bind(ds) : undefined;
     if (ds.length === 0) throw new InputError(`--input ${o.input}: no .jpg/.jpeg/.png/.webp images found`);
     const bar = o.out.progress('infer', ds.length, 'img');
     for (let i = 0; i < ds.length; i++) {
       const rec = await ds.read(i);
-      await one(rec.id, rec.image);
+      await one(rec.id, rec.image, given?.(i));
       bar.tick(1);
     }
     bar.done();

@@ -17,6 +17,7 @@ import { applyCheckpointWeights } from '../run/checkpoint.js';
 import { firstRecords } from '../run/evaluate.js';
 import { esc, pct, type ReportSample, renderReport } from '../run/report.js';
 import { openSplit, readCheckpoint, type SplitOutputOptions, startBackend } from './common.js';
+import { runSkipList } from './data.js';
 import { InputError } from './errors.js';
 
 /**
@@ -59,7 +60,10 @@ export async function runLocalize(o: LocalizeOptions): Promise<LocalizeCommandRe
   await startBackend(config.backend, config.threads, o.out);
   const runDir = resolve(file, '..', '..');
   const split = o.split ?? config.data.trainSplit;
-  const full = await openSplit(config, split, runDir, o.out);
+  const full = await openSplit(config, split, runDir, o.out, {
+    classNames: ckpt.state.classNames,
+    ...(await runSkipList(runDir, config)),
+  });
   const ds = firstRecords(full, o.limit ?? 0);
   const net = buildClassifier(ckpt.state.config, ckpt.state.classNames.length - 1);
   applyCheckpointWeights(net, ckpt, file);

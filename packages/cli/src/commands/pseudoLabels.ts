@@ -18,6 +18,7 @@ import { multiHot, writePredictionPng } from '@wsss/datasets';
 import { pamr } from '@wsss/pamr';
 import { metricsOf, type SegMetrics } from '../run/evaluate.js';
 import { openCheckpoint, openSplit, type SplitOutputOptions } from './common.js';
+import { runSkipList } from './data.js';
 import { imageTensors } from './predictImage.js';
 
 export type PseudoLabelOptions = SplitOutputOptions;
@@ -34,9 +35,13 @@ export interface PseudoLabelResult {
 }
 
 export async function runPseudoLabels(o: PseudoLabelOptions): Promise<PseudoLabelResult> {
-  const { file, net, config } = await openCheckpoint(o.checkpoint, o.overrides ?? [], o.out);
+  const { file, net, config, classNames } = await openCheckpoint(o.checkpoint, o.overrides ?? [], o.out);
   const split = o.split ?? config.data.trainSplit;
-  const ds = await openSplit(config, split, resolve(file, '..', '..'), o.out);
+  const runDir = resolve(file, '..', '..');
+  const ds = await openSplit(config, split, runDir, o.out, {
+    classNames,
+    ...(await runSkipList(runDir, config)),
+  });
   const n = o.limit ? Math.min(o.limit, ds.length) : ds.length;
   const K = ds.numClasses;
   const onLabelled = new ConfusionMatrix(K + 1);
@@ -97,6 +102,11 @@ export async function runPseudoLabels(o: PseudoLabelOptions): Promise<PseudoLabe
     images: n,
     output: o.output,
     coverage: labelled / Math.max(1, total),
-    ...(withGt && n > 0 ? { labelled: metricsOf(onLabelled), ignoredAsBackground: metricsOf(asBg) } : {}),
+    ...(withGt && n > 0
+      ? {
+          labelled: metricsOf(onLabelled, config.eval.miouOver),
+          ignoredAsBackground: metricsOf(asBg, config.eval.miouOver),
+        }
+      : {}),
   };
 }

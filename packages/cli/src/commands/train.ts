@@ -7,12 +7,14 @@ import { type PartialConfig, VOC_PRESET } from '../config/presets.js';
 import { ConfigError, deepMerge, validate, type WsssConfig } from '../config/schema.js';
 import type { WsFcn } from '../model/wsfcn.js';
 import { applyCheckpointWeights, type Checkpoint } from '../run/checkpoint.js';
+import { bestRule } from '../run/evaluate.js';
 import type { Output } from '../run/output.js';
 import { defaultRunDir, readMetrics, readRunConfig, writeRunConfig } from '../run/runDir.js';
 import { type RunFolder, withRunFolder } from '../run/runFolder.js';
 import { writeRunReport } from '../run/writeReport.js';
 import { LAST, type TrainLoopResult, trainLoop } from '../train/loop.js';
-import { buildSeededNet, loadBackboneWeights, openSplit, readCheckpoint, startBackend } from './common.js';
+import { buildSeededNet, loadBackboneWeights, readCheckpoint, startBackend } from './common.js';
+import { dataNotes, openTrainingData, runDataInfo } from './data.js';
 import { InputError } from './errors.js';
 
 export interface TrainOptions {
@@ -112,14 +114,13 @@ async function trainIn(
   const out = o.out;
   const runDir = folder.dir;
   const backend = await startBackend(config.backend, config.threads, out);
-  const train = await openSplit(config, config.data.trainSplit, runDir, out);
-  const val = await openSplit(config, config.data.valSplit, runDir, out).catch((e) => {
-    out.warn(
-      `no validation split '${config.data.valSplit}' (${(e as Error).message}); training without validation`,
-    );
-    return null;
+  const data = await openTrainingData({
+    config,
+    runDir,
+    out,
+    ...(ckpt ? { classNames: ckpt.state.classNames } : {}),
   });
-  const classNames = [...train.classNames];
+  const { train, val, classNames } = data;
   const net = buildSeededNet(config, train.numClasses, config.train.seed);
   try {
     if (ckpt) {
@@ -142,6 +143,8 @@ async function trainIn(
     preset,
     command: previous?.command ?? o.argv ?? [],
     createdAt: previous?.createdAt ?? new Date().toISOString(),
+    classNames,
+    data: runDataInfo(data),
     ...(ckpt
       ? {
           resumed: [
@@ -154,7 +157,8 @@ async function trainIn(
   if (forkedFrom) await copyMetrics(forkedFrom, runDir, ckpt!.state.step);
   out.info(
     `training ${config.model.variant} (${net.countParameters().toLocaleString('en')} parameters) on ${train.length} ${config.data.dataset} images, ` +
-      `${val ? `${val.length} for validation, ` : ''}${config.train.epochs} epochs of ${Math.floor(train.length / config.train.batchSize) || 1} steps → ${runDir}`,
+      `${val ? `${val.length} for validation, ` : ''}${config.train.epochs} epochs of ${Math.floor(train.length / config.train.batchSize) || 1} steps → ${runDir}\n` +
+      `best checkpoint: by ${bestRule(config.train.bestBy)}`,
   );
   out.event('start', {
     runDir,
@@ -168,7 +172,7 @@ async function trainIn(
     loop = await trainLoop({
       net,
       config,
-      train,
+      train: data.trainView,
       val,
       runDir,
       out,
@@ -195,6 +199,7 @@ async function trainIn(
       classNames,
       out,
       title: `wsss train — ${config.model.variant} on ${config.data.dataset}`,
+      notes: dataNotes(data, config),
     });
     result.report = r.file;
   }

@@ -108,6 +108,6 @@ export function checkConsistency(c: WsssConfig, requireData = true): void {
     );
   if (requireData && c.data.dataset !== 'synthetic' && c.data.root === null)
     throw new ConfigError(
-      `config: data.root is missing for data.dataset = '${c.data.dataset}'; pass --data <folder> (VOC2012 or COCO folder)`,
+      `config: data.root is missing for data.dataset = '${c.data.dataset}'; pass --data <folder> (${c.data.dataset === 'folder' ? 'your image folder' : c.data.dataset === 'voc' ? 'the VOC2012 folder' : 'the COCO folder'})`,
     );
 }

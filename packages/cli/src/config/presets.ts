@@ -29,6 +29,14 @@ export const VOC_PRESET: WsssConfig = {
     scale: [0.9, 1.0],
     jitter: true,
     workers: 0,
+    labels: null,
+    classes: null,
+    masks: null,
+    val: '0.1',
+    labelsFrom: 'mask',
+    pixelLabels: 'auto',
+    skipBad: false,
+    preflight: true,
   },
   optim: { kind: 'sgd', lr: 1e-3, momentum: 0.9, weightDecay: 5e-4, lrMults: [1, 2, 20, 40] },
   train: {
@@ -43,10 +51,19 @@ export const VOC_PRESET: WsssConfig = {
     pamrDilations: [...WSFCN_LOSS_DEFAULTS.pamrDilations],
     valEvery: 2, // every even epoch (spec §3.10)
     valImages: 0,
+    bestBy: 'loss',
     seed: 0,
     checkpointEvery: '5m',
   },
-  eval: { scales: [1, 0.5, 1.5, 2], flip: true, bgScore: 0.25, fpCut: 0.1, useGtLabels: false, canvas: 1024 },
+  eval: {
+    scales: [1, 0.5, 1.5, 2],
+    flip: true,
+    bgScore: 0.25,
+    fpCut: 0.1,
+    useGtLabels: false,
+    canvas: 1024,
+    miouOver: 'present',
+  },
   // FickleNet + DSRG (method ficklenet): spec §5.2–§5.3 and DSRG's train-s/solver-s (§6.1–§6.3); the classifier's
   // epochs are not published ([default])
   ficklenet: {

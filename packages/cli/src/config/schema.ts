@@ -8,7 +8,7 @@ import type { BackendChoice } from '@wsss/core';
 
 export type Variant = 'wsfcn' | 'ssss' | 'fca-gci' | 'aspp-sf2';
 export const VARIANTS: readonly Variant[] = ['wsfcn', 'ssss', 'fca-gci', 'aspp-sf2'];
-export type DatasetKind = 'voc' | 'coco' | 'synthetic';
+export type DatasetKind = 'voc' | 'coco' | 'synthetic' | 'folder';
 
 export type Method = 'wsfcn' | 'ficklenet';
 export const METHODS: readonly Method[] = ['wsfcn', 'ficklenet'];
@@ -34,10 +34,33 @@ export interface WsssConfig {
   };
   data: {
     dataset: DatasetKind;
-    /** VOC2012 folder, COCO folder, or where the synthetic set is generated (null: inside the run folder). */
+    /**
+     * VOC2012 folder, COCO folder, your image folder (`folder`), or where the synthetic set is generated (null:
+     * inside the run folder).
+     */
     root: string | null;
     trainSplit: string;
     valSplit: string;
+    /** `folder`: the image-level labels file (CSV `image,labels`, JSON, JSON lines), paths relative to `root`. */
+    labels: string | null;
+    /** `folder`: a file of class names (one per line, or a JSON array); null: collected from the labels. */
+    classes: string | null;
+    /** `folder`: masks named like the images (`<path without extension>.png`, index or palette, 255 = ignore). */
+    masks: string | null;
+    /** `folder`: the validation images: a fraction of the labelled ones (seeded, stratified) or a file listing them. */
+    val: string;
+    /** VOC: image labels from the masks (the reference) or from `Annotations/<id>.xml`. */
+    labelsFrom: 'mask' | 'xml';
+    /**
+     * Which training images train on their masks instead of PAMR pseudo labels (semi-supervised): `auto` (folder:
+     * every training image that has a mask in `masks`; others: none), `none`, `all`, a fraction of the training
+     * images that have masks (`0.1`, seeded), a split name (VOC: `train`, its 1,464 masks) or a file listing them.
+     */
+    pixelLabels: string;
+    /** Skip images, masks or labels the pre-flight scan finds bad (listed in the run folder) instead of stopping. */
+    skipBad: boolean;
+    /** Check every image, mask and label once before training (cached in the run folder). */
+    preflight: boolean;
     synthetic: { train: number; val: number; size: number; numClasses: number; seed: number };
     /** Square training crop side (spec §3.10). */
     crop: number;
@@ -69,6 +92,11 @@ export interface WsssConfig {
     valEvery: number;
     /** Cap on validation images (0: all). */
     valImages: number;
+    /**
+     * What makes a checkpoint `best`: `loss` = 1 − mean validation loss (the reference rule; needs no masks),
+     * `miou` (validation masks), `map` (mean average precision of the image labels).
+     */
+    bestBy: 'loss' | 'miou' | 'map';
     seed: number;
     /**
      * Checkpoints inside epochs (besides epoch ends, Ctrl-C and stops): a time (`30s`, `5m`, `1h`), a step count
@@ -87,6 +115,11 @@ export interface WsssConfig {
     useGtLabels: boolean;
     /** Zero-pad each view, centred, to this square before the forward (reference PAD_SIZE 1024); 0 = none. */
     canvas: number;
+    /**
+     * Classes the mIoU averages over: `present` = those in the ground truth or the predictions (a class absent from
+     * both has no IoU; the VOC convention), `all` = every class, absent ones as 0 (the reference code's average).
+     */
+    miouOver: 'present' | 'all';
   };
   /** The FickleNet + DSRG pipeline (`method: 'ficklenet'`); the backbone, data, optim and batch keys are shared. */
   ficklenet: {
@@ -221,14 +254,58 @@ export const CONFIG_SCHEMA: Field = {
       kind: 'object',
       doc: 'data set and augmentation',
       fields: {
-        dataset: { kind: 'enum', values: ['voc', 'coco', 'synthetic'], doc: 'which reader' },
+        dataset: {
+          kind: 'enum',
+          values: ['voc', 'coco', 'synthetic', 'folder'],
+          doc: 'which reader (folder = your images with a labels file)',
+        },
         root: {
           kind: 'string',
           nullable: true,
           doc: 'VOC2012 folder, COCO folder (annotations/, train2014/, val2014/) or synthetic output folder',
         },
-        trainSplit: { kind: 'string', doc: 'training split (VOC list name or COCO set)' },
-        valSplit: { kind: 'string', doc: 'validation split' },
+        trainSplit: { kind: 'string', doc: 'training split (VOC list name, COCO set; folder: train)' },
+        valSplit: { kind: 'string', doc: 'validation split (folder: val)' },
+        labels: {
+          kind: 'string',
+          nullable: true,
+          doc: 'folder: image-level labels file (CSV image,labels with ; or | between labels; JSON; JSON lines)',
+        },
+        classes: {
+          kind: 'string',
+          nullable: true,
+          doc: 'folder: class names file (one per line or a JSON array); null = collected from the labels',
+        },
+        masks: {
+          kind: 'string',
+          nullable: true,
+          doc: 'folder: masks named like the images (.png, index or palette, 255 = ignore), for scoring and data.pixelLabels',
+        },
+        val: {
+          kind: 'pattern',
+          check: parseValSpec,
+          allowed: "a fraction in (0, 1) such as '0.1', or a file listing the validation images",
+          doc: 'folder: validation images (a seeded, stratified fraction of the labelled images, or a file)',
+        },
+        labelsFrom: {
+          kind: 'enum',
+          values: ['mask', 'xml'],
+          doc: 'voc: image labels from the masks (reference) or Annotations/<id>.xml (no masks needed)',
+        },
+        pixelLabels: {
+          kind: 'pattern',
+          check: parsePixelLabels,
+          allowed: "'auto', 'none', 'all', a fraction such as '0.1', a split name or a file",
+          doc: 'training images that train on their masks (semi-supervised); auto = folder: all that have one',
+        },
+        skipBad: {
+          kind: 'boolean',
+          doc: 'skip the files the pre-flight scan finds bad (listed) instead of stopping',
+        },
+        preflight: {
+          kind: 'boolean',
+          doc: 'check every image, mask and label once before training (cached)',
+        },
         synthetic: {
           kind: 'object',
           doc: 'synthetic set generation',
@@ -287,6 +364,11 @@ export const CONFIG_SCHEMA: Field = {
         },
         valEvery: int('validate every k epochs (and after the last)', 1),
         valImages: int('validation images used during training (0 = all)', 0),
+        bestBy: {
+          kind: 'enum',
+          values: ['loss', 'miou', 'map'],
+          doc: "best checkpoint by 1 − mean val loss ('loss', the reference), val mIoU, or val mAP",
+        },
         seed: int('seed of shuffling, augmentation, dropout and the gate', 0),
         checkpointEvery: {
           kind: 'pattern',
@@ -310,6 +392,11 @@ export const CONFIG_SCHEMA: Field = {
           0,
           8192,
         ),
+        miouOver: {
+          kind: 'enum',
+          values: ['present', 'all'],
+          doc: "mIoU over the classes present in ground truth or predictions, or over 'all' (absent = 0, the reference code)",
+        },
       },
     },
     ficklenet: {
@@ -586,4 +673,34 @@ export function parseInterval(text: string): { seconds: number; steps: number } 
     r.seconds = seconds;
   }
   return r;
+}
+
+/** `data.val`: a fraction in (0, 1) or a file path. */
+export function parseValSpec(text: string): { fraction: number } | { file: string } {
+  const t = text.trim();
+  if (t === '') throw new Error('empty');
+  if (/^[0-9.]+$/.test(t)) {
+    const f = Number(t);
+    if (!(f > 0 && f < 1)) throw new Error(`fraction ${t} outside (0, 1)`);
+    return { fraction: f };
+  }
+  return { file: t };
+}
+
+/** `data.pixelLabels` (see {@link WsssConfig}). */
+export function parsePixelLabels(
+  text: string,
+):
+  | { kind: 'auto' | 'none' | 'all' }
+  | { kind: 'fraction'; fraction: number }
+  | { kind: 'named'; name: string } {
+  const t = text.trim();
+  if (t === '') throw new Error('empty');
+  if (t === 'auto' || t === 'none' || t === 'all') return { kind: t };
+  if (/^[0-9.]+$/.test(t)) {
+    const f = Number(t);
+    if (!(f >= 0 && f <= 1)) throw new Error(`fraction ${t} outside [0, 1]`);
+    return f === 0 ? { kind: 'none' } : f === 1 ? { kind: 'all' } : { kind: 'fraction', fraction: f };
+  }
+  return { kind: 'named', name: t };
 }

@@ -29,12 +29,26 @@ export const SUMMARY_FILE = 'summary.json';
 export interface LocalizeSplitSummary {
   split: string;
   images: number;
+  /** Images seeded by their own mask (semi-supervised), included in the scores. */
+  trueSeeds?: number;
   /** Seed scores against ground truth (null without masks). */
   scores: ReturnType<SeedScore['summary']> | null;
   /** Fraction of pixels seeded (background or foreground). */
   coverage: number;
   msPerImage: number;
   settings: Omit<LocalizeImageOptions, 'seed' | 'labels'> & { seed: number };
+}
+
+/** A class-index map as a picture: each pixel in its class's colour, unlabelled (255) black. */
+function maskPicture(m: IndexMask): RgbImage {
+  const pal = vocColorMap();
+  const out = new Uint8Array(m.width * m.height * 3);
+  for (let i = 0; i < m.data.length; i++) {
+    const c = m.data[i]!;
+    if (c === IGNORE_INDEX) continue;
+    for (let k = 0; k < 3; k++) out[i * 3 + k] = pal[c * 3 + k]!;
+  }
+  return { width: m.width, height: m.height, data: out };
 }
 
 /** The heat-map picture of one localization (see the module comment). */
@@ -77,6 +91,11 @@ export interface LocalizeSplitOptions extends Omit<LocalizeImageOptions, 'seed' 
    * not localized again (the result is the same: each image's selections are seeded by its index).
    */
   resume?: boolean;
+  /**
+   * Images (by index) whose mask is their seed map (semi-supervised: pixel-labelled images are seeded completely
+   * by their ground truth, 255 stays unlabelled); their heat map shows the mask's classes at full brightness.
+   */
+  trueSeeds?: (index: number) => boolean;
   out: Output;
   /** Called with each image's result (e.g. to keep a few for a report). */
   onImage?: (index: number, r: { seeds: IndexMask; heat: RgbImage | null; gt?: IndexMask }) => void;
@@ -97,6 +116,7 @@ export async function localizeSplit(o: LocalizeSplitOptions): Promise<LocalizeSp
   const bar = o.out.progress(`localizing ${o.split}`, o.ds.length, 'img');
   let kept = 0;
   let timed = 0;
+  let trueSeeded = 0;
   for (let i = 0; i < o.ds.length; i++) {
     const rec = await o.ds.read(i);
     const seedFile = join(seedsDir, `${rec.id}.png`);
@@ -111,6 +131,18 @@ export async function localizeSplit(o: LocalizeSplitOptions): Promise<LocalizeSp
       pixels += seeds.data.length;
       o.onImage?.(i, { seeds, heat: null, ...(rec.mask ? { gt: rec.mask } : {}) });
       kept++;
+      bar.tick(1);
+      continue;
+    }
+    if (o.trueSeeds?.(i) && rec.mask) {
+      const seeds = { width: rec.mask.width, height: rec.mask.height, data: Uint8Array.from(rec.mask.data) };
+      if (o.maps !== false) await writeImage(join(mapsDir, `${rec.id}.png`), maskPicture(seeds));
+      await writeIndexPng(seedFile, seeds, palette);
+      if (rec.mask) score.add(seeds, rec.mask);
+      for (const v of seeds.data) if (v !== IGNORE_INDEX) seeded++;
+      pixels += seeds.data.length;
+      o.onImage?.(i, { seeds, heat: null, gt: rec.mask });
+      trueSeeded++;
       bar.tick(1);
       continue;
     }
@@ -134,11 +166,13 @@ export async function localizeSplit(o: LocalizeSplitOptions): Promise<LocalizeSp
     o.onImage?.(i, { seeds: r.seeds, heat, ...(rec.mask ? { gt: rec.mask } : {}) });
     bar.tick(1);
   }
-  const msPerImage = (kept ? timed : performance.now() - t0) / Math.max(1, o.ds.length - kept);
+  const msPerImage =
+    (kept || trueSeeded ? timed : performance.now() - t0) / Math.max(1, o.ds.length - kept - trueSeeded);
   if (kept) o.out.info(`  kept the seeds of ${kept} image(s) localized before the interruption`);
   const summary: LocalizeSplitSummary = {
     split: o.split,
     images: o.ds.length,
+    trueSeeds: trueSeeded,
     scores: score.images ? score.summary() : null,
     coverage: pixels ? seeded / pixels : 0,
     msPerImage,

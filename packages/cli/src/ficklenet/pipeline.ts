@@ -33,13 +33,8 @@ import {
   readIndexPng,
   type SampleTransform,
 } from '@wsss/datasets';
-import {
-  buildSeededWith,
-  loadBackboneWeights,
-  openSplit,
-  readCheckpoint,
-  startBackend,
-} from '../commands/common.js';
+import { buildSeededWith, loadBackboneWeights, readCheckpoint, startBackend } from '../commands/common.js';
+import { dataNotes, openTrainingData, runDataInfo, type TrainingData } from '../commands/data.js';
 import { DivergedError, InputError } from '../commands/errors.js';
 import { parseInterval, type WsssConfig } from '../config/schema.js';
 import {
@@ -124,6 +119,7 @@ export async function evaluateDsrg(
   size: number,
   out: Output,
   onImage?: (i: number, pred: IndexMask) => void,
+  over: 'present' | 'all' = 'present',
 ): Promise<SegMetrics & { images: number }> {
   const cm = new ConfusionMatrix(ds.numClasses + 1);
   const bar = out.progress('  evaluating', ds.length, 'img');
@@ -138,7 +134,7 @@ export async function evaluateDsrg(
     onImage?.(i, { width: rec.image.width, height: rec.image.height, data: pred });
     bar.tick(1);
   }
-  const m = metricsOf(cm);
+  const m = metricsOf(cm, over);
   bar.done(`mIoU ${pct(m.miou)}`);
   return { ...m, images };
 }
@@ -353,17 +349,14 @@ export async function runFickleNetTrain(o: FickleTrainOptions): Promise<FickleTr
 async function fickleIn(folder: RunFolder, o: FickleTrainOptions): Promise<FickleTrainResult> {
   const { config, out, runDir } = o;
   const backend = await startBackend(config.backend, config.threads, out);
-  const train = await openSplit(config, config.data.trainSplit, runDir, out);
-  const val = await openSplit(config, config.data.valSplit, runDir, out).catch((e) => {
-    out.warn(`no validation split '${config.data.valSplit}' (${(e as Error).message}); no final evaluation`);
-    return null;
-  });
-  const classNames = [...train.classNames];
-  const K = train.numClasses;
   const ckptDir = join(runDir, 'checkpoints');
   const files = { classifier: join(ckptDir, CLASSIFIER_CHECKPOINT), dsrg: join(ckptDir, DSRG_CHECKPOINT) };
   const resumeA = await readIf(files.classifier, 'classifier', !!o.resume);
   const resumeC = await readIf(files.dsrg, 'dsrg', !!o.resume);
+  const given = (resumeC ?? resumeA)?.state.classNames;
+  const data = await openTrainingData({ config, runDir, out, ...(given ? { classNames: given } : {}) });
+  const { train, val, classNames } = data;
+  const K = train.numClasses;
   // everything that can refuse the run has passed: from here on the run folder is written
   await fsp.mkdir(ckptDir, { recursive: true });
   if (!o.resume)
@@ -371,6 +364,8 @@ async function fickleIn(folder: RunFolder, o: FickleTrainOptions): Promise<Fickl
       preset: o.preset,
       command: o.argv ?? [],
       createdAt: new Date().toISOString(),
+      classNames,
+      data: runDataInfo(data),
     });
   const log = new MetricsLog(join(runDir, 'metrics.jsonl'));
   const writer = new CheckpointWriter(() => folder.checkpointWritten());
@@ -387,7 +382,7 @@ async function fickleIn(folder: RunFolder, o: FickleTrainOptions): Promise<Fickl
     writer,
   };
   try {
-    const r = await stages(o, ctx, { train, val, K, files, resumeA, resumeC, backend });
+    const r = await stages(o, ctx, { data, val, K, files, resumeA, resumeC, backend });
     await writer.settle(); // a failed background write fails the run
     return r;
   } finally {
@@ -399,7 +394,7 @@ async function stages(
   o: FickleTrainOptions,
   ctx: StageContext,
   d: {
-    train: RandomAccessDataset;
+    data: TrainingData;
     val: RandomAccessDataset | null;
     K: number;
     files: { classifier: string; dsrg: string };
@@ -409,7 +404,10 @@ async function stages(
   },
 ): Promise<FickleTrainResult> {
   const { config, out, runDir } = o;
-  const { train, val, K, files, resumeA, resumeC, backend } = d;
+  const { val, K, files, resumeA, resumeC, backend } = d;
+  // the classifier and DSRG train on the view (masks only on pixel-labelled images); seeds are scored on `train`
+  const train = d.data.train;
+  const view = d.data.trainView;
   const f = config.ficklenet;
   const { log, classNames } = ctx;
   const optim = (lr: number) =>
@@ -457,7 +455,7 @@ async function stages(
     ...(resumeA ? { resume: resumeA } : {}),
     loader: (start) =>
       new DataLoader({
-        dataset: train,
+        dataset: view,
         batchSize: config.train.batchSize,
         seed: config.train.seed,
         dropLast,
@@ -496,6 +494,8 @@ async function stages(
       ...localizeSettings(config),
       out,
       resume: !!o.resume,
+      // semi-supervised (spec §5–§6 with pixel labels): a pixel-labelled image's mask is its complete seed map
+      trueSeeds: (i) => d.data.plan.indices.has(i),
     });
     log.append({ type: 'seeds', step: ctx.step, ...result.seeds });
     await log.flush();
@@ -555,9 +555,16 @@ async function stages(
   if (dsrg && val && val.length > 0) {
     const keep = Math.min(6, val.length);
     const preds: IndexMask[] = [];
-    result.evaluation = await evaluateDsrg(dsrg, val, f.size, out, (i, p) => {
-      if (i < keep) preds.push(p);
-    });
+    result.evaluation = await evaluateDsrg(
+      dsrg,
+      val,
+      f.size,
+      out,
+      (i, p) => {
+        if (i < keep) preds.push(p);
+      },
+      config.eval.miouOver,
+    );
     const ev = { type: 'eval', step: ctx.step, split: config.data.valSplit, ...result.evaluation };
     log.append(ev);
     out.event('eval', ev);
@@ -576,7 +583,15 @@ async function stages(
   }
   dsrg?.model.dispose();
   result.status = 'done';
-  if (o.report !== false) result.report = await writeFickleReport(o, result, backend, samples, trainSamples);
+  if (o.report !== false)
+    result.report = await writeFickleReport(
+      o,
+      result,
+      backend,
+      samples,
+      trainSamples,
+      dataNotes(d.data, config),
+    );
   return result;
 }
 
@@ -586,6 +601,7 @@ async function writeFickleReport(
   backend: string,
   samples: ReportSample[],
   trainSamples: ReportSample[],
+  notes: string[],
 ): Promise<string> {
   const s = r.seeds;
   const seedHtml = s
@@ -613,6 +629,7 @@ async function writeFickleReport(
         }
       : {}),
     sections: [seedHtml],
+    notes: notes.filter((n) => !n.startsWith('Best checkpoint')),
     samples: samples.length ? samples : trainSamples,
     sampleColumns: samples.length
       ? [{ title: 'ground truth' }, { title: 'DSRG prediction' }]

@@ -30,6 +30,7 @@ import type { WsssConfig } from '../config/schema.js';
 import { predictWsFcn } from '../infer/predict.js';
 import type { WsFcn } from '../model/wsfcn.js';
 import { type LossConfig, WSFCN_LOSS_DEFAULTS, wsFcnLosses } from '../train/step.js';
+import { ClassificationMeter, type ClassificationSummary } from './classification.js';
 import type { Output } from './output.js';
 
 /** A data set restricted to its first `n` records (all when n is 0 or larger than the set). */
@@ -79,16 +80,32 @@ export interface SegMetrics {
   miou: number;
   miouNoBackground: number;
   pixelAccuracy: number;
+  /** Per class; NaN (null in JSON) for a class absent from ground truth and predictions when `over` is 'present'. */
   iou: number[];
+  /** Which classes the means average over (`eval.miouOver`) and how many they were. */
+  over: 'present' | 'all';
+  classes: number;
 }
 
-export function metricsOf(cm: ConfusionMatrix): SegMetrics {
+/** mIoU etc. of a confusion matrix, averaged over the classes `over` says (spec §3.12; `eval.miouOver`). */
+export function metricsOf(cm: ConfusionMatrix, over: 'present' | 'all' = 'present'): SegMetrics {
+  const absentClasses = over === 'present' ? 'exclude' : 'zero';
+  const iou = cm.iou({ absentClasses });
   return {
-    miou: cm.meanIoU(),
-    miouNoBackground: cm.meanIoU({ withBackground: false }),
+    miou: cm.meanIoU({ absentClasses }),
+    miouNoBackground: cm.meanIoU({ withBackground: false, absentClasses }),
     pixelAccuracy: cm.pixelAccuracy(),
-    iou: cm.iou(),
+    iou,
+    over,
+    classes: iou.filter((x) => !Number.isNaN(x)).length,
   };
+}
+
+/** How the mIoU of `m` was averaged, in words ("over the 5 classes present", "over all 21 classes, …"). */
+export function miouLabel(m: SegMetrics): string {
+  return m.over === 'present'
+    ? `over the ${m.classes} classes present in ground truth or predictions`
+    : `over all ${m.iou.length} classes, absent ones as 0 (the reference code's average)`;
 }
 
 export function lossConfigOf(c: WsssConfig): LossConfig {
@@ -115,22 +132,62 @@ export function evalSize(config: WsssConfig): number {
  * The validation pass of training (spec §3.10): eval mode, with labels, the losses of `epoch` (so the mask loss
  * counts from `pretrainEpochs` on); score = 1 − mean loss. Also single-scale mIoU with predicted labels.
  */
+/** What a validation pass measures. */
+export interface ValidationResult extends SegMetrics {
+  /** Mean validation loss (the losses of training, in eval mode, on the pseudo labels: needs no masks). */
+  loss: number;
+  /** The number `train.bestBy` compares: 1 − loss, mIoU or mAP. */
+  score: number;
+  bestBy: WsssConfig['train']['bestBy'];
+  /** Validation images, and how many of them have masks (the mIoU counts those only). */
+  images: number;
+  masked: number;
+  /** Image-label quality: mAP and F1 at `eval.fpCut`. */
+  map: number;
+  f1: number;
+  classification: ClassificationSummary;
+}
+
+/** The best-checkpoint rule of `train.bestBy`, in words. */
+export function bestRule(bestBy: WsssConfig['train']['bestBy']): string {
+  return bestBy === 'loss'
+    ? '1 − mean validation loss (the reference rule, from the mask-loss phase on)'
+    : bestBy === 'miou'
+      ? 'validation mIoU (on the validation images that have masks)'
+      : 'validation mAP of the image labels';
+}
+
+/**
+ * The validation pass of training (spec §3.10): eval mode, with labels, the losses of `epoch` (so the mask loss
+ * counts from `pretrainEpochs` on); single-scale predictions with predicted labels give the image-label quality
+ * (mAP, F1 at `eval.fpCut`) on every image and the mIoU on the images that have masks; `score` is what
+ * `train.bestBy` compares.
+ */
 export async function validationPass(
   net: WsFcn,
   ds: RandomAccessDataset,
   config: WsssConfig,
   epoch: number,
   out: Output,
-): Promise<{ loss: number; score: number } & SegMetrics> {
+): Promise<ValidationResult> {
   const cm = new ConfusionMatrix(ds.numClasses + 1);
+  const meter = new ClassificationMeter(ds.numClasses);
   const lossCfg = lossConfigOf(config);
   let lossSum = 0;
   let n = 0;
+  let masked = 0;
   const bar = out.progress('  validation', ds.length, 'img');
   for await (const b of evalBatches(ds, evalSize(config), config.train.batchSize)) {
     const t = batchToTensors(b);
-    const [loss, classes] = tf.tidy(() => {
-      const l = wsFcnLosses(net, t, epoch, lossCfg, false).loss;
+    const [loss, classes, scores] = tf.tidy(() => {
+      // the validation loss is the weak one (pseudo labels) whether or not the image has a mask
+      const l = wsFcnLosses(
+        net,
+        { images: t.images, raw: t.raw, labels: t.labels },
+        epoch,
+        lossCfg,
+        false,
+      ).loss;
       const p = predictWsFcn(net, t.images, {
         scales: [1],
         flip: false,
@@ -139,19 +196,43 @@ export async function validationPass(
         focalP: config.train.focalP,
         focalLambda: config.train.focalLambda,
       });
-      tf.dispose([p.scores, p.labels, p.masks]);
-      return [l, p.classes];
+      tf.dispose([p.labels, p.masks]);
+      return [l, p.classes, p.scores];
     });
     const k = b.ids.length;
     lossSum += (await loss.data())[0]! * k;
     n += k;
-    if (b.masks) cm.update((await classes.data()) as Int32Array, b.masks);
-    tf.dispose([loss, classes, t.images, t.raw, t.labels, t.masks]);
+    const sc = (await scores.data()) as Float32Array;
+    const K = ds.numClasses;
+    for (let i = 0; i < k; i++) {
+      const labels: number[] = [];
+      for (let c = 0; c < K; c++) if (b.labels[i * K + c]! > 0.5) labels.push(c + 1);
+      meter.add(sc.subarray(i * K, (i + 1) * K), labels);
+    }
+    if (b.masks) {
+      cm.update((await classes.data()) as Int32Array, b.masks);
+      masked += b.hasMask ? b.hasMask.reduce((s, v) => s + v, 0) : k;
+    }
+    tf.dispose([loss, classes, scores, t.images, t.raw, t.labels, t.masks]);
     bar.tick(k);
   }
   const loss = lossSum / Math.max(1, n);
-  bar.done(`loss ${loss.toFixed(4)}`);
-  return { loss, score: 1 - loss, ...metricsOf(cm) };
+  const seg = metricsOf(cm, config.eval.miouOver);
+  const cls = meter.summary(config.eval.fpCut);
+  const bestBy = config.train.bestBy;
+  const score = bestBy === 'loss' ? 1 - loss : bestBy === 'miou' ? seg.miou : cls.map;
+  bar.done(`loss ${loss.toFixed(4)}, mAP ${(cls.map * 100).toFixed(1)}%`);
+  return {
+    loss,
+    score,
+    bestBy,
+    images: n,
+    masked,
+    ...seg,
+    map: cls.map,
+    f1: cls.f1,
+    classification: cls,
+  };
 }
 
 /** Masks of one batch at each stage (class-index maps, N×S×S) for the report and the stage comparison. */
@@ -223,7 +304,7 @@ export interface StageComparison {
   pred: SegMetrics;
 }
 
-/** The stage comparison over a data set with masks (at `evalSize`). */
+/** The stage comparison over the images of a data set that have masks (at `evalSize`); the others are skipped. */
 export async function compareStages(
   net: WsFcn,
   ds: RandomAccessDataset,
@@ -240,8 +321,11 @@ export async function compareStages(
   let labelled = 0;
   let total = 0;
   const bar = out.progress('stage comparison', ds.length, 'img');
+  let images = 0;
   for await (const b of evalBatches(ds, evalSize(config), config.train.batchSize)) {
-    if (!b.masks) throw new Error(`compareStages: records of ${b.ids[0]} have no ground-truth mask`);
+    bar.tick(b.ids.length);
+    if (!b.masks) continue; // no image of the batch has a mask: nothing to compare against (pixels of 255 are skipped)
+    images += b.hasMask ? b.hasMask.reduce((s, v) => s + v, 0) : b.ids.length;
     const t = batchToTensors(b);
     const m = await stageMaps(net, t, config);
     tf.dispose([t.images, t.raw, t.labels, t.masks]);
@@ -252,17 +336,20 @@ export async function compareStages(
     const gtMasked = Uint8Array.from(b.masks, (g, i) => (m.pseudo[i] === 255 ? 255 : g));
     const pseudoPred = Int32Array.from(m.pseudo, (v) => (v === 255 ? 0 : v));
     cms.pseudo.update(pseudoPred, gtMasked);
-    for (const v of m.pseudo) if (v !== 255) labelled++;
-    total += m.pseudo.length;
-    bar.tick(b.ids.length);
+    const px = m.pseudo.length / b.ids.length;
+    for (let k = 0; k < b.ids.length; k++) {
+      if (b.hasMask && !b.hasMask[k]) continue; // an image without a mask is not in the comparison
+      for (let i = k * px; i < (k + 1) * px; i++) if (m.pseudo[i] !== 255) labelled++;
+      total += px;
+    }
   }
   bar.done();
   return {
-    images: ds.length,
-    raw: metricsOf(cms.raw),
-    pamr: metricsOf(cms.pamr),
+    images,
+    raw: metricsOf(cms.raw, config.eval.miouOver),
+    pamr: metricsOf(cms.pamr, config.eval.miouOver),
     pseudoCoverage: labelled / Math.max(1, total),
-    pseudoLabelled: metricsOf(cms.pseudo),
-    pred: metricsOf(cms.pred),
+    pseudoLabelled: metricsOf(cms.pseudo, config.eval.miouOver),
+    pred: metricsOf(cms.pred, config.eval.miouOver),
   };
 }

@@ -192,17 +192,22 @@ export async function renderReport(d: ReportData): Promise<string> {
     })),
     { title: 'Training losses per step (moving average)', xLabel: 'step', yLabel: 'loss', yMin: 0 },
   );
+  const valSeries = (name: string, key: string, colour: string): Series => ({
+    name,
+    colour,
+    points: vals
+      .filter((r) => typeof r[key] === 'number')
+      .map((r) => [r['epoch'] as number, (r[key] as number) * 100]),
+  });
   const miouChart = lineChart(
     [
+      valSeries('val mIoU (single scale)', 'miou', '#d62728'),
+      valSeries('val mAP (image labels)', 'map', '#17becf'),
+      valSeries('val F1', 'f1', '#bcbd22'),
       {
-        name: 'val mIoU (single scale)',
-        colour: '#d62728',
-        points: vals.map((r) => [r['epoch'] as number, (r['miou'] as number) * 100]),
-      },
-      {
-        name: 'val score (1 − loss)',
+        name: 'val 1 − loss',
         colour: '#9467bd',
-        points: vals.map((r) => [r['epoch'] as number, (r['score'] as number) * 100]),
+        points: vals.map((r) => [r['epoch'] as number, (1 - (r['loss'] as number)) * 100]),
       },
     ],
     {
@@ -234,17 +239,29 @@ ${row('final prediction', s.pred, 'inference: scales and flips merged, predicted
   const perClass = d.evaluation?.metrics.iou ?? (lastVal?.['iou'] as number[] | undefined);
   if (d.evaluation) {
     const m = d.evaluation.metrics;
-    evalHtml = `<h2>Evaluation</h2><p><b>mIoU ${pct(m.miou)}</b> (with background, ${d.classNames.length} classes) · ${pct(m.miouNoBackground)} without background · pixel accuracy ${pct(m.pixelAccuracy)} — ${d.evaluation.images} images, ${esc(d.evaluation.how)}.</p>`;
+    const over =
+      m.over === 'all'
+        ? `over all ${m.iou.length} classes, absent ones as 0`
+        : `over the ${m.classes} classes present`;
+    evalHtml = `<h2>Evaluation</h2><p><b>mIoU ${pct(m.miou)}</b> (with background, ${over}) · ${pct(m.miouNoBackground)} without background · pixel accuracy ${pct(m.pixelAccuracy)} — ${d.evaluation.images} images, ${esc(d.evaluation.how)}.</p>`;
   }
-  if (perClass) {
+  // image-label quality of the last validation (every validation image, with or without a mask)
+  const cls = lastVal?.['classification'] as
+    | { perClass: { ap: number | null; f1: number | null; positives: number }[]; threshold: number }
+    | undefined;
+  if (perClass || cls) {
     const pal = vocColorMap();
-    const rows = perClass
-      .map((v, c) => {
+    const num = (v: number | null | undefined) => pct(v ?? Number.NaN);
+    const rows = d.classNames
+      .map((name, c) => {
         const col = `rgb(${pal[c * 3]},${pal[c * 3 + 1]},${pal[c * 3 + 2]})`;
-        return `<tr><td><span class="sw" style="background:${col}"></span>${esc(d.classNames[c] ?? String(c))}</td><td class="num">${pct(v)}</td><td><div class="bar" style="width:${Math.max(0, Math.min(100, v * 100)).toFixed(1)}%"></div></td></tr>`;
+        const v = perClass?.[c] ?? Number.NaN;
+        const k = c > 0 ? cls?.perClass[c - 1] : undefined;
+        return `<tr><td><span class="sw" style="background:${col}"></span>${esc(name)}</td><td class="num">${num(v)}</td><td><div class="bar" style="width:${Number.isFinite(v) ? Math.max(0, Math.min(100, v * 100)).toFixed(1) : 0}%"></div></td>${cls ? `<td class="num">${k ? num(k.ap) : ''}</td><td class="num">${k ? num(k.f1) : ''}</td><td class="num">${k ? k.positives : ''}</td>` : ''}</tr>`;
       })
       .join('\n');
-    classTable = `<h2>Per-class IoU ${d.evaluation ? '(evaluation)' : '(last validation)'}</h2><table class="classes"><thead><tr><th>class</th><th>IoU</th><th style="width:240px"></th></tr></thead><tbody>${rows}</tbody></table>`;
+    const head = cls ? `<th>AP</th><th>F1 at ${cls.threshold}</th><th>val images with the class</th>` : '';
+    classTable = `<h2>Per-class scores ${d.evaluation ? '(IoU: evaluation; AP, F1: last validation)' : '(last validation)'}</h2><p class="muted">IoU “–”: the class is in neither the ground truth nor the predictions, or no validation image has a mask. AP and F1 score the predicted image labels on every validation image.</p><table class="classes"><thead><tr><th>class</th><th>IoU</th><th style="width:240px"></th>${head}</tr></thead><tbody>${rows}</tbody></table>`;
   }
 
   let samplesHtml = '';

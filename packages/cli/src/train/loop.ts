@@ -54,6 +54,8 @@ export interface TrainLoopResult {
   lastVal: Awaited<ReturnType<typeof validationPass>> | null;
 }
 
+const pct1 = (x: number) => (Number.isFinite(x) ? `${(x * 100).toFixed(1)}%` : '–');
+
 export const LAST = 'last.safetensors';
 export const BEST = 'best.safetensors';
 
@@ -138,7 +140,16 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
         batchSize: c.batchSize,
         label: (e) => `epoch ${e + 1}/${c.epochs}`,
         step: async (batch, t) => {
-          const r = await trainer.step({ images: t.images, raw: t.raw, labels: t.labels }, batch.epoch);
+          // masks reach the step only for pixel-labelled images (the training set strips the others: commands/data.ts)
+          const r = await trainer.step(
+            {
+              images: t.images,
+              raw: t.raw,
+              labels: t.labels,
+              ...(t.masks ? { masks: t.masks, hasMask: t.hasMask! } : {}),
+            },
+            batch.epoch,
+          );
           return { loss: r.loss, clsLoss: r.clsLoss, maskLoss: r.maskLoss, maskGate: r.maskGate };
         },
         stepText: (r) =>
@@ -154,14 +165,19 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
           if (o.val && (done % c.valEvery === 0 || done === c.epochs)) {
             const v = await validationPass(net, firstRecords(o.val, c.valImages), config, done, out);
             lastVal = v;
-            // spec §3.10 / §4.1: from the mask-loss phase on, keep the checkpoint if score ≥ best
-            const isBest = done >= c.pretrainEpochs && (best === null || v.score >= best.score);
+            // spec §3.10 / §4.1: from the mask-loss phase on, keep the checkpoint if score ≥ best (the loss jumps
+            // when the mask loss starts; mIoU and mAP count from the first epoch)
+            const isBest =
+              (c.bestBy !== 'loss' || done >= c.pretrainEpochs) &&
+              Number.isFinite(v.score) &&
+              (best === null || v.score >= best.score);
             if (isBest) best = { score: v.score, epoch: done };
             const vr = { type: 'val', step, epoch: done, ...v, best: isBest };
             log.append(vr);
             out.event('val', vr);
             out.info(
-              `  val after epoch ${done}: loss ${v.loss.toFixed(4)}, mIoU ${(v.miou * 100).toFixed(1)}%` +
+              `  val after epoch ${done}: loss ${v.loss.toFixed(4)}, mAP ${pct1(v.map)}, F1 ${pct1(v.f1)}` +
+                (v.masked ? `, mIoU ${pct1(v.miou)} (${v.masked} images with masks)` : '') +
                 `${isBest ? ' (best so far, checkpoint kept)' : ''}`,
             );
             await log.flush();

@@ -1,9 +1,18 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { seedRandom } from '@wsss/core';
+import {
+  applyModel,
+  backgroundSoftmax,
+  balancedMaskLoss,
+  cleanMasks,
+  pseudoGtMask,
+  resizeBilinear,
+  seedRandom,
+} from '@wsss/core';
 import { expectNoTensorGrowth, seedWeights, useBackend } from '@wsss/core/testing';
+import { pamr } from '@wsss/pamr';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createWsFcn } from '../model/wsfcn.js';
-import { WsFcnTrainer } from './step.js';
+import { WSFCN_LOSS_DEFAULTS, WsFcnTrainer, wsFcnLosses } from './step.js';
 
 /** Two-class toy batch: a bright square (class 1) and/or a dark disc (class 2) on grey. */
 function toyBatch(n: number, size: number) {
@@ -83,4 +92,71 @@ describe('WsFcnTrainer', () => {
     trainer.dispose();
     net.model.dispose();
   }, 300_000);
+
+  it("semi-supervised: a true mask replaces exactly its own image's pseudo ground truth (cpu and wasm)", async () => {
+    for (const backend of ['cpu', 'wasm'] as const) {
+      await useBackend(backend);
+      const net = createWsFcn({
+        numClasses: 2,
+        backbone: { channels: [4, 4, 8, 8, 8, 8, 8], depth: 'light', bnMode: 'batch', freezeStem: false },
+        contextBnMode: 'batch',
+      });
+      seedWeights(net.model, 5);
+      const batch = toyBatch(3, 32);
+      const cfg = { ...WSFCN_LOSS_DEFAULTS, pretrainEpochs: 0, pamrIterations: 2 };
+      // true masks: image 0 a hand-drawn map (with ignored pixels), image 2 another; image 1 has none (its row is 255)
+      const m = new Int32Array(3 * 32 * 32).fill(255);
+      for (let i = 0; i < 32 * 32; i++) {
+        m[i] = i % 7 === 0 ? 255 : i < 400 ? 1 : 0;
+        m[2 * 1024 + i] = i % 5 === 0 ? 2 : 0;
+      }
+      const losses = (masks: Int32Array | null, hasMask: number[]) =>
+        tf.tidy(() => {
+          const b = masks
+            ? { ...batch, masks: tf.tensor3d(masks, [3, 32, 32], 'int32'), hasMask: Uint8Array.from(hasMask) }
+            : batch;
+          const t = wsFcnLosses(net, b, 0, cfg, false);
+          return [t.maskLoss!.dataSync()[0]!, t.gate!.dataSync()] as const;
+        });
+      const [weak] = losses(null, []);
+      // the expected loss from the parts: pseudo GT of every image, then images 0 and 2 replaced by their masks
+      const expected = tf.tidy(() => {
+        const z = applyModel(net.model, batch.images, { training: false }) as tf.Tensor4D;
+        const { logits, masks } = backgroundSoftmax(z);
+        const refined = pamr(
+          resizeBilinear(batch.raw, [masks.shape[1], masks.shape[2]], { alignCorners: true }),
+          masks,
+          {
+            iterations: cfg.pamrIterations,
+            dilations: cfg.pamrDilations,
+          },
+        );
+        const pseudo = pseudoGtMask(
+          cleanMasks(resizeBilinear(refined, [32, 32], { alignCorners: true }), batch.labels),
+          cfg.pseudo,
+        );
+        const truth = tf.oneHot(tf.tensor3d(m, [3, 32, 32], 'int32'), 3, 1, 0, 'float32');
+        const gt = tf.concat([
+          tf.slice(truth, [0], [1]),
+          tf.slice(pseudo, [1], [1]),
+          tf.slice(truth, [2], [1]),
+        ]) as tf.Tensor4D;
+        const r = balancedMaskLoss(logits, gt, batch.labels, { trusted: tf.tensor1d([1, 0, 1]) });
+        return r.loss.dataSync()[0]!;
+      });
+      const [semi, gate] = losses(m, [1, 0, 1]);
+      expect(semi).toBeCloseTo(expected, 5);
+      expect(semi).not.toBeCloseTo(weak, 3);
+      expect(gate[0]).toBe(1);
+      expect(gate[2]).toBe(1);
+      // image 1 is not pixel-labelled: whatever its row of the mask tensor holds leaks nowhere
+      const m2 = m.slice();
+      m2.fill(1, 1024, 2048);
+      expect(losses(m2, [1, 0, 1])[0]).toBeCloseTo(semi, 6);
+      // and with no image flagged the loss is the weak one
+      expect(losses(m, [0, 0, 0])[0]).toBeCloseTo(weak, 6);
+      tf.dispose([batch.images, batch.raw, batch.labels]);
+      net.model.dispose();
+    }
+  });
 });

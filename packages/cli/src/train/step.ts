@@ -2,6 +2,8 @@
  * One WS-FCN training step (spec §3.8–§3.9, DESIGN §4): classification loss always (nGWP + focal scores,
  * multi-label soft margin); from epoch `pretrainEpochs` on also the self-supervised mask loss (PAMR on the
  * detached masks → clean with the image labels → pseudo ground truth → balanced cross-entropy on the logits).
+ * Semi-supervised batches carry true masks for some images, which take the place of those images' pseudo ground
+ * truth in the same loss.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
@@ -43,11 +45,18 @@ export const WSFCN_LOSS_DEFAULTS: LossConfig = {
   pseudo: { bgFactor: 0.7, fgFactor: 0.6, floor: 0.2 },
 };
 
-/** A training batch: normalised images, the raw [0,1] images PAMR looks at (spec §1.2), multi-hot labels. */
+/**
+ * A training batch: normalised images, the raw [0,1] images PAMR looks at (spec §1.2), multi-hot labels, and for
+ * semi-supervised training the true masks of some images.
+ */
 export interface TrainBatch {
   images: tf.Tensor4D;
   raw: tf.Tensor4D;
   labels: tf.Tensor2D;
+  /** (N,H,W) int32 true masks at the images' size, 255 = ignore; only the images flagged in `hasMask` have one. */
+  masks?: tf.Tensor3D;
+  /** With `masks`: 1 for the images whose mask replaces the PAMR pseudo ground truth in the mask loss. */
+  hasMask?: Uint8Array;
 }
 
 /** What one step reports (plain numbers). */
@@ -88,8 +97,18 @@ export function wsFcnLosses(
     dilations: cfg.pamrDilations,
   });
   const cleaned = cleanMasks(resizeBilinear(refined, [H, W], { alignCorners: true }), batch.labels);
-  const gt = pseudoGtMask(cleaned, cfg.pseudo);
-  const { loss: maskLoss, gate } = balancedMaskLoss(logits, gt, batch.labels);
+  let gt = pseudoGtMask(cleaned, cfg.pseudo);
+  // semi-supervised: an image with a true mask trains on it instead of its pseudo ground truth (one-hot; 255 → no
+  // class, ignored), and is never gated off
+  let trusted: tf.Tensor1D | undefined;
+  if (batch.masks && batch.hasMask?.some((v) => v === 1)) {
+    const n = batch.hasMask.length;
+    trusted = tf.tensor1d(Float32Array.from(batch.hasMask));
+    const pick = tf.reshape(trusted, [n, 1, 1, 1]);
+    const truth = tf.oneHot(batch.masks, gt.shape[3], 1, 0, 'float32') as tf.Tensor4D;
+    gt = tf.add(tf.mul(truth, pick), tf.mul(gt, tf.sub(1, pick))) as tf.Tensor4D;
+  }
+  const { loss: maskLoss, gate } = balancedMaskLoss(logits, gt, batch.labels, trusted ? { trusted } : {});
   return {
     loss: tf.add(clsLoss, tf.mul(maskLoss, cfg.maskLossWeight)) as tf.Scalar,
     clsLoss,

@@ -144,6 +144,25 @@ describe.each(TEST_BACKENDS)('heads and losses on %s', (backend) => {
     expectClose(r.gate, [1, 0]);
     expectClose(r.perSample, expected, { atol: 1e-5 });
     expectClose(r.loss, [(expected[0]! + expected[1]!) / 2], { atol: 1e-5 });
+    // a true mask (semi-supervised) is never gated off: image 1's loss counts, image 0's is unchanged
+    const trusted = balancedMaskLoss(y, G, labels, { trusted: tf.tensor1d([0, 1]) });
+    const ungated: number[] = [];
+    tgt.forEach((img, b) => {
+      const counts = [0, 0, 0];
+      for (const t of img) if (t !== 255) counts[t]!++;
+      const total = counts[0]! + counts[1]! + counts[2]!;
+      let sum = 0;
+      img.forEach((t, i) => {
+        if (t === 255) return;
+        const o = (b * h * w + i) * c;
+        const lse = Math.log([0, 1, 2].reduce((a, k) => a + Math.exp(yv[o + k]!), 0));
+        sum += ((total - counts[t]!) / (1 + total)) * (lse - yv[o + t]!);
+      });
+      ungated.push(sum / (h * w));
+    });
+    expectClose(trusted.gate, [1, 1]);
+    expectClose(trusted.perSample, ungated, { atol: 1e-5 });
+    expect(ungated[1]).toBeGreaterThan(0);
   });
 
   it('balancedMaskLoss upsamples logits with align-corners and its gradient matches finite differences', () => {

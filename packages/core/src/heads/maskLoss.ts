@@ -13,6 +13,14 @@ export interface BalancedMaskLossResult {
   gate: tf.Tensor1D;
 }
 
+export interface BalancedMaskLossOptions {
+  /**
+   * (N) 1 for each image whose `pseudoGt` is a true mask (semi-supervised training): its gate is 1 whatever
+   * classes the mask shows (the gate guards against incomplete pseudo labels, which a true mask is not).
+   */
+  trusted?: tf.Tensor1D;
+}
+
 /**
  * `logits` y (N,h,w,C) including the background channel, `pseudoGt` G (N,H,W,C) in {0,1} (one-hot or all-zero
  * per pixel), `labels` (N,C−1) multi-hot. y is upsampled bilinearly with align-corners to G's size when sizes
@@ -24,6 +32,7 @@ export function balancedMaskLoss(
   logits: tf.Tensor4D,
   pseudoGt: tf.Tensor4D,
   labels: tf.Tensor2D,
+  opts: BalancedMaskLossOptions = {},
 ): BalancedMaskLossResult {
   const [n, hh, ww, c] = pseudoGt.shape;
   if (logits.shape[0] !== n || logits.shape[3] !== c) {
@@ -43,7 +52,8 @@ export function balancedMaskLoss(
     const total = tf.sum(counts, 1, true); // n (N, 1)
     const classWeights = tf.div(tf.sub(total, counts), tf.add(total, 1)); // w_c (N, C)
     const present = tf.sum(tf.cast(tf.greater(counts, 0), 'float32'), 1);
-    const gate = tf.cast(tf.equal(tf.add(tf.sum(labels, 1), 1), present), 'float32') as tf.Tensor1D;
+    let gate = tf.cast(tf.equal(tf.add(tf.sum(labels, 1), 1), present), 'float32') as tf.Tensor1D;
+    if (opts.trusted) gate = tf.maximum(gate, opts.trusted);
     const pixelClassWeights = tf.mul(pseudoGt, tf.reshape(classWeights, [n, 1, 1, c]));
     const nll = tf.neg(tf.logSoftmax(y, -1));
     const perSample = tf.mul(

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -50,6 +50,36 @@ describe('wsss-datasets', () => {
     expect(readdirSync(out)).toContain('classes.json');
     const m = await readIndexPng(join(out, files[0]!));
     expect(new Set(m.data)).toEqual(new Set([0, 2])); // category 3 is the second id in ascending order
+  });
+
+  it('synthetic --layout folder writes images/, labels.csv, masks/ and classes.txt; a bad layout exits 2', async () => {
+    const base = mkdtempSync(join(tmpdir(), 'synth-cli-'));
+    const out = join(base, 'set');
+    const lines: string[] = [];
+    expect(
+      await runDatasetsCli(
+        ['synthetic', '--out', out, '--count', '5', '--size', '32', '--layout', 'folder'],
+        (s) => lines.push(s),
+      ),
+    ).toBe(0);
+    expect(lines.join('\n')).toMatch(/wrote 5 images to .*set \(train 4, val 1, trainval 5\)/);
+    expect(readdirSync(out).sort()).toEqual([
+      'classes.json',
+      'classes.txt',
+      'images',
+      'labels.csv',
+      'masks',
+      'splits',
+    ]);
+    expect(readdirSync(join(out, 'images'))).toHaveLength(5);
+    const msgs: string[] = [];
+    expect(
+      await runDatasetsCli(['synthetic', '--out', `${out}2`, '--layout', 'coco'], (s) => msgs.push(s)),
+    ).toBe(2);
+    expect(msgs[0]).toMatch(/^wsss-datasets: --layout must be 'voc' or 'folder', got 'coco'/);
+    expect(msgs[0]).toContain('--layout voc|folder');
+    expect(existsSync(`${out}2`)).toBe(false);
+    rmSync(base, { recursive: true, force: true });
   });
 
   it('usage errors exit 2 with the usage text; bad data exits 1 naming the file', async () => {

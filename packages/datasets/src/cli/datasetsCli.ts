@@ -2,7 +2,7 @@
  * `wsss-datasets`: data-preparation commands that need no model.
  *   wsss-datasets coco-masks --annotations <instances_*.json> --images <dir> --out <dir> [--skip-bad]
  *   wsss-datasets sbd-to-png --cls <SBD cls dir> --out <dir>
- *   wsss-datasets synthetic --out <dir> [--count 1000] [--size 128] [--classes 5] [--seed 0]
+ *   wsss-datasets synthetic --out <dir> [--count 1000] [--size 128] [--classes 5] [--seed 0] [--layout voc|folder]
  * Exit codes: 0 ok, 1 bad data (named in the message), 2 usage error.
  */
 import { parseArgs } from 'node:util';
@@ -23,8 +23,10 @@ Commands:
   sbd-to-png    Convert SBD cls/*.mat (GTcls.Segmentation) to index PNGs.
                   --cls <dir>            the SBD dataset/cls folder (required)
                   --out <dir>            output folder (required)
-  synthetic     Write the synthetic WSSS set in the VOC layout.
+  synthetic     Write the synthetic WSSS set.
                   --out <dir> (required)  --count <n=1000>  --size <px=128>  --classes <k=5>  --seed <s=0>
+                  --layout voc|folder    voc (default): JPEGImages/, SegmentationClass/, ImageSets/;
+                                         folder: images/, labels.csv, masks/, classes.txt, splits/
 
 Exit codes: 0 success, 1 bad input data (the message names the file), 2 usage error.`;
 
@@ -67,6 +69,7 @@ export async function runDatasetsCli(
         size: { type: 'string' },
         classes: { type: 'string' },
         seed: { type: 'string' },
+        layout: { type: 'string' },
         'skip-bad': { type: 'boolean' },
       },
       strict: true,
@@ -87,7 +90,11 @@ export async function runDatasetsCli(
         return 0;
       }
       case 'synthetic': {
+        const layout = values.layout ?? 'voc';
+        if (layout !== 'voc' && layout !== 'folder')
+          throw new UsageError(`--layout must be 'voc' or 'folder', got '${layout}'`);
         const s = await generateSyntheticSet({
+          layout,
           root: need(values, 'out'),
           count: int(values, 'count', 1000, 2),
           size: int(values, 'size', 128, 32),

@@ -16,6 +16,17 @@ export class DatasetError extends Error {
   }
 }
 
+/**
+ * One problem found in the input, as {@link DatasetError} describes it but as a value, for reports that list
+ * every problem instead of stopping at the first (`ImageFolderDataset`'s `onProblem`, `scanDataset`).
+ */
+export interface DatasetProblem {
+  /** The file at fault (an image, a mask, the labels file). */
+  file: string;
+  /** What is wrong with it, without the file name (for a labels file, starting with `line N: `). */
+  reason: string;
+}
+
 /** Counts records skipped under `skipBad`, with the first few reasons kept for the report. */
 export class SkipCounter {
   /** Number of skipped records. */

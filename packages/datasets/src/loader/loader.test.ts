@@ -48,6 +48,43 @@ describe('DataLoader', () => {
     ]).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   });
 
+  it('a batch where only some records have masks fills the others with 255 and flags which are real', async () => {
+    const base = memoryDataset(6);
+    const some: RandomAccessDataset = {
+      ...base,
+      async read(i) {
+        const r = await base.read(i);
+        if (i % 3 !== 0) delete r.mask;
+        return r;
+      },
+    };
+    const [b] = await collect(
+      new DataLoader({ dataset: some, batchSize: 3, shuffle: false, transform: 'none' }),
+      1,
+    );
+    expect([...b!.hasMask!]).toEqual([1, 0, 0]);
+    expect(b!.masks!.subarray(0, 16).every((v) => v === 1)).toBe(true);
+    expect(b!.masks!.subarray(16).every((v) => v === 255)).toBe(true);
+    const t = batchToTensors(b!);
+    expect([...t.hasMask!]).toEqual([1, 0, 0]);
+    disposeBatchTensors(t);
+    // no record with a mask: no masks at all
+    const none: RandomAccessDataset = {
+      ...base,
+      async read(i) {
+        const r = await base.read(i);
+        delete r.mask;
+        return r;
+      },
+    };
+    const [c] = await collect(
+      new DataLoader({ dataset: none, batchSize: 3, shuffle: false, transform: 'none' }),
+      1,
+    );
+    expect(c!.masks).toBeUndefined();
+    expect(c!.hasMask).toBeUndefined();
+  });
+
   it('batches NHWC with multi-hot labels, masks, and drop_last', async () => {
     const ds = memoryDataset(10);
     const keep = await collect(
@@ -62,6 +99,7 @@ describe('DataLoader', () => {
     expect(b0.images[16 * 3]).toBeCloseTo((1 / 255 - 0.485) / 0.229, 5);
     expect([...b0.labels]).toEqual([1, 0, 0, 0, 1, 0, 0, 0, 1, 1, 0, 0]);
     expect([...b0.masks!.subarray(16, 20)]).toEqual([2, 2, 2, 2]);
+    expect([...b0.hasMask!]).toEqual([1, 1, 1, 1]);
     expect(keep.map((b) => b.position)).toEqual([
       { epoch: 0, index: 4 },
       { epoch: 0, index: 8 },

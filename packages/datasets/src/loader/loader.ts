@@ -65,8 +65,13 @@ export interface Batch {
   raw: Float32Array;
   /** `n*numClasses` multi-hot image labels (background excluded, spec §1.1). */
   labels: Float32Array;
-  /** `n*size*size` class-index masks when every record had one. */
+  /**
+   * `n*size*size` class-index masks when at least one record had one; an image without a mask is all 255
+   * (ignore) here and 0 in {@link Batch.hasMask}.
+   */
   masks?: Uint8Array;
+  /** With `masks`: 1 for each image whose mask came from its record, 0 for the all-ignore fill. */
+  hasMask?: Uint8Array;
   /** Epoch the batch belongs to. */
   epoch: number;
   /** Position just after this batch: save it to resume exactly here. */
@@ -200,8 +205,9 @@ export class DataLoader {
     const images = new Float32Array(n * px * 3);
     const raw = new Float32Array(n * px * 3);
     const labels = new Float32Array(n * k);
-    const withMask = items.every((it) => it.sample.mask);
-    const masks = withMask ? new Uint8Array(n * px) : undefined;
+    const withMask = items.some((it) => it.sample.mask);
+    const masks = withMask ? new Uint8Array(n * px).fill(255) : undefined;
+    const hasMask = withMask ? new Uint8Array(n) : undefined;
     items.forEach((it, b) => {
       const s = it.sample;
       if (s.size !== size || s.image.length !== px * 3 || s.raw.length !== px * 3) {
@@ -212,14 +218,20 @@ export class DataLoader {
       }
       images.set(s.image, b * px * 3);
       raw.set(s.raw, b * px * 3);
-      if (masks) masks.set(s.mask!, b * px);
+      if (masks && s.mask) {
+        masks.set(s.mask, b * px);
+        hasMask![b] = 1;
+      }
       for (const c of it.labels) {
         if (c < 1 || c > k) throw new DatasetError(it.id, `label ${c} out of range 1..${k}`);
         labels[b * k + c - 1] = 1;
       }
     });
     const batch: Batch = { ids: items.map((i) => i.id), size, images, raw, labels, epoch, position };
-    if (masks) batch.masks = masks;
+    if (masks) {
+      batch.masks = masks;
+      batch.hasMask = hasMask!;
+    }
     return batch;
   }
 

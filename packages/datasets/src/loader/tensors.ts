@@ -11,6 +11,8 @@ export interface BatchTensors {
   labels: tf.Tensor2D;
   /** (N, S, S) int32 class indices, 255 = ignore. */
   masks?: tf.Tensor3D;
+  /** With `masks`: 1 per image whose mask is real, 0 where it is the all-ignore fill (a plain array, not a tensor). */
+  hasMask?: Uint8Array;
 }
 
 /** Turns a {@link Batch} into NHWC tensors (the only place this package creates tensors). */
@@ -23,7 +25,10 @@ export function batchToTensors(batch: Batch): BatchTensors {
     raw: tf.tensor4d(batch.raw, [n, s, s, 3], 'float32'),
     labels: tf.tensor2d(batch.labels, [n, k], 'float32'),
   };
-  if (batch.masks) out.masks = tf.tensor3d(Int32Array.from(batch.masks), [n, s, s], 'int32');
+  if (batch.masks) {
+    out.masks = tf.tensor3d(Int32Array.from(batch.masks), [n, s, s], 'int32');
+    if (batch.hasMask) out.hasMask = batch.hasMask;
+  }
   return out;
 }
 

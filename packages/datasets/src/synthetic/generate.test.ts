@@ -10,6 +10,8 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ImageFolderDataset } from '../folder/imageFolder.js';
+import { readClassNames } from '../folder/labelsFile.js';
 import { DataLoader } from '../loader/loader.js';
 import { VocDataset } from '../voc/vocDataset.js';
 import { generateSyntheticSet } from './generate.js';
@@ -92,6 +94,63 @@ describe('generateSyntheticSet', () => {
       seen.push(...b.ids);
     }
     expect(seen.sort()).toEqual([...ds.ids].sort());
+  });
+
+  it('writes the folder layout with the same images and labels, which ImageFolderDataset reads with masks', async () => {
+    const opts = { count: 12, size: 48, seed: 11, imageFormat: 'png' as const, splits: { train: 9, val: 3 } };
+    const vocRoot = join(dir, 'same-voc');
+    const root = join(dir, 'same-folder');
+    await generateSyntheticSet({ ...opts, root: vocRoot });
+    const sum = await generateSyntheticSet({ ...opts, root, layout: 'folder' });
+    expect(readdirSync(root).sort()).toEqual([
+      'classes.json',
+      'classes.txt',
+      'images',
+      'labels.csv',
+      'masks',
+      'splits',
+    ]);
+    expect(readFileSync(join(root, 'classes.json'), 'utf8')).toBe(
+      readFileSync(join(vocRoot, 'classes.json'), 'utf8'),
+    );
+    const classNames = SYNTHETIC_CLASSES.slice(0, 6);
+    expect(readFileSync(join(root, 'classes.txt'), 'utf8')).toBe(`${classNames.join('\n')}\n`);
+    expect(await readClassNames(join(root, 'classes.txt'))).toEqual(classNames);
+    const csv = readFileSync(join(root, 'labels.csv'), 'utf8').split('\n');
+    expect(csv[0]).toBe('image,labels');
+    expect(csv).toHaveLength(14);
+    expect(readFileSync(join(root, 'splits', 'val.txt'), 'utf8')).toBe(
+      'synth_000009.png\nsynth_000010.png\nsynth_000011.png\n',
+    );
+    expect(readFileSync(join(root, 'splits', 'trainval.txt'), 'utf8').split('\n')).toHaveLength(13);
+    expect(sum.splits.val).toEqual(['synth_000009', 'synth_000010', 'synth_000011']);
+
+    const voc = await VocDataset.open({ root: vocRoot, split: 'trainval' });
+    const ds = await ImageFolderDataset.open({
+      root: join(root, 'images'),
+      labels: join(root, 'labels.csv'),
+      masks: join(root, 'masks'),
+      classNames: await readClassNames(join(root, 'classes.txt')),
+    });
+    expect(ds.ids).toEqual(voc.ids);
+    expect([ds.unlisted, ds.numClasses]).toEqual([0, 5]);
+    for (let i = 0; i < ds.length; i++) {
+      const [a, b] = [await ds.read(i), await voc.read(i)];
+      expect(a.id).toBe(b.id);
+      expect(a.labels).toEqual(b.labels);
+      expect(ds.labelsOf(i)).toEqual(b.labels);
+      expect(Buffer.from(a.image.data).equals(Buffer.from(b.image.data))).toBe(true);
+      expect(Buffer.from(a.mask!.data).equals(Buffer.from(b.mask!.data))).toBe(true);
+      expect(
+        readFileSync(join(root, 'masks', `${a.id}.png`)).equals(
+          readFileSync(join(vocRoot, 'SegmentationClass', `${a.id}.png`)),
+        ),
+      ).toBe(true);
+    }
+    expect(readdirSync(dir).filter((f) => f.includes('.tmp-'))).toEqual([]);
+    await expect(
+      generateSyntheticSet({ ...opts, root: join(dir, 'no'), layout: 'coco' as 'voc' }),
+    ).rejects.toThrow(`${join(dir, 'no')}: layout must be 'voc' or 'folder', got coco`);
   });
 
   it('refuses a non-empty root and bad options, leaving nothing behind', async () => {

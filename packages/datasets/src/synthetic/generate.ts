@@ -10,8 +10,13 @@ import { renderSyntheticSample, SYNTHETIC_CLASSES, type SyntheticRenderOptions }
 
 /** Options of {@link generateSyntheticSet}. */
 export interface GenerateSyntheticOptions extends SyntheticRenderOptions {
-  /** Output folder (the VOC2012-like root). Must not exist or be empty, unless `overwrite`. */
+  /** Output folder (the root of either layout). Must not exist or be empty, unless `overwrite`. */
   root: string;
+  /**
+   * What the folder looks like (default `'voc'`): `'voc'` for {@link VocDataset}, `'folder'` for
+   * `ImageFolderDataset` (a folder of your own images with a labels file); see {@link generateSyntheticSet}.
+   */
+  layout?: 'voc' | 'folder';
   /** Number of images. */
   count: number;
   /** Seed of the whole set; sample i is `renderSyntheticSample(seed, i, …)`. */
@@ -83,9 +88,20 @@ function splitSizes(splits: Record<string, number>, count: number, root: string)
 }
 
 /**
- * Generates the synthetic WSSS set (the demo's data) in the VOC layout, so that {@link VocDataset} reads it:
- * `JPEGImages/<id>.jpg`, `SegmentationClass/<id>.png` (palette PNG, VOC colour map),
- * `ImageSets/Segmentation/<split>.txt` and `classes.json` (class names, image extension, generator settings).
+ * Generates the synthetic WSSS set (the demo's data) in one of two layouts.
+ *
+ * `layout: 'voc'` (default), which {@link VocDataset} reads: `JPEGImages/<id>.jpg`, `SegmentationClass/<id>.png`
+ * (palette PNG, VOC colour map), `ImageSets/Segmentation/<split>.txt` and `classes.json` (class names, image
+ * extension, generator settings).
+ *
+ * `layout: 'folder'`, the layout of a folder of your own images, which `ImageFolderDataset` reads with
+ * `{ root: '<root>/images', labels: '<root>/labels.csv', masks: '<root>/masks', classNames }`:
+ * `images/<id>.jpg`; `labels.csv` (header `image,labels`, then the image path relative to `images/` and its
+ * class names separated by `;`, an empty field for a background-only image); `masks/<id>.png` (the same palette
+ * PNGs, for scoring); `classes.txt` (one class name per line, background first); `splits/<split>.txt` (image
+ * paths relative to `images/`, one per line); and the same `classes.json`. The images, masks and labels are
+ * those of the VOC layout for the same options.
+ *
  * Everything is written into a temporary sibling folder (`.<name>.tmp-<pid>-…`) that is renamed into place at the
  * end, so a failed run leaves nothing behind, and the temporary folder of a process that was killed is removed by
  * the next generation into the same folder.
@@ -98,6 +114,13 @@ export async function generateSyntheticSet(options: GenerateSyntheticOptions): P
   const numClasses = options.numClasses ?? 5;
   const format = options.imageFormat ?? 'jpg';
   const concurrency = Math.max(1, options.concurrency ?? 8);
+  const layout = options.layout ?? 'voc';
+  if (layout !== 'voc' && layout !== 'folder')
+    throw new DatasetError(root, `layout must be 'voc' or 'folder', got ${String(layout)}`);
+  const dirs =
+    layout === 'voc'
+      ? { images: 'JPEGImages', masks: 'SegmentationClass', splits: join('ImageSets', 'Segmentation') }
+      : { images: 'images', masks: 'masks', splits: 'splits' };
   if (!Number.isInteger(count) || count < 1)
     throw new DatasetError(root, `count must be a positive integer, got ${count}`);
   if (!Number.isInteger(seed)) throw new DatasetError(root, `seed must be an integer, got ${seed}`);
@@ -120,23 +143,25 @@ export async function generateSyntheticSet(options: GenerateSyntheticOptions): P
   await removeDeadTemps(root);
   const tmp = await mkdtemp(join(dirname(root), `.${basename(root)}.tmp-${process.pid}-`));
   try {
-    await mkdir(join(tmp, 'JPEGImages'));
-    await mkdir(join(tmp, 'SegmentationClass'));
-    await mkdir(join(tmp, 'ImageSets', 'Segmentation'), { recursive: true });
+    await mkdir(join(tmp, dirs.images));
+    await mkdir(join(tmp, dirs.masks));
+    await mkdir(join(tmp, dirs.splits), { recursive: true });
     const palette = vocColorMap();
     const digits = Math.max(6, String(count - 1).length);
     const ids = Array.from({ length: count }, (_, i) => `synth_${String(i).padStart(digits, '0')}`);
     const classCounts = new Array<number>(numClasses + 1).fill(0);
+    const labels: number[][] = new Array(count);
     let next = 0;
     const worker = async () => {
       while (next < count) {
         const i = next++;
         const s = renderSyntheticSample(seed, i, renderOpts);
         for (const c of s.labels) classCounts[c]!++;
+        labels[i] = s.labels;
         const id = ids[i]!;
         const img = await encodeImage(s.image, format === 'jpg' ? 'jpeg' : 'png', 95);
-        await writeFile(join(tmp, 'JPEGImages', `${id}.${format}`), img);
-        await writeFile(join(tmp, 'SegmentationClass', `${id}.png`), encodeIndexPng(s.mask, palette));
+        await writeFile(join(tmp, dirs.images, `${id}.${format}`), img);
+        await writeFile(join(tmp, dirs.masks, `${id}.png`), encodeIndexPng(s.mask, palette));
       }
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
@@ -147,13 +172,17 @@ export async function generateSyntheticSet(options: GenerateSyntheticOptions): P
       at += n;
     }
     if (!('trainval' in splits)) splits.trainval = ids.slice();
+    // the VOC layout lists ids, the folder layout image paths relative to images/
+    const entry = layout === 'voc' ? (id: string) => id : (id: string) => `${id}.${format}`;
     for (const [name, list] of Object.entries(splits)) {
-      await writeFile(
-        join(tmp, 'ImageSets', 'Segmentation', `${name}.txt`),
-        list.map((l) => `${l}\n`).join(''),
-      );
+      await writeFile(join(tmp, dirs.splits, `${name}.txt`), list.map((id) => `${entry(id)}\n`).join(''));
     }
     const classNames = SYNTHETIC_CLASSES.slice(0, numClasses + 1);
+    if (layout === 'folder') {
+      const rows = ids.map((id, i) => `${entry(id)},${labels[i]!.map((c) => classNames[c]).join(';')}\n`);
+      await writeFile(join(tmp, 'labels.csv'), `image,labels\n${rows.join('')}`);
+      await writeFile(join(tmp, 'classes.txt'), classNames.map((n) => `${n}\n`).join(''));
+    }
     const meta = {
       classes: classNames,
       imageExt: `.${format}`,

@@ -5,8 +5,9 @@ import { type RandomAccessDataset, streamRecords } from '../io/dataset.js';
 import { DatasetError, SkipCounter } from '../io/errors.js';
 import { readImage } from '../io/image.js';
 import { readIndexPng } from '../io/indexPng.js';
+import { checkMask } from '../io/maskCheck.js';
 import { assertRealInside, resolveInside } from '../io/safePath.js';
-import { type DataRecord, IGNORE_INDEX, type IndexMask, labelsFromMask } from '../io/types.js';
+import { type DataRecord, type IndexMask, labelsFromMask } from '../io/types.js';
 import { VOC_CLASSES } from './classes.js';
 
 /** Options of {@link VocDataset.open}. */
@@ -20,8 +21,12 @@ export interface VocOptions {
    * reference does (spec §3.10); `'xml'` = object names in `Annotations/<id>.xml`.
    */
   labelsFrom?: 'mask' | 'xml';
-  /** Attach the mask to each record (default true; masks are read anyway when labels come from them). */
-  withMask?: boolean;
+  /**
+   * Attach the mask to each record (default true; masks are read anyway when labels come from them);
+   * `'ifExists'` (with XML labels): attach it where the mask file exists, so a VOC-style folder without masks, or
+   * with masks for some images only, reads.
+   */
+  withMask?: boolean | 'ifExists';
   /**
    * Mask folder under the root. Default: `SegmentationClassAug` for `train_aug` when that folder exists,
    * else `SegmentationClass`.
@@ -171,26 +176,15 @@ export class VocDataset implements RandomAccessDataset {
     return new VocDataset(root, entries, classNames, { labelsFrom, withMask: options.withMask ?? true });
   }
 
-  private checkMask(mask: IndexMask, file: string): void {
-    const d = mask.data;
-    const k = this.numClasses;
-    for (let i = 0; i < d.length; i++) {
-      const v = d[i]!;
-      if (v > k && v !== IGNORE_INDEX) {
-        throw new DatasetError(
-          file,
-          `label value ${v} out of range (expected 0..${k} or ${IGNORE_INDEX}) at pixel ${i}`,
-        );
-      }
-    }
-  }
-
   /** Reads record `index` (image, labels, and the mask unless `withMask: false` with XML labels). */
   async read(index: number): Promise<DataRecord> {
     const e = this.entries[index];
     if (!e) throw new RangeError(`VocDataset.read: index ${index} outside 0..${this.length - 1}`);
     const id = this.ids[index]!;
-    const needMask = this.opts.withMask || this.opts.labelsFrom === 'mask';
+    const needMask =
+      this.opts.labelsFrom === 'mask' ||
+      this.opts.withMask === true ||
+      (this.opts.withMask === 'ifExists' && this.maskFileOf(index) !== null);
     await Promise.all(
       [e.image, ...(needMask ? [e.mask] : []), ...(this.opts.labelsFrom === 'xml' ? [e.xml] : [])].map((f) =>
         assertRealInside(this.root, f, e.from),
@@ -201,16 +195,7 @@ export class VocDataset implements RandomAccessDataset {
       needMask ? readIndexPng(e.mask) : undefined,
     ]);
     let mask: IndexMask | undefined;
-    if (decoded) {
-      if (decoded.width !== image.width || decoded.height !== image.height) {
-        throw new DatasetError(
-          e.mask,
-          `mask size ${decoded.width}x${decoded.height} differs from image size ${image.width}x${image.height}`,
-        );
-      }
-      mask = { width: decoded.width, height: decoded.height, data: decoded.data };
-      this.checkMask(mask, e.mask);
-    }
+    if (decoded) mask = checkMask(decoded, image, this.numClasses, e.mask);
     let labels: number[];
     if (this.opts.labelsFrom === 'mask') {
       labels = labelsFromMask(mask!);
@@ -226,6 +211,20 @@ export class VocDataset implements RandomAccessDataset {
       labels = parseXmlLabels(xml, e.xml, this.classNames);
     }
     return this.opts.withMask && mask ? { id, image, labels, mask } : { id, image, labels };
+  }
+
+  private readonly maskExists = new Map<number, boolean>();
+
+  /** The mask file of record `index` if it exists (checked once), else null. */
+  maskFileOf(index: number): string | null {
+    const e = this.entries[index];
+    if (!e) throw new RangeError(`VocDataset.maskFileOf: index ${index} outside 0..${this.length - 1}`);
+    let has = this.maskExists.get(index);
+    if (has === undefined) {
+      has = existsSync(e.mask);
+      this.maskExists.set(index, has);
+    }
+    return has ? e.mask : null;
   }
 
   /**
