@@ -22,6 +22,7 @@ import {
   ConfigError,
   deepMerge,
   METHODS,
+  leafKeys,
   parseInterval,
   setPath,
   VARIANTS,
@@ -392,6 +393,30 @@ function version(): string {
   }
 }
 
+/** Every key of the config schema, grouped by their parent (`data.{dataset,root,…}`), wrapped for the help. */
+function configKeysHelp(): string {
+  const groups = new Map<string, string[]>();
+  for (const [key] of leafKeys()) {
+    const at = key.lastIndexOf('.');
+    const parent = at < 0 ? '' : key.slice(0, at);
+    groups.set(parent, [...(groups.get(parent) ?? []), at < 0 ? key : key.slice(at + 1)]);
+  }
+  const items = [...groups].flatMap(([parent, names]) =>
+    parent ? [`${parent}.{${names.join(',')}}`] : names,
+  );
+  const lines: string[] = [];
+  let line = ' ';
+  for (const item of items) {
+    if (line.length + item.length + 2 > 112) {
+      lines.push(line.trimEnd());
+      line = ' ';
+    }
+    line += ` ${item},`;
+  }
+  lines.push(line.replace(/,$/, ''));
+  return lines.join('\n');
+}
+
 export const MAIN_HELP = `wsss — weakly-supervised semantic segmentation (WS-FCN) for TensorFlow.js
 
 Usage: wsss <command> [options]      wsss <command> --help for its options
@@ -405,13 +430,8 @@ Every compute command takes --backend auto|tensorflow|webgpu|wasm|cpu (the chose
 --threads for multi-threaded wasm, --json for machine-readable output and -q for quiet.
 Progress bars (rate, ETA) are drawn on a TTY only. Ctrl-C during training writes a checkpoint; --resume continues.
 
-Config keys (--set key=value, config files): method, model.variant, model.backbone.{width,depth,channels,bnMode,freezeStem},
-  model.contextBnMode, model.psi, model.weights, data.{dataset,root,trainSplit,valSplit,crop,scale,jitter,workers},
-  data.synthetic.{train,val,size,numClasses,seed}, optim.{kind,lr,momentum,weightDecay,lrMults},
-  train.{epochs,batchSize,pretrainEpochs,maskLossWeight,focalP,focalLambda,pamrIterations,pamrDilations,
-  valEvery,valImages,seed}, eval.{scales,flip,bgScore,fpCut,useGtLabels,canvas},
-  ficklenet.{kernelSize,rate,classifierEpochs,size,runs,aggregate,thFg,thBg,lrMults,dsrgEpochs,dsrgLr,
-  dsrgLrStep,dsrgLrGamma,headChannels,headDilations,growThFg,growThBg}, backend, threads
+Config keys (--set key=value, config files):
+${configKeysHelp()}
 
 ${EXIT_CODES_HELP}
 

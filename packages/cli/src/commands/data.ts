@@ -462,7 +462,16 @@ export async function describeFolder(config: WsssConfig, f: FolderData): Promise
   const names = f.all.classNames.slice(1);
   return [
     `${f.all.length} labelled images in ${f.all.root} (${config.data.labels}); ${names.length} classes${config.data.classes ? ` from ${config.data.classes}` : ' collected from the labels'}: ${names.join(', ')}`,
-    `${f.all.backgroundOnly} background-only image(s) (no label)${f.all.unlisted ? `; ${f.all.unlisted} image(s) in the folder have no row in the labels file and are not used` : ''}`,
+    ...(f.all.backgroundOnly || f.all.unlisted
+      ? [
+          [
+            ...(f.all.backgroundOnly ? [`${f.all.backgroundOnly} background-only image(s) (no label)`] : []),
+            ...(f.all.unlisted
+              ? [`${f.all.unlisted} image(s) in the folder have no row in the labels file and are not used`]
+              : []),
+          ].join('; '),
+        ]
+      : []),
     `validation: ${f.val.length} images, ${f.valFrom}; training: ${f.train.length}`,
   ].join('\n');
 }
@@ -537,7 +546,12 @@ export async function openTrainingData(o: {
   }
   const maskFile = train.maskFileOf?.bind(train);
   const plan = await pixelLabelPlan(config, train, (i) => (maskFile ? maskFile(i) !== null : true));
-  if (plan.indices.size || config.data.masks) out.info(plan.describe);
+  if (plan.indices.size || config.data.masks)
+    out.info(
+      plan.indices.size
+        ? plan.describe
+        : `pixel labels: none — the masks (${config.data.masks}) only score validation (data.pixelLabels ${config.data.pixelLabels})`,
+    );
   return {
     train,
     trainView: trainingView(train, plan.indices),

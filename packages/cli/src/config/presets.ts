@@ -63,6 +63,7 @@ export const VOC_PRESET: WsssConfig = {
     useGtLabels: false,
     canvas: 1024,
     miouOver: 'present',
+    size: 0,
   },
   // FickleNet + DSRG (method ficklenet): spec §5.2–§5.3 and DSRG's train-s/solver-s (§6.1–§6.3); the classifier's
   // epochs are not published ([default])

@@ -120,6 +120,11 @@ export interface WsssConfig {
      * both has no IoU; the VOC convention), `all` = every class, absent ones as 0 (the reference code's average).
      */
     miouOver: 'present' | 'all';
+    /**
+     * Side of the squares validation and the report batch images at (0: automatic, see `evalSize`); `wsss eval`
+     * runs every image at its own size.
+     */
+    size: number;
   };
   /** The FickleNet + DSRG pipeline (`method: 'ficklenet'`); the backbone, data, optim and batch keys are shared. */
   ficklenet: {
@@ -397,6 +402,11 @@ export const CONFIG_SCHEMA: Field = {
           values: ['present', 'all'],
           doc: "mIoU over the classes present in ground truth or predictions, or over 'all' (absent = 0, the reference code)",
         },
+        size: int(
+          'side of the squares validation and the report batch at (0 = auto: synthetic native, square folders theirs, else data.crop)',
+          0,
+          4096,
+        ),
       },
     },
     ficklenet: {

@@ -121,17 +121,22 @@ export function lossConfigOf(c: WsssConfig): LossConfig {
 }
 
 /**
- * The image side evaluation passes batch at: the synthetic set's native size (all its images share it, so the
- * held-out scores are at full resolution); for VOC/COCO, whose images differ in size, the training crop.
+ * The image side validation passes, the stage comparison and the report's pictures batch at: `eval.size` when set;
+ * otherwise the synthetic set's native size (all its images share it, so held-out scores are at full resolution);
+ * for a folder, the side of its first image when that is square and at most twice the crop (a prepared set of
+ * square images keeps its resolution); else the training crop (VOC, COCO and photos differ in size and shape).
+ * `wsss eval` always runs each image at its own size.
  */
-export function evalSize(config: WsssConfig): number {
-  return config.data.dataset === 'synthetic' ? config.data.synthetic.size : config.data.crop;
+export async function evalSize(config: WsssConfig, ds?: RandomAccessDataset | null): Promise<number> {
+  if (config.eval.size > 0) return config.eval.size;
+  if (config.data.dataset === 'synthetic') return config.data.synthetic.size;
+  if (config.data.dataset === 'folder' && ds && ds.length > 0) {
+    const { image } = await ds.read(0);
+    if (image.width === image.height && image.width <= 2 * config.data.crop) return image.width;
+  }
+  return config.data.crop;
 }
 
-/**
- * The validation pass of training (spec §3.10): eval mode, with labels, the losses of `epoch` (so the mask loss
- * counts from `pretrainEpochs` on); score = 1 − mean loss. Also single-scale mIoU with predicted labels.
- */
 /** What a validation pass measures. */
 export interface ValidationResult extends SegMetrics {
   /** Mean validation loss (the losses of training, in eval mode, on the pseudo labels: needs no masks). */
@@ -177,7 +182,7 @@ export async function validationPass(
   let n = 0;
   let masked = 0;
   const bar = out.progress('  validation', ds.length, 'img');
-  for await (const b of evalBatches(ds, evalSize(config), config.train.batchSize)) {
+  for await (const b of evalBatches(ds, await evalSize(config, ds), config.train.batchSize)) {
     const t = batchToTensors(b);
     const [loss, classes, scores] = tf.tidy(() => {
       // the validation loss is the weak one (pseudo labels) whether or not the image has a mask
@@ -322,7 +327,7 @@ export async function compareStages(
   let total = 0;
   const bar = out.progress('stage comparison', ds.length, 'img');
   let images = 0;
-  for await (const b of evalBatches(ds, evalSize(config), config.train.batchSize)) {
+  for await (const b of evalBatches(ds, await evalSize(config, ds), config.train.batchSize)) {
     bar.tick(b.ids.length);
     if (!b.masks) continue; // no image of the batch has a mask: nothing to compare against (pixels of 255 are skipped)
     images += b.hasMask ? b.hasMask.reduce((s, v) => s + v, 0) : b.ids.length;

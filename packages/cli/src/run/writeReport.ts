@@ -41,7 +41,7 @@ export async function writeRunReport(
   if (o.val && o.val.length > 0) {
     const first = await o.val.read(0);
     if (first.mask) stages = await compareStages(o.net, o.val, o.config, o.out);
-    const S = evalSize(o.config);
+    const S = await evalSize(o.config, o.val);
     const n = Math.min(o.samples ?? 6, o.val.length);
     for await (const b of evalBatches(firstRecords(o.val, n), S, n)) {
       const t = batchToTensors(b);

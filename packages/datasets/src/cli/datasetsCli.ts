@@ -3,6 +3,7 @@
  *   wsss-datasets coco-masks --annotations <instances_*.json> --images <dir> --out <dir> [--skip-bad]
  *   wsss-datasets sbd-to-png --cls <SBD cls dir> --out <dir>
  *   wsss-datasets synthetic --out <dir> [--count 1000] [--size 128] [--classes 5] [--seed 0] [--layout voc|folder]
+ *                           [--splits train=600,val=200] [--format jpg|png]
  * Exit codes: 0 ok, 1 bad data (named in the message), 2 usage error.
  */
 import { parseArgs } from 'node:util';
@@ -27,6 +28,8 @@ Commands:
                   --out <dir> (required)  --count <n=1000>  --size <px=128>  --classes <k=5>  --seed <s=0>
                   --layout voc|folder    voc (default): JPEGImages/, SegmentationClass/, ImageSets/;
                                          folder: images/, labels.csv, masks/, classes.txt, splits/
+                  --splits <list>        e.g. train=600,val=200 (counts) or train=0.8,val=0.2 (default)
+                  --format jpg|png       image files (default jpg, quality 95)
 
 Exit codes: 0 success, 1 bad input data (the message names the file), 2 usage error.`;
 
@@ -45,6 +48,20 @@ function int(values: Record<string, unknown>, key: string, dflt: number, min: nu
   if (!Number.isInteger(n) || n < min)
     throw new UsageError(`--${key} must be an integer ≥ ${min}, got '${String(v)}'`);
   return n;
+}
+
+/** `train=600,val=200` (counts) or `train=0.8,val=0.2` (fractions) → a splits record. */
+function parseSplits(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const part of text.split(',')) {
+    const m = /^\s*([A-Za-z0-9_-]+)\s*=\s*([0-9.]+)\s*$/.exec(part);
+    if (!m)
+      throw new UsageError(
+        `--splits: cannot read '${part}'; expected name=count or name=fraction, comma-separated`,
+      );
+    out[m[1]!] = Number(m[2]);
+  }
+  return out;
 }
 
 /** Runs the command line `argv` (without node and script); returns the exit code. */
@@ -70,10 +87,17 @@ export async function runDatasetsCli(
         classes: { type: 'string' },
         seed: { type: 'string' },
         layout: { type: 'string' },
+        splits: { type: 'string' },
+        format: { type: 'string' },
         'skip-bad': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
       },
       strict: true,
     });
+    if (values.help) {
+      log(DATASETS_USAGE);
+      return 0;
+    }
     switch (command) {
       case 'coco-masks': {
         const ds = await CocoDataset.open({
@@ -93,6 +117,9 @@ export async function runDatasetsCli(
         const layout = values.layout ?? 'voc';
         if (layout !== 'voc' && layout !== 'folder')
           throw new UsageError(`--layout must be 'voc' or 'folder', got '${layout}'`);
+        const format = values.format ?? 'jpg';
+        if (format !== 'jpg' && format !== 'png')
+          throw new UsageError(`--format must be 'jpg' or 'png', got '${format}'`);
         const s = await generateSyntheticSet({
           layout,
           root: need(values, 'out'),
@@ -100,6 +127,8 @@ export async function runDatasetsCli(
           size: int(values, 'size', 128, 32),
           numClasses: int(values, 'classes', 5, 1),
           seed: int(values, 'seed', 0, 0),
+          imageFormat: format,
+          ...(values.splits ? { splits: parseSplits(values.splits) } : {}),
         });
         log(
           `wrote ${s.count} images to ${s.root} (${Object.entries(s.splits)
