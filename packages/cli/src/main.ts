@@ -21,8 +21,8 @@ import { type PartialConfig, PRESET_NAMES, VOC_PRESET } from './config/presets.j
 import {
   ConfigError,
   deepMerge,
-  METHODS,
   leafKeys,
+  METHODS,
   parseInterval,
   setPath,
   VARIANTS,
