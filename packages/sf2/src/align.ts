@@ -20,10 +20,22 @@ import {
 } from '@wsss/core';
 
 /**
+ * `n` evenly spaced points from −1 to 1 (`torch.linspace(-1, 1, n)`), each computed in double precision from its
+ * index, −1 + 2i/(n−1), and rounded once to float32. `tf.linspace` instead adds the step to a running float32 total,
+ * so its points drift (its 81st point of 81 is 0.99999923, not 1): an align-corners warp built on it misses the
+ * pixel centres at the far edges by up to 1e-4 of a pixel's value difference.
+ */
+export function unitGrid(n: number): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = n === 1 ? -1 : -1 + (2 * i) / (n - 1);
+  return out;
+}
+
+/**
  * Warps `high` (N,h,w,C) onto an H×W grid displaced by `flow` (N,H,W,2) (channel 0 = x, 1 = y): sample points
  * `gx = −1 + 2j/(W−1) + flow_x/W`, `gy = −1 + 2i/(H−1) + flow_y/H` (the flow is divided by the *output* width and
- * height, spec §4.3), bilinear with align-corners and zero padding. With zero flow this is bilinear upsampling
- * with align-corners. Differentiable in `high` and `flow`.
+ * height, spec §4.3; the base grid is exact, see {@link unitGrid}), bilinear with align-corners and zero padding.
+ * With zero flow this is bilinear upsampling with align-corners. Differentiable in `high` and `flow`.
  */
 export function flowWarp(high: tf.Tensor4D, flow: tf.Tensor4D): tf.Tensor4D {
   if (high.rank !== 4) throw new Error(`flowWarp: high must be rank 4 (N,h,w,C), got rank ${high.rank}`);
@@ -32,8 +44,8 @@ export function flowWarp(high: tf.Tensor4D, flow: tf.Tensor4D): tf.Tensor4D {
   }
   return tf.tidy(() => {
     const [n, hh, ww] = flow.shape;
-    const gx = tf.reshape(tf.linspace(-1, 1, ww), [1, 1, ww, 1]);
-    const gy = tf.reshape(tf.linspace(-1, 1, hh), [1, hh, 1, 1]);
+    const gx = tf.tensor4d(unitGrid(ww), [1, 1, ww, 1]);
+    const gy = tf.tensor4d(unitGrid(hh), [1, hh, 1, 1]);
     const base = tf.concat([tf.tile(gx, [n, hh, 1, 1]), tf.tile(gy, [n, 1, ww, 1])], 3);
     const grid = tf.add(base, tf.div(flow, tf.tensor1d([ww, hh])));
     return gridSample(high, grid as tf.Tensor4D, { alignCorners: true });

@@ -1,6 +1,14 @@
+import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { countParameters, exportStateDict, loadStateDict, resizeBilinear } from '@wsss/core';
+import {
+  countParameters,
+  exportStateDict,
+  gridSample,
+  loadStateDict,
+  parseSafetensors,
+  resizeBilinear,
+} from '@wsss/core';
 import {
   expectClose,
   expectNoTensorGrowth,
@@ -12,7 +20,7 @@ import {
   useBackend,
 } from '@wsss/core/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Align, align, flowWarp } from './align.js';
+import { Align, align, flowWarp, unitGrid } from './align.js';
 import { Sf2, sf2 } from './sf2.js';
 
 const count = countParameters;
@@ -25,6 +33,55 @@ describe.each(TEST_BACKENDS)('semantic-flow alignment on %s', (backend) => {
     const warped = flowWarp(high, tf.zeros([2, 81, 81, 2]) as tf.Tensor4D);
     // float32 grid coordinates (−1 + 2j/80) carry ~1e-6 relative error: ≤ 1e-4 after interpolation
     expectClose(warped, resizeBilinear(high, [81, 81], { alignCorners: true }), { atol: 1e-4 });
+  });
+
+  it("equals PyTorch's flow warp (torch.linspace grid) to float32 rounding at every pixel, edges included; tf.linspace fails", () => {
+    const fx = parseSafetensors(
+      new Uint8Array(readFileSync(new URL('./fixtures/flowwarp.safetensors', import.meta.url))),
+    );
+    const formula = (shape: number[], mul: number, mod: number, off: number, div: number) => {
+      const n = shape.reduce((a, b) => a * b, 1);
+      return tf.tensor4d(
+        Float32Array.from({ length: n }, (_, i) => (((i * mul) % mod) - off) / div),
+        shape as [number, number, number, number],
+      );
+    };
+    const linspaceWarp = (high: tf.Tensor4D, flow: tf.Tensor4D) => {
+      // the warp as it was built before: tf.linspace accumulates its step in float32
+      const gx = tf.reshape(tf.linspace(-1, 1, 81), [1, 1, 81, 1]);
+      const gy = tf.reshape(tf.linspace(-1, 1, 81), [1, 81, 1, 1]);
+      const base = tf.concat([tf.tile(gx, [1, 81, 1, 1]), tf.tile(gy, [1, 1, 81, 1])], 3);
+      return gridSample(high, tf.add(base, tf.div(flow, tf.tensor1d([81, 81]))) as tf.Tensor4D, {
+        alignCorners: true,
+      });
+    };
+    const maxDiff = (a: tf.Tensor, b: Float32Array) => {
+      const d = a.dataSync();
+      let m = 0;
+      for (let i = 0; i < b.length; i++) m = Math.max(m, Math.abs(d[i]! - b[i]!));
+      return m;
+    };
+    for (const [name, side, zero] of [
+      ['identity', 81, true],
+      ['up', 41, true],
+      ['flow', 41, false],
+    ] as const) {
+      const high = formula([1, side, side, 2], 7, 11, 5, 4);
+      const flow = zero ? (tf.zeros([1, 81, 81, 2]) as tf.Tensor4D) : formula([1, 81, 81, 2], 5, 13, 6, 2);
+      const want = fx.tensors.get(name)!.data as Float32Array;
+      const ours = maxDiff(flowWarp(high, flow), want);
+      const drifted = zero ? maxDiff(linspaceWarp(high, flow), want) : 0;
+      // values within ±1.25. torch's own linspace is off the exact points by up to 1 ulp (6e-8) at 42 of 81 points,
+      // which the align-corners scale (W − 1)/2 = 40 amplifies: measured 1.3e-5 (identity), 4.9e-6 (up), 1.0e-5
+      // (flow); tf.linspace's drift gives 1.4e-4 and 6.5e-5
+      expect(ours, name).toBeLessThan(2e-5);
+      if (zero) expect(drifted, `${name} on tf.linspace`).toBeGreaterThan(4e-5);
+    }
+    // the points are torch.linspace(-1, 1, n)'s: the ends exact, the middle 0 for odd n
+    const g = unitGrid(81);
+    expect([g[0], g[40], g[80]]).toEqual([-1, 0, 1]);
+    expect(g[1]).toBe(Math.fround(-1 + 2 / 80));
+    expect([...unitGrid(1)]).toEqual([-1]);
   });
 
   it('a constant flow shifts the sampling by flow·(w − 1)/(2·W) input pixels (spec §4.3)', () => {
