@@ -12,6 +12,7 @@ import { DEMO_BUDGET_SECONDS, DEMO_TARGET_MIOU, runDemo } from './commands/demo.
 import { EXIT, EXIT_CODES_HELP, exitCodeOf } from './commands/errors.js';
 import { formatEval, runEval } from './commands/eval.js';
 import { type ExportFormat, runExport } from './commands/export.js';
+import { type ImportSource, runImport } from './commands/import.js';
 import { runInfer } from './commands/infer.js';
 import { runLocalize } from './commands/localize.js';
 import { runPseudoLabels } from './commands/pseudoLabels.js';
@@ -26,6 +27,7 @@ import {
   parseInterval,
   setPath,
   VARIANTS,
+  type Variant,
   validate,
 } from './config/schema.js';
 import { runFickleNetTrain } from './ficklenet/pipeline.js';
@@ -356,6 +358,41 @@ Options:
 Example:
   wsss bench --backend wasm --threads 2 --batch 8`,
   },
+  import: {
+    summary: "a released PyTorch checkpoint (WS-FCN's, 1-stage-wseg's) → a run folder eval/infer/export use",
+    options: {
+      ...COMMON,
+      from: { type: 'string' },
+      variant: { type: 'string' },
+      classes: { type: 'string' },
+      out: { type: 'string', short: 'o' },
+      overwrite: { type: 'boolean' },
+    },
+    help: `wsss import <file> --out <run> [--from auto|ws-fcn|1-stage-wseg] [--variant <v>] [--classes voc|<file>]
+
+Reads a released PyTorch checkpoint — the official WS-FCN model (e.g. model_enc_e018Xs0.905.pth), any Table I
+variant, or 1-stage-wseg's (the SSSS model) — and writes a run folder: config.json and
+checkpoints/last.safetensors, which wsss eval, infer, pseudo-labels and export read like a trained run (and
+wsss train --resume fine-tunes). The file is read safely (zip or legacy .pth, .safetensors; nothing in it is
+executed; a module. prefix is dropped). The keys and shapes say the architecture (context, fusion, backbone
+channels and depth, number of classes), which is printed with the parameter count. Every tensor is accounted for:
+PAMR's three fixed kernels (_aff.*) are checked and dropped; any other key that maps to nothing, or a weight no key
+provides, stops the import with its name (exit 3).
+
+Options:
+  <file>                 the checkpoint (.pth, .pt or .safetensors; required)
+  -o, --out <dir>        the run folder to write (required; new or empty, or --overwrite)
+  --from <code>          auto (default: by the keys) | ws-fcn | 1-stage-wseg
+  --variant <name>       expect this variant (${VARIANTS.join(' | ')}); an error if the file holds another
+  --classes <voc|file>   class names: voc (default for 20 classes) or a file, one per line, background first
+  --overwrite            replace the run in --out
+  --json, -q             as for train
+
+Examples:
+  wsss import model_enc_e018Xs0.905.pth --out runs/wsfcn-official
+  wsss eval --checkpoint runs/wsfcn-official --data ~/data/VOCdevkit/VOC2012 --crf
+  wsss export --checkpoint runs/wsfcn-official --output model/ --float16`,
+  },
   export: {
     summary: 'a checkpoint → tfjs LayersModel (browser) and safetensors with reference names',
     options: {
@@ -618,9 +655,16 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
     return EXIT.USAGE;
   }
   let values: Record<string, unknown>;
+  let positionals: string[] = [];
   try {
-    const parsed = parseArgs({ args: rest, options: spec.options, strict: true, allowPositionals: false });
+    const parsed = parseArgs({
+      args: rest,
+      options: spec.options,
+      strict: true,
+      allowPositionals: cmd === 'import',
+    });
     values = parsed.values as Record<string, unknown>;
+    positionals = parsed.positionals;
   } catch (e) {
     stderr.write(`wsss ${cmd}: ${(e as Error).message}\n(see wsss ${cmd} --help)\n`);
     return EXIT.USAGE;
@@ -830,6 +874,27 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
           ...(values['classes'] ? { numClasses: num('classes', values['classes'] as string)! } : {}),
         });
         out.result({ command: 'bench', ...r }, formatBench(r));
+        return EXIT.OK;
+      }
+      case 'import': {
+        if (positionals.length !== 1)
+          throw new ConfigError(
+            `wsss import: give exactly one checkpoint file${positionals.length ? `, got ${positionals.length}: ${positionals.join(' ')}` : ''} (see wsss import --help)`,
+          );
+        const r = await runImport({
+          file: positionals[0]!,
+          runDir: required(values, 'out', cmd),
+          out,
+          overwrite: !!values['overwrite'],
+          ...(values['from'] ? { from: values['from'] as ImportSource } : {}),
+          ...(values['variant'] ? { variant: values['variant'] as Variant } : {}),
+          ...(values['classes'] ? { classes: values['classes'] as string } : {}),
+          argv,
+        });
+        out.result(
+          { command: 'import', ...r },
+          `${r.architecture}, ${r.numClasses} classes, ${r.parameters.toLocaleString('en')} parameters → ${r.checkpoint} (${r.seconds.toFixed(1)} s)\nnext: wsss eval --checkpoint ${r.runDir} --data <VOC2012 folder>`,
+        );
         return EXIT.OK;
       }
       case 'export': {

@@ -7,19 +7,20 @@
  * - deep = `fc8_x`: 3×3 conv → BN → ReLU on concat[context upsampled (align-corners), skip] (order: deep first);
  * - GCI: `g = ReLU(BN(1×1 conv(deep)))` globally max-pooled, γ = first half, β = second half;
  *   `s = BN_noaffine(1×1 conv(conv3))`, `s = ReLU(s·(γ + 1) + β)`; shallow = `ReLU(BN(1×1 conv(s)))`.
- * All BNs are train-mode (spec §1.5). Names: `fc8_skip`, `fc8_x`, `gci/fc_deep`, `gci/fc_skip`, `gci/fc_out`
- * (each `<name>/conv` + `<name>/bn`); the reference's exact GCI key names are unverified (spec §3.2).
+ * All BNs are train-mode (spec §1.5). Weights: `fc8_skip`, `fc8_x`, `gci/fc_deep`, `gci/fc_skip`, `gci/fc_out`
+ * (each `<name>/conv` + `<name>/bn`). State-dict keys are those of 1-stage-wseg's `SoftMaxAE` (whose GCI module is
+ * `shallow_mask` with `fc_deep`, `fc_skip`, `fc_cls`, each an `nn.Sequential` of conv `0` and BN `1`).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
   type BatchNormMode,
+  batchNormRules,
   type Kwargs,
   type LayerArgs,
   type ModuleOps,
   pairShapes,
   paramOps,
   reduceMax,
-  referenceModuleRules,
   registerWsssLayer,
   resizeBilinear,
   type Shape,
@@ -114,12 +115,24 @@ export class GciFusion extends WsssLayer<GciFusionOptions> {
     );
   }
 
+  /**
+   * PyTorch state-dict rules with the reference's keys: `fc8_skip.0/.1`, `fc8_x.0/.1` and the GCI module
+   * `shallow_mask.fc_deep.0/.1`, `shallow_mask.fc_skip.0/.1` (a BN without affine: statistics only),
+   * `shallow_mask.fc_cls.0/.1` (our `gci/fc_out`).
+   */
   stateDictRules(ptPrefix = ''): StateDictRule[] {
-    const names = ['fc8_skip', 'fc8_x', 'gci/fc_deep', 'gci/fc_skip', 'gci/fc_out'];
-    return referenceModuleRules(this.name, ptPrefix, {
-      convs: names.map((n) => `${n}/conv`),
-      bns: names.map((n) => `${n}/bn`),
-    });
+    const modules: [string, string][] = [
+      ['fc8_skip', 'fc8_skip'],
+      ['fc8_x', 'fc8_x'],
+      ['gci/fc_deep', 'shallow_mask.fc_deep'],
+      ['gci/fc_skip', 'shallow_mask.fc_skip'],
+      ['gci/fc_out', 'shallow_mask.fc_cls'],
+    ];
+    return modules.flatMap(([tfName, pt]): StateDictRule[] => [
+      { from: `${ptPrefix}${pt}.0.weight`, to: `${this.name}/${tfName}/conv/kernel`, transform: 'conv' },
+      { from: `${ptPrefix}${pt}.0.bias`, to: `${this.name}/${tfName}/conv/bias` },
+      ...batchNormRules(`${ptPrefix}${pt}.1`, `${this.name}/${tfName}/bn`),
+    ]);
   }
 }
 registerWsssLayer(GciFusion);

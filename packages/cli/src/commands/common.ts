@@ -5,7 +5,14 @@
 import { existsSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { wrn38StateDictRules } from '@wsss/backbone-wrn38';
-import { type BackendChoice, describeBackend, loadStateDict, seedRandom, setBackend } from '@wsss/core';
+import {
+  type BackendChoice,
+  describeBackend,
+  loadStateDict,
+  seedRandom,
+  setBackend,
+  withoutInitialization,
+} from '@wsss/core';
 import { readPth, readSafetensorsFile } from '@wsss/core/node';
 import { ImageFolderDataset } from '@wsss/datasets';
 import { type PartialConfig, VOC_PRESET } from '../config/presets.js';
@@ -192,7 +199,7 @@ export async function openCheckpoint(
       `${c.file} is a FickleNet + DSRG ${stage} checkpoint (wsss train --method ficklenet): wsss eval reads the DSRG network, wsss localize the classifier; this command needs a WS-FCN checkpoint`,
     );
   const backend = await startBackend(c.config.backend, c.config.threads, out);
-  const net = buildNet(c.ckpt.state.config, c.classNames.length - 1);
+  const net = withoutInitialization(() => buildNet(c.ckpt.state.config, c.classNames.length - 1));
   applyCheckpointWeights(net, c.ckpt, c.file);
   return { ...c, backend, net };
 }
@@ -211,11 +218,11 @@ export async function openAnyCheckpoint(
     );
   const backend = await startBackend(c.config.backend, c.config.threads, out);
   if (stage === 'dsrg') {
-    const dsrg = buildDsrgNet(c.ckpt.state.config, c.classNames.length - 1);
+    const dsrg = withoutInitialization(() => buildDsrgNet(c.ckpt.state.config, c.classNames.length - 1));
     applyCheckpointWeights(dsrg, c.ckpt, c.file);
     return { ...c, backend, dsrg };
   }
-  const net = buildNet(c.ckpt.state.config, c.classNames.length - 1);
+  const net = withoutInitialization(() => buildNet(c.ckpt.state.config, c.classNames.length - 1));
   applyCheckpointWeights(net, c.ckpt, c.file);
   return { ...c, backend, net };
 }

@@ -4,8 +4,10 @@
  * `<output>/maps/<id>.png`, `<output>/summary.json` (seed precision/recall where the split has ground truth) and
  * `<output>/report.html` (image | ground truth | map | seeds for the first images).
  */
+
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { withoutInitialization } from '@wsss/core';
 import { writeFileAtomic } from '@wsss/core/node';
 import type { IndexMask, RgbImage } from '@wsss/datasets';
 import { VOC_PRESET } from '../config/presets.js';
@@ -65,7 +67,9 @@ export async function runLocalize(o: LocalizeOptions): Promise<LocalizeCommandRe
     ...(await runSkipList(runDir, config)),
   });
   const ds = firstRecords(full, o.limit ?? 0);
-  const net = buildClassifier(ckpt.state.config, ckpt.state.classNames.length - 1);
+  const net = withoutInitialization(() =>
+    buildClassifier(ckpt.state.config, ckpt.state.classNames.length - 1),
+  );
   applyCheckpointWeights(net, ckpt, file);
   const keep: { seeds: IndexMask; heat: RgbImage | null; gt?: IndexMask }[] = [];
   let summary: LocalizeSplitSummary;

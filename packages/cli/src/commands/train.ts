@@ -1,6 +1,7 @@
 /** `wsss train`: train WS-FCN (or a Table I variant) into a run folder; `--resume` continues a run exactly. */
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { withoutInitialization } from '@wsss/core';
 import { writeFileAtomic } from '@wsss/core/node';
 import { checkConsistency } from '../config/load.js';
 import { type PartialConfig, VOC_PRESET } from '../config/presets.js';
@@ -13,7 +14,7 @@ import { defaultRunDir, readMetrics, readRunConfig, writeRunConfig } from '../ru
 import { type RunFolder, withRunFolder } from '../run/runFolder.js';
 import { writeRunReport } from '../run/writeReport.js';
 import { LAST, type TrainLoopResult, trainLoop } from '../train/loop.js';
-import { buildSeededNet, loadBackboneWeights, readCheckpoint, startBackend } from './common.js';
+import { buildNet, buildSeededNet, loadBackboneWeights, readCheckpoint, startBackend } from './common.js';
 import { dataNotes, openTrainingData, runDataInfo } from './data.js';
 import { InputError } from './errors.js';
 
@@ -121,7 +122,10 @@ async function trainIn(
     ...(ckpt ? { classNames: ckpt.state.classNames } : {}),
   });
   const { train, val, classNames } = data;
-  const net = buildSeededNet(config, train.numClasses, config.train.seed);
+  // a resumed run's weights come from its checkpoint: no random initialisation
+  const net = ckpt
+    ? withoutInitialization(() => buildNet(config, train.numClasses))
+    : buildSeededNet(config, train.numClasses, config.train.seed);
   try {
     if (ckpt) {
       applyCheckpointWeights(net, ckpt, o.resume);

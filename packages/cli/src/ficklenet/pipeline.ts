@@ -20,7 +20,14 @@ import { existsSync, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { wrn38OutputSize } from '@wsss/backbone-wrn38';
-import { applyModel, ConfusionMatrix, randomState, seedRandom, setRandomState } from '@wsss/core';
+import {
+  applyModel,
+  ConfusionMatrix,
+  randomState,
+  seedRandom,
+  setRandomState,
+  withoutInitialization,
+} from '@wsss/core';
 import { writeFileAtomic } from '@wsss/core/node';
 import { argmaxLabels, DenseCRF2D, unaryFromProbabilities } from '@wsss/crf';
 import {
@@ -434,7 +441,9 @@ async function stages(
   }
 
   // 1. classifier (spec §5.2)
-  const classifier = buildSeededWith(config.train.seed, () => buildClassifier(config, K));
+  const classifier = resumeA
+    ? withoutInitialization(() => buildClassifier(config, K))
+    : buildSeededWith(config.train.seed, () => buildClassifier(config, K));
   if (resumeA) applyCheckpointWeights(classifier, resumeA, files.classifier);
   else if (config.model.weights) await loadBackboneWeights(classifier, config.model.weights, out);
   out.info(
@@ -508,7 +517,9 @@ async function stages(
   // 3. DSRG (spec §6)
   let dsrg: DsrgNet | null = null;
   if (f.dsrgEpochs > 0) {
-    dsrg = buildSeededWith(config.train.seed + 1, () => buildDsrgNet(config, K));
+    dsrg = resumeC
+      ? withoutInitialization(() => buildDsrgNet(config, K))
+      : buildSeededWith(config.train.seed + 1, () => buildDsrgNet(config, K));
     if (resumeC) applyCheckpointWeights(dsrg, resumeC, files.dsrg);
     else if (config.model.weights) await loadBackboneWeights(dsrg, config.model.weights, out);
     else copyBackbone(classifier, dsrg);

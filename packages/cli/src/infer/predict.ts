@@ -82,6 +82,35 @@ function forwardView(
   });
 }
 
+/** The reference network's test-mode outputs (its `forward(y)` without labels, spec §3.5, §4.6). */
+export interface ReferenceTestOutputs {
+  /** (N,K) class scores before the sigmoid: the reference's `cls` (nGWP + focal penalty, foreground classes). */
+  classScores: tf.Tensor2D;
+  /**
+   * (N,H,W,K+1) softmax masks over background (channel 0, from the constant background logit) and the K classes,
+   * upsampled to the input size with align-corners — the reference's `rescale_as(masks, y)`; no cleaning.
+   */
+  masks: tf.Tensor4D;
+}
+
+/**
+ * What the reference WS-FCN returns in test mode for a batch of ImageNet-normalised images (N,H,W,3): the raw
+ * class scores and the softmax masks at the input size, one forward in eval mode, no padding, no label cleaning,
+ * no background constant — the outputs to compare with the official PyTorch code on the same weights (an imported
+ * checkpoint: `wsss import`). {@link predictWsFcn} builds the final prediction from such views. The caller owns the
+ * two tensors.
+ */
+export function referenceTestOutputs(
+  net: WsFcnPredictor,
+  images: tf.Tensor4D,
+  opts: Pick<PredictOptions, 'focalP' | 'focalLambda'> = {},
+): ReferenceTestOutputs {
+  if (images.rank !== 4 || images.shape[3] !== 3)
+    throw new Error(`referenceTestOutputs: images must be (N,H,W,3), got [${images.shape}]`);
+  const [classScores, masks] = forwardView(net, images, null, opts);
+  return { classScores, masks };
+}
+
 /**
  * Predicts masks for a batch of ImageNet-normalised images (N,H,W,3), merging scales and flips as the reference.
  */

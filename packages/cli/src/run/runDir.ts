@@ -34,6 +34,8 @@ export interface RunInfo {
   classNames?: string[];
   /** The data the run trains on: image counts, how many train on masks, what the pre-flight scan left out. */
   data?: Record<string, unknown>;
+  /** For a run made by `wsss import`: the source file, the code it came from, what it held. */
+  imported?: Record<string, unknown>;
 }
 
 /** Writes `config.json` (atomically). */

@@ -217,6 +217,9 @@ async function activate(name: BackendName): Promise<void> {
     registerWasmTrainingKernels();
     guardWasmHeap(tf.backend() as never);
   }
+  // The cpu backend advertises tfjs-node on its first tensor in Node. wsss chose it on purpose (the reference
+  // backend, or a command that computes nothing) and says what else to install itself: no banner.
+  if (name === 'cpu') (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
 }
 
 async function trySet(name: BackendName, opts: SetBackendOptions, auto: boolean): Promise<void> {

@@ -114,6 +114,30 @@ describe.each(TEST_BACKENDS)('loadStateDict on %s', (backend) => {
     model.dispose();
   });
 
+  it('dryRun checks keys and shapes without data and assigns nothing; release empties the state dict as it loads', async () => {
+    await useBackend(backend);
+    const { model, rules, n } = makeModel();
+    const shapesOnly = new Map(
+      [...ptStateDict()].map(([k, e]) => [k, { shape: e.shape, data: undefined as unknown as number[] }]),
+    );
+    const before = byName(model, `c${n}/kernel`).dataSync().slice();
+    const dry = loadStateDict(model, shapesOnly, rules, { dryRun: true });
+    expect(dry.loaded).toHaveLength(8);
+    expect([...byName(model, `c${n}/kernel`).dataSync()]).toEqual([...before]);
+    shapesOnly.set('classifier.weight', { shape: [4, 9], data: undefined as unknown as number[] });
+    expect(() => loadStateDict(model, shapesOnly, rules, { dryRun: true })).toThrow(
+      `mis-shaped: 'classifier.weight' → 'fc${n}/kernel': expected [9, 4]`.replace(
+        '[9, 4]',
+        '[8, 4], got [9, 4]',
+      ),
+    );
+    const sd = ptStateDict();
+    loadStateDict(model, sd, rules, { release: true });
+    expect([...sd.keys()]).toEqual(['features.1.num_batches_tracked']); // loaded entries released, ignored kept
+    expect([...byName(model, `bn${n}/gamma`).dataSync()]).toEqual([1.5, 2.5]);
+    model.dispose();
+  });
+
   it('reports missing, unexpected and mis-shaped keys; strict mode lists them all and loads nothing', async () => {
     await useBackend(backend);
     const { model, rules, n } = makeModel();

@@ -83,6 +83,16 @@ export interface LoadReport {
 export interface LoadStateDictOptions {
   /** Throw (before assigning anything) if any key is missing, unexpected or mis-shaped. Default true. */
   strict?: boolean;
+  /**
+   * Check names and shapes only, assigning nothing: the report (and, in strict mode, the error) a load would give.
+   * Entries need no `data` then, so a list of keys and shapes can be checked against a model.
+   */
+  dryRun?: boolean;
+  /**
+   * Delete each entry from the state dict (a `Map`) once its weight holds it, so that its memory can go while the
+   * rest loads: the peak stays near one copy of the weights. Default false.
+   */
+  release?: boolean;
 }
 
 /** PyTorch BatchNorm parameter names → tfjs-layers BatchNormalization weight names. */
@@ -327,18 +337,18 @@ export function loadStateDict(
   rules: readonly StateDictRule[],
   opts: LoadStateDictOptions = {},
 ): LoadReport {
-  const { strict = true } = opts;
+  const { strict = true, dryRun = false, release = false } = opts;
   const slots = slotsOf(target, 'loadStateDict');
   const report: LoadReport = { loaded: [], missing: [], unexpected: [], misshaped: [], ignored: [] };
   const why = new Map<string, string>();
-  const pending: { slot: Slot; data: Float32Array | Int32Array; shape: number[] }[] = [];
+  const pending: { key: string; slot: Slot; entry: StateDictEntry; perm: number[] | null }[] = [];
   const claimedBy = new Map<string, string>();
 
   for (const [key, entry] of entriesOf(stateDict)) {
     const n = entry.shape.reduce((a, b) => a * b, 1);
-    if (entry.data.length !== n) {
+    if (!dryRun && entry.data?.length !== n) {
       throw new Error(
-        `loadStateDict: state dict '${key}' has ${entry.data.length} values for shape ${shapeStr(entry.shape)} (${n})`,
+        `loadStateDict: state dict '${key}' has ${entry.data?.length} values for shape ${shapeStr(entry.shape)} (${n})`,
       );
     }
     const hit = forward(rules, key);
@@ -363,19 +373,26 @@ export function loadStateDict(
     }
     claimedBy.set(hit.name, key);
     const layout = hit.rule.transform ?? 'none';
-    const moved = relayout(entry, TO_TF[layout]);
-    if (!moved || !tf.util.arraysEqual(moved.shape, slot.shape)) {
+    const perm = TO_TF[layout];
+    // shapes first: the data is moved into the tfjs layout only when it is assigned (one tensor at a time)
+    const shape =
+      perm === null
+        ? [...entry.shape]
+        : perm.length === entry.shape.length
+          ? perm.map((p) => entry.shape[p]!)
+          : null;
+    if (!shape || !tf.util.arraysEqual(shape, slot.shape)) {
       report.misshaped.push({
         key,
         target: hit.name,
         expected: slot.shape,
-        actual: moved ? moved.shape : [...entry.shape],
+        actual: shape ?? [...entry.shape],
         source: [...entry.shape],
       });
-      if (!moved) why.set(key, `'${layout}' layout needs rank ${TO_TF[layout]!.length}`);
+      if (!shape) why.set(key, `'${layout}' layout needs rank ${perm!.length}`);
       continue;
     }
-    pending.push({ slot, ...moved });
+    pending.push({ key, slot, entry, perm });
   }
   for (const name of slots.keys()) if (!claimedBy.has(name)) report.missing.push(name);
 
@@ -398,9 +415,15 @@ export function loadStateDict(
     );
   }
 
-  for (const { slot, data, shape } of pending) {
-    tf.tidy(() => slot.assign(tf.tensor(data, shape, slot.dtype)));
-    report.loaded.push(slot.name);
+  if (dryRun) {
+    for (const p of pending) report.loaded.push(p.slot.name);
+    return report;
+  }
+  for (const p of pending) {
+    const { data, shape } = relayout(p.entry, p.perm)!;
+    tf.tidy(() => p.slot.assign(tf.tensor(data, shape, p.slot.dtype)));
+    report.loaded.push(p.slot.name);
+    if (release && stateDict instanceof Map) stateDict.delete(p.key);
   }
   return report;
 }
