@@ -3,4 +3,5 @@
  */
 export * from './architecture.js';
 export * from './stateDict.js';
+export * from './unit.js';
 export * from './wrn38.js';

@@ -118,7 +118,41 @@ export function residualUnit(
   return { y: tf.add(shortcut, r) as tf.Tensor4D, a };
 }
 
-type UnitWeights = Partial<Record<UnitBn, BatchNormWeights> & Record<UnitConv, ConvWeights>>;
+/** A unit's weights by their role (`bn2a`, `branch1`, `conv2a`, …); absent where the unit has none. */
+export type UnitWeights = Partial<Record<UnitBn, BatchNormWeights> & Record<UnitConv, ConvWeights>>;
+
+/**
+ * Declares a unit's weights under the reference module names (`bn_branch2a`, `conv_branch1`, `conv_branch2a`,
+ * `bn_branch2b1`, `conv_branch2b1`, and for bottlenecks `bn_branch2b2`, `conv_branch2b2`) through `add`.
+ */
+export function declareUnitWeights(
+  u: UnitSpec,
+  add: {
+    bn(name: string, channels: number): BatchNormWeights;
+    conv(name: string, kernel: number, inChannels: number, outChannels: number): ConvWeights;
+  },
+): UnitWeights {
+  if (u.kind === 'basic') {
+    return {
+      bn2a: add.bn('bn_branch2a', u.inChannels),
+      branch1: hasProjection(u) ? add.conv('conv_branch1', 1, u.inChannels, u.outChannels) : undefined,
+      conv2a: add.conv('conv_branch2a', 3, u.inChannels, u.midChannels),
+      bn2b1: add.bn('bn_branch2b1', u.midChannels),
+      conv2b1: add.conv('conv_branch2b1', 3, u.midChannels, u.outChannels),
+    };
+  }
+  const q = u.outChannels / 4;
+  const h = u.outChannels / 2;
+  return {
+    bn2a: add.bn('bn_branch2a', u.inChannels),
+    branch1: add.conv('conv_branch1', 1, u.inChannels, u.outChannels),
+    conv2a: add.conv('conv_branch2a', 1, u.inChannels, q),
+    bn2b1: add.bn('bn_branch2b1', q),
+    conv2b1: add.conv('conv_branch2b1', 3, q, h),
+    bn2b2: add.bn('bn_branch2b2', h),
+    conv2b2: add.conv('conv_branch2b2', 1, h, u.outChannels),
+  };
+}
 
 export class WideResNet38 extends WsssLayer<Wrn38Options> {
   static className = 'WsssWideResNet38';
@@ -203,38 +237,22 @@ export class WideResNet38 extends WsssLayer<Wrn38Options> {
 
   private declareUnit(u: UnitSpec, frozen: boolean): UnitWeights {
     const o = this.options;
-    const trainable = !frozen;
-    const bn = (name: string, c: number) =>
-      this.addBatchNorm(`${u.name}/${name}`, c, frozen ? 'frozen' : o.bnMode);
-    const conv = (name: string, k: number, cin: number, cout: number) =>
-      this.addConv(`${u.name}/${name}`, {
-        kernelSize: k,
-        inChannels: cin,
-        outChannels: cout,
-        init: o.init,
-        trainable,
-      });
-    const needsProjection = hasProjection(u);
-    if (u.kind === 'basic') {
-      return {
-        bn2a: bn('bn_branch2a', u.inChannels),
-        branch1: needsProjection ? conv('conv_branch1', 1, u.inChannels, u.outChannels) : undefined,
-        conv2a: conv('conv_branch2a', 3, u.inChannels, u.midChannels),
-        bn2b1: bn('bn_branch2b1', u.midChannels),
-        conv2b1: conv('conv_branch2b1', 3, u.midChannels, u.outChannels),
-      };
-    }
-    const q = u.outChannels / 4;
-    const h = u.outChannels / 2;
-    return {
-      bn2a: bn('bn_branch2a', u.inChannels),
-      branch1: conv('conv_branch1', 1, u.inChannels, u.outChannels),
-      conv2a: conv('conv_branch2a', 1, u.inChannels, q),
-      bn2b1: bn('bn_branch2b1', q),
-      conv2b1: conv('conv_branch2b1', 3, q, h),
-      bn2b2: bn('bn_branch2b2', h),
-      conv2b2: conv('conv_branch2b2', 1, h, u.outChannels),
-    };
+    return declareUnitWeights(u, {
+      bn: (name, c) => this.addBatchNorm(`${u.name}/${name}`, c, frozen ? 'frozen' : o.bnMode),
+      conv: (name, k, cin, cout) =>
+        this.addConv(`${u.name}/${name}`, {
+          kernelSize: k,
+          inChannels: cin,
+          outChannels: cout,
+          init: o.init,
+          trainable: !frozen,
+        }),
+    });
+  }
+
+  /** A state dict's weights imply RGB input: the backbone always takes NHWC images with 3 channels. */
+  override inputShapeFromWeights(): Shape {
+    return [null, null, null, 3];
   }
 
   override computeOutputShape(inputShape: Shape | Shape[]): Shape | Shape[] {

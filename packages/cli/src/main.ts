@@ -402,8 +402,9 @@ Examples:
       output: { type: 'string', short: 'o' },
       format: { type: 'string' },
       float16: { type: 'boolean' },
+      quantize: { type: 'string' },
     },
-    help: `wsss export --checkpoint <run|file> --output <folder> [--format tfjs,safetensors] [--float16]
+    help: `wsss export --checkpoint <run|file> --output <folder> [--format tfjs,safetensors] [--float16 | --quantize uint8]
 
 Writes <output>/tfjs/model.json + weights.bin (tf.loadLayersModel in a browser after importing @wsss/cli so
 the WS-FCN layers are registered), <output>/model.safetensors (PyTorch names and layouts, spec §1.1) and
@@ -415,6 +416,9 @@ Options:
   --format <list>        tfjs, safetensors or both (default both)
   --float16              store the tfjs weights as float16 (half the size; tfjs widens them to float32 on
                          load); model.safetensors stays float32
+  --quantize <uint8|uint16>  store the tfjs kernels per-tensor affine quantized in tfjs's own manifest format
+                         (uint8: a quarter of the size; biases and BatchNorm stay float32); plain
+                         tf.loadLayersModel reads them back as float32
   --backend <name>       as for train; --json, -q
 
 Example:
@@ -906,12 +910,19 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
             throw new ConfigError(
               `--format ${JSON.stringify(f)} is not allowed; expected tfjs, safetensors or both (comma-separated)`,
             );
+        const quantize = values['quantize'] as string | undefined;
+        if (quantize !== undefined && quantize !== 'uint8' && quantize !== 'uint16')
+          throw new ConfigError(
+            `--quantize ${JSON.stringify(quantize)} is not allowed; expected uint8 or uint16`,
+          );
+        if (quantize && values['float16'])
+          throw new ConfigError('--float16 and --quantize choose the weight storage: give only one of them');
         const r = await runExport({
           checkpoint: required(values, 'checkpoint', cmd),
           output: required(values, 'output', cmd),
           out,
           formats: formats as ExportFormat[],
-          float16: !!values['float16'],
+          weights: quantize ? (quantize as 'uint8' | 'uint16') : values['float16'] ? 'float16' : 'float32',
           overrides,
         });
         out.result({ command: 'export', files: r.files }, `wrote:\n  ${r.files.join('\n  ')}`);

@@ -85,6 +85,12 @@ export class Aspp extends WsssLayer<AsppOptions> {
     }
   }
 
+  /** The input channels are those of the 1×1 branch. */
+  override inputShapeFromWeights(shapes: ReadonlyMap<string, readonly number[]>): Shape | null {
+    const k = shapes.get('aspp1/atrous_conv/kernel');
+    return k ? [null, null, null, k[2]!] : null;
+  }
+
   override build(inputShape: Shape | Shape[]): void {
     const s = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Shape;
     const cin = s[3];

@@ -204,6 +204,12 @@ export class Fca extends WsssLayer<FcaOptions> {
       throw new Error(`WsssFca: spatialKernel must be odd, got ${o.spatialKernel}`);
   }
 
+  /** The input channels are those of the first branch's first strip convolution. */
+  override inputShapeFromWeights(shapes: ReadonlyMap<string, readonly number[]>): Shape | null {
+    const k = shapes.get('fca1/conv1_1/kernel');
+    return k ? [null, null, null, k[2]!] : null;
+  }
+
   override build(inputShape: Shape | Shape[]): void {
     const s = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Shape;
     const cin = s[3];

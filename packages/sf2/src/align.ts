@@ -96,6 +96,13 @@ export class Align extends WsssLayer<AlignOptions> {
     return pairShapes('WsssAlign', inputShape, ['low', 'high']);
   }
 
+  /** `[low, high]` channels: those of the two projections `down_l` and `down_h`. */
+  override inputShapeFromWeights(shapes: ReadonlyMap<string, readonly number[]>): Shape[] | null {
+    const l = shapes.get('down_l/kernel');
+    const h = shapes.get('down_h/kernel');
+    return l && h ? [[null, null, null, l[2]!], [null, null, null, h[2]!]] : null;
+  }
+
   override build(inputShape: Shape | Shape[]): void {
     const [low, high] = Align.shapes(inputShape);
     const p = this.options.projectChannels;

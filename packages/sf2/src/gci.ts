@@ -84,6 +84,13 @@ export class GciFusion extends WsssLayer<GciFusionOptions> {
     return pairShapes('WsssGciFusion', inputShape, ['conv3', 'context']);
   }
 
+  /** `[conv3, context]` channels: `fc8_skip`'s input, and `fc8_x`'s input minus the skip channels. */
+  override inputShapeFromWeights(shapes: ReadonlyMap<string, readonly number[]>): Shape[] | null {
+    const skip = shapes.get('fc8_skip/conv/kernel');
+    const x = shapes.get('fc8_x/conv/kernel');
+    return skip && x ? [[null, null, null, skip[2]!], [null, null, null, x[2]! - skip[3]!]] : null;
+  }
+
   override build(inputShape: Shape | Shape[]): void {
     const [a, b] = this.shapes(inputShape);
     const { channels: c, skipChannels: k, bnMode } = this.options;

@@ -88,6 +88,15 @@ export class Sf2 extends WsssLayer<Sf2Options> {
     return [left, down];
   }
 
+  /** Both inputs have `channels` channels (the option fixes them; the weights agree). */
+  override inputShapeFromWeights(): Shape[] {
+    const c = this.options.channels;
+    return [
+      [null, null, null, c],
+      [null, null, null, c],
+    ];
+  }
+
   override build(inputShape: Shape | Shape[]): void {
     this.shapes(inputShape);
     const c = this.options.channels;

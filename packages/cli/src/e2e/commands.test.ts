@@ -301,6 +301,17 @@ describe('every wsss command, spawned', () => {
     expect(readFileSync(join(half, 'tfjs', 'weights.bin')).length).toBe(
       readFileSync(join(out, 'tfjs', 'weights.bin')).length / 2,
     );
+    const q = join(dir, 'export-u8');
+    const u = await runCli(['export', '--checkpoint', run, '-o', q, '--format', 'tfjs', '--quantize', 'uint8']);
+    expect(u.code, u.stderr).toBe(0);
+    const manifest = JSON.parse(readFileSync(join(q, 'tfjs', 'model.json'), 'utf8')).weightsManifest[0].weights;
+    expect(manifest.some((w: { quantization?: { dtype: string } }) => w.quantization?.dtype === 'uint8')).toBe(true);
+    expect(readFileSync(join(q, 'tfjs', 'weights.bin')).length).toBeLessThan(
+      readFileSync(join(out, 'tfjs', 'weights.bin')).length / 3,
+    );
+    const bad = await runCli(['export', '--checkpoint', run, '-o', join(dir, 'x'), '--quantize', 'int4']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--quantize "int4" is not allowed; expected uint8 or uint16');
   });
 
   it('bench: one rep at a small size prints the step and inference times (and JSON)', async () => {

@@ -320,8 +320,51 @@ function shapeStr(s: readonly number[]): string {
   return `[${s.join(', ')}]`;
 }
 
+interface Buildable {
+  name: string;
+  built: boolean;
+  build(shape: unknown): void;
+  getClassName?(): string;
+  inputShapeFromWeights?(shapes: ReadonlyMap<string, readonly number[]>): unknown;
+}
+
 /**
- * Loads a PyTorch state dict into tfjs weights by `rules` (first matching rule wins), converting layouts.
+ * Builds an unbuilt layer (no weights yet) before loading into it: from the input shape its weights' shapes imply
+ * (`inputShapeFromWeights`), or else throws saying which shape to build it with.
+ */
+function buildIfNeeded(target: WeightTarget, stateDict: StateDict, rules: readonly StateDictRule[]): void {
+  const layer = target as unknown as Buildable;
+  if (Array.isArray(target) || typeof layer.build !== 'function' || layer.built !== false) return;
+  if (Array.isArray((target as { layers?: unknown }).layers)) return; // models are built when created
+  const scope = `${layer.name}/`;
+  const shapes = new Map<string, number[]>();
+  let firstConv: { key: string; inChannels: number } | undefined;
+  for (const [key, entry] of entriesOf(stateDict)) {
+    const hit = forward(rules, key);
+    if (!hit || hit.name === null) continue;
+    const perm = TO_TF[hit.rule.transform ?? 'none'];
+    if (perm && perm.length !== entry.shape.length) continue;
+    const shape = perm ? perm.map((p) => entry.shape[p]!) : [...entry.shape];
+    shapes.set(hit.name.startsWith(scope) ? hit.name.slice(scope.length) : hit.name, shape);
+    if (!firstConv && hit.rule.transform === 'conv') firstConv = { key, inChannels: entry.shape[1]! };
+  }
+  const input = layer.inputShapeFromWeights?.(shapes);
+  if (!input) {
+    const hint = firstConv
+      ? ` (the state dict's first convolution, '${firstConv.key}', takes ${firstConv.inChannels} channels: for a single input, layer.build([null, null, null, ${firstConv.inChannels}]))`
+      : '';
+    throw new Error(
+      `loadStateDict: layer '${layer.name}' (${layer.getClassName?.() ?? 'layer'}) is not built, so it has no weights to load into; build it first with layer.build(inputShape) or apply it to an input${hint}`,
+    );
+  }
+  layer.build(input);
+  layer.built = true;
+}
+
+/**
+ * Loads a PyTorch state dict into tfjs weights by `rules` (first matching rule wins), converting layouts. An
+ * unbuilt wsss layer is built first, with the input shape its weights' shapes imply (`inputShapeFromWeights`);
+ * when they cannot tell, the error says which shape to build it with.
  *
  * A `LayerVariable` is written in place; in a `Record<string, tf.Tensor>` target a `tf.Variable` is assigned
  * and any other tensor is replaced by a new tensor (the old one is left to its owner, not disposed).
@@ -338,6 +381,7 @@ export function loadStateDict(
   opts: LoadStateDictOptions = {},
 ): LoadReport {
   const { strict = true, dryRun = false, release = false } = opts;
+  buildIfNeeded(target, stateDict, rules);
   const slots = slotsOf(target, 'loadStateDict');
   const report: LoadReport = { loaded: [], missing: [], unexpected: [], misshaped: [], ignored: [] };
   const why = new Map<string, string>();

@@ -244,6 +244,15 @@ export abstract class WsssLayer<O extends object = object> extends tfl.layers.La
     }
   }
 
+  /**
+   * The input shape that weights of these shapes imply (names without this layer's scope, e.g. `down_l/kernel`;
+   * tfjs layouts), so that `loadStateDict` can build an unbuilt layer from a state dict. Null (the default) when the
+   * weights cannot tell; modules whose first weights reveal their input channels override it.
+   */
+  inputShapeFromWeights(_shapes: ReadonlyMap<string, readonly number[]>): Shape | Shape[] | null {
+    return null;
+  }
+
   protected isTraining(kwargs: Kwargs | undefined): boolean {
     return kwargs?.['training'] === true;
   }

@@ -74,6 +74,12 @@ export class SegHead extends WsssLayer<SegHeadOptions> {
       throw new Error(`WsssSegHead: bnMode must be one of ${BATCH_NORM_MODES.join(', ')}`);
   }
 
+  /** The input channels are those of the first 3×3 convolution (`0`). */
+  override inputShapeFromWeights(shapes: ReadonlyMap<string, readonly number[]>): Shape | null {
+    const k = shapes.get('0/kernel');
+    return k ? [null, null, null, k[2]!] : null;
+  }
+
   override build(inputShape: Shape | Shape[]): void {
     const s = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Shape;
     if (s.length !== 4 || !s[3])

@@ -3,7 +3,9 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { floatToHalfBits as float16Bits } from '@wsss/core';
 import { seededValues, useBackend } from '@wsss/core/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { float16Artifacts } from './float16Weights.js';
+import { affineQuantize, quantizedArtifacts } from './quantizedWeights.js';
+
+const float16Artifacts = (a: tf.io.ModelArtifacts) => quantizedArtifacts(a, 'float16');
 
 /** What tfjs's loader makes of float16 bits (its own decoder, via a one-entry manifest). */
 function decodeWithTfjs(bits: Uint16Array): Float32Array {
@@ -143,5 +145,55 @@ describe('float16 weights (wsss export --float16)', () => {
         weightData: big.buffer,
       }),
     ).toThrow(/ends before weight 'k'/);
+  });
+
+  it('uint8/uint16: per-tensor affine (tfjs reads q·scale + min), every value back within scale/2; vectors stay float32', async () => {
+    const v = Float32Array.from(seededValues(1000, 5), (x) => x * 3 - 1);
+    for (const bits of [8, 16] as const) {
+      const { q, min, scale } = affineQuantize(v, bits);
+      expect(Math.min(...v)).toBe(min);
+      expect(scale).toBeCloseTo((Math.max(...v) - min) / (2 ** bits - 1), 12);
+      for (let i = 0; i < v.length; i++)
+        expect(Math.abs(q[i]! * scale + min - v[i]!)).toBeLessThanOrEqual(scale / 2 + 1e-7);
+    }
+    expect(affineQuantize(new Float32Array([0.5, 0.5]), 8)).toMatchObject({ min: 0.5, scale: 1 });
+    const model = tfl.sequential({
+      layers: [
+        tfl.layers.dense({
+          inputShape: [6],
+          units: 5,
+          activation: 'relu',
+          kernelInitializer: 'glorotNormal',
+        }),
+        tfl.layers.dense({ units: 3, biasInitializer: 'randomNormal' }),
+      ],
+    });
+    const artifacts = await artifactsOf(model);
+    const x = tf.tensor2d(seededValues(24, 3), [4, 6]);
+    const a = model.predict(x) as tf.Tensor;
+    const scaleOut = tf.tidy(() => tf.max(tf.abs(a)).dataSync()[0]!);
+    for (const [storage, bytesPerKernel, tol] of [
+      ['uint8', 1, 2 ** -5],
+      ['uint16', 2, 2 ** -12],
+    ] as const) {
+      const out = quantizedArtifacts(artifacts, storage);
+      // kernels 6×5 and 5×3 quantized, the biases (5 + 3) kept as float32
+      expect((out.weightData as ArrayBuffer).byteLength).toBe((30 + 15) * bytesPerKernel + 8 * 4);
+      expect(out.weightSpecs!.map((s) => s.quantization?.dtype)).toEqual([
+        storage,
+        undefined,
+        storage,
+        undefined,
+      ]);
+      const loaded = await tfl.loadLayersModel(tf.io.fromMemory(out));
+      const b = loaded.predict(x) as tf.Tensor;
+      const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]!);
+      expect(diff, storage).toBeLessThan(scaleOut * tol);
+      expect(diff, storage).toBeGreaterThan(0);
+      tf.dispose(b);
+      loaded.dispose();
+    }
+    tf.dispose([x, a]);
+    model.dispose();
   });
 });
