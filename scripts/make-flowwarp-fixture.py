@@ -7,12 +7,14 @@ Inputs follow formulas the test recomputes (NHWC flat index i): high = ((7 i) mo
 ((5 i) mod 13 − 6) / 2. Cases: `identity` (81×81 → 81×81, zero flow), `up` (41×41 → 81×81, zero flow, as in
 training), `flow` (41×41 → 81×81 with the formula flow). Outputs are NHWC float32.
 """
-import json
 import os
-import struct
+import sys
 
 import torch
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench", "torch"))
+from _safetensors import write_safetensors  # noqa: E402
 
 
 def formula(shape, mul, mod, off, div):
@@ -37,15 +39,6 @@ for name, (h, w, zero) in {"identity": (81, 81, True), "up": (41, 41, True), "fl
     flow = torch.zeros(1, 2, 81, 81) if zero else formula((1, 81, 81, 2), 5, 13, 6, 2).permute(0, 3, 1, 2)
     out[name] = flow_warp(high, flow).permute(0, 2, 3, 1).contiguous()
 
-header, blobs, offset = {"__metadata__": {"torch": torch.__version__}}, [], 0
-for name, t in out.items():
-    b = t.numpy().astype("<f4").tobytes()
-    header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(b)]}
-    blobs.append(b)
-    offset += len(b)
-text = json.dumps(header).encode()
-text += b" " * (-len(text) % 8)
 path = os.path.join(os.path.dirname(__file__), "..", "packages", "sf2", "src", "fixtures", "flowwarp.safetensors")
-with open(path, "wb") as f:
-    f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+write_safetensors(path, out, {"torch": torch.__version__})
 print(f"wrote {path}")

@@ -15,7 +15,6 @@ python3 (torch 1.13 CPU); tests only read the output.
 """
 import json
 import os
-import struct
 import sys
 
 import torch
@@ -24,6 +23,7 @@ import torch.nn.functional as F
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "bench", "torch"))
 from _resnet38 import FULL  # noqa: E402
+from _safetensors import write_safetensors  # noqa: E402
 from _wsfcn import WsFcn, class_scores  # noqa: E402
 
 OUT = os.path.join(HERE, "..", "packages", "cli", "src", "e2e", "fixtures")
@@ -42,19 +42,6 @@ def pamr_kernels():
     for i in range(9):
         s[i, 0, i // 3, i % 3] = 1
     return {"_aff.aff_x.kernel": x, "_aff.aff_m.kernel": m, "_aff.aff_std.kernel": s}
-
-
-def write_safetensors(path, tensors):
-    header, blobs, offset = {}, [], 0
-    for name, t in tensors.items():
-        b = t.contiguous().numpy().astype("<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(b)]}
-        blobs.append(b)
-        offset += len(b)
-    text = json.dumps(header).encode()
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
 
 
 torch.manual_seed(0)

@@ -100,7 +100,12 @@ export class Align extends WsssLayer<AlignOptions> {
   override inputShapeFromWeights(shapes: ReadonlyMap<string, readonly number[]>): Shape[] | null {
     const l = shapes.get('down_l/kernel');
     const h = shapes.get('down_h/kernel');
-    return l && h ? [[null, null, null, l[2]!], [null, null, null, h[2]!]] : null;
+    return l && h
+      ? [
+          [null, null, null, l[2]!],
+          [null, null, null, h[2]!],
+        ]
+      : null;
   }
 
   override build(inputShape: Shape | Shape[]): void {

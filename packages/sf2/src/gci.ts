@@ -88,7 +88,12 @@ export class GciFusion extends WsssLayer<GciFusionOptions> {
   override inputShapeFromWeights(shapes: ReadonlyMap<string, readonly number[]>): Shape[] | null {
     const skip = shapes.get('fc8_skip/conv/kernel');
     const x = shapes.get('fc8_x/conv/kernel');
-    return skip && x ? [[null, null, null, skip[2]!], [null, null, null, x[2]! - skip[3]!]] : null;
+    return skip && x
+      ? [
+          [null, null, null, skip[2]!],
+          [null, null, null, x[2]! - skip[3]!],
+        ]
+      : null;
   }
 
   override build(inputShape: Shape | Shape[]): void {

@@ -302,10 +302,23 @@ describe('every wsss command, spawned', () => {
       readFileSync(join(out, 'tfjs', 'weights.bin')).length / 2,
     );
     const q = join(dir, 'export-u8');
-    const u = await runCli(['export', '--checkpoint', run, '-o', q, '--format', 'tfjs', '--quantize', 'uint8']);
+    const u = await runCli([
+      'export',
+      '--checkpoint',
+      run,
+      '-o',
+      q,
+      '--format',
+      'tfjs',
+      '--quantize',
+      'uint8',
+    ]);
     expect(u.code, u.stderr).toBe(0);
-    const manifest = JSON.parse(readFileSync(join(q, 'tfjs', 'model.json'), 'utf8')).weightsManifest[0].weights;
-    expect(manifest.some((w: { quantization?: { dtype: string } }) => w.quantization?.dtype === 'uint8')).toBe(true);
+    const manifest = JSON.parse(readFileSync(join(q, 'tfjs', 'model.json'), 'utf8')).weightsManifest[0]
+      .weights;
+    expect(
+      manifest.some((w: { quantization?: { dtype: string } }) => w.quantization?.dtype === 'uint8'),
+    ).toBe(true);
     expect(readFileSync(join(q, 'tfjs', 'weights.bin')).length).toBeLessThan(
       readFileSync(join(out, 'tfjs', 'weights.bin')).length / 3,
     );

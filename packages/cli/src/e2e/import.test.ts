@@ -2,7 +2,8 @@
  * `wsss import` of released PyTorch checkpoints, spawned as users run it, with fixtures written by the project's
  * PyTorch twin (scripts/make-import-fixture.py): the official key layout, zip and legacy `.pth`, a `module.`
  * prefix, PAMR's fixed kernels; the imported model's test-mode outputs against the twin's; every key of the
- * full-size official state dict mapped with its shape; the errors for anything that does not fit.
+ * full-size official state dict mapped with its shape; the errors for anything that does not fit; and a training
+ * step of the imported run against the twin's (scripts/make-trainstep-fixture.py): losses and every gradient.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,6 +15,7 @@ import {
   parseSafetensors,
   type StateDictEntry,
   setBackend,
+  setUniformSource,
   withoutInitialization,
 } from '@wsss/core';
 import { readPth, writeSafetensorsFile } from '@wsss/core/node';
@@ -24,7 +26,9 @@ import { VOC_PRESET } from '../config/presets.js';
 import { deepMerge, type WsssConfig } from '../config/schema.js';
 import { referenceTestOutputs } from '../infer/predict.js';
 import { createWsFcn } from '../model/wsfcn.js';
+import { lossConfigOf } from '../run/evaluate.js';
 import { Output } from '../run/output.js';
+import { wsFcnLosses } from '../train/step.js';
 import { differingTensors, runCli, spawnSuite } from './cli.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
@@ -177,6 +181,99 @@ describe('wsss import, spawned, against the PyTorch twin', () => {
     ]);
     expect(classes.code).not.toBe(0);
   });
+
+  it("the imported run's first training step is the twin's: both losses and all 103 gradients to 1e-4 relative, on the same dropout and gate draws", async () => {
+    // scripts/make-trainstep-fixture.py: reference training mode, PAMR 10 iterations, the mask loss counting
+    const run = join(dir, 'twin-step');
+    expect((await runCli(['import', TWIN, '--out', run])).code).toBe(0);
+    await setBackend('wasm');
+    const { net, ckpt } = await openCheckpoint(run, [], new Output({ quiet: true, progress: false }));
+    const want = parseSafetensors(new Uint8Array(readFileSync(fixture('twin-trainstep.safetensors'))));
+    const sd = new Map(
+      [...want.tensors].filter(([k]) => k.startsWith('init/')).map(([k, t]) => [k.slice(5), t]),
+    );
+    const init = loadStateDict(net.model, sd, net.stateDictRules(), { strict: false });
+    expect(init.loaded).toEqual(['last_conv/8/kernel', 'last_conv/8/bias']);
+    const N = 2;
+    const H = 33;
+    const W = 45;
+    const raw = tf.tensor4d(
+      Float32Array.from({ length: N * H * W * 3 }, (_, i) => ((i * 11) % 97) / 96),
+      [N, H, W, 3],
+    );
+    const images = tf.tidy(() =>
+      tf.div(tf.sub(raw, [0.485, 0.456, 0.406]), [0.229, 0.224, 0.225]),
+    ) as tf.Tensor4D;
+    // image 0 shows class 1, image 1 class 3 (1-based foreground classes, as the fixture)
+    const labels = tf.tensor2d(
+      [0, 2].flatMap((c) => Array.from({ length: 20 }, (_, j) => (j === c ? 1 : 0))),
+      [N, 20],
+    );
+    // the fixture's draws: the k-th random op gets u_i = ((7919 i + 104729 k) mod 10007) / 10007 over NHWC
+    let k = 0;
+    setUniformSource((shape) => {
+      const n = shape.reduce((a, b) => a * b, 1);
+      const u = Float32Array.from({ length: n }, (_, i) => ((7919 * i + 104729 * k) % 10007) / 10007);
+      k++;
+      return tf.tensor(u, shape);
+    });
+    const vars = net.paramGroups().flatMap((g) => g.variables);
+    const parts: Record<string, number> = {};
+    let grads: tf.NamedTensorMap;
+    try {
+      ({ grads } = tf.variableGrads(() => {
+        const t = wsFcnLosses(net, { images, raw, labels }, 0, {
+          ...lossConfigOf(ckpt.state.config),
+          pretrainEpochs: 0,
+        });
+        parts['clsLoss'] = t.clsLoss.dataSync()[0]!;
+        parts['maskLoss'] = t.maskLoss!.dataSync()[0]!;
+        parts['loss'] = t.loss.dataSync()[0]!;
+        return t.loss;
+      }, vars));
+    } finally {
+      setUniformSource(null);
+    }
+    expect(k).toBe(8); // b6 ×2, b7 ×2, FCA's output dropout, the gate, the head ×2 — the twin's order
+    for (const name of ['loss', 'clsLoss', 'maskLoss']) {
+      const w = want.tensors.get(name)!.data[0]!;
+      expect(Math.abs(parts[name]! - w) / Math.abs(w), name).toBeLessThan(1e-4);
+    }
+    // the gradients under PyTorch names: write them into the variables, export, put the weights back
+    const saved = vars.map((v) => v.clone());
+    tf.tidy(() => {
+      for (const v of vars) v.assign(grads[v.name] ?? tf.zerosLike(v));
+    });
+    const exported = await exportStateDict(net.model, net.stateDictRules());
+    for (const [i, v] of vars.entries()) v.assign(saved[i]!);
+    tf.dispose([...saved, ...Object.values(grads), raw, images, labels]);
+    net.model.dispose();
+    const wanted = [...want.tensors.keys()].filter((name) => name.startsWith('grad/'));
+    expect(wanted.length).toBe(103);
+    const maxAbs = (d: ArrayLike<number>) => Array.from(d).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    const worst: [string, number][] = [];
+    for (const name of wanted) {
+      const key = name.slice(5);
+      const w = want.tensors.get(name)!;
+      const got = exported.get(key)!;
+      expect(got?.shape, key).toEqual(w.shape);
+      if (/^sf2\.conv\w+\.bias$/.test(key)) {
+        // a bias right before batch-statistics BatchNorm cancels: its gradient is 0, both sides give rounding
+        // noise — below a millionth of the same convolution's weight gradient
+        const weight = maxAbs(want.tensors.get(name.replace(/bias$/, 'weight'))!.data);
+        expect(maxAbs(w.data), key).toBeLessThan(1e-5 * weight);
+        expect(maxAbs(got.data), key).toBeLessThan(1e-5 * weight);
+        continue;
+      }
+      let err = 0;
+      for (let i = 0; i < w.data.length; i++) err = Math.max(err, Math.abs(got.data[i]! - w.data[i]!));
+      worst.push([key, err / maxAbs(w.data)]);
+    }
+    worst.sort((a, b) => b[1] - a[1]);
+    expect(worst.length).toBe(95);
+    if (process.env['WSSS_PARITY_TABLE']) console.log(worst.slice(0, 5), parts);
+    expect(worst[0]![1], worst[0]![0]).toBeLessThan(1e-4);
+  }, 120_000);
 
   it("1-stage-wseg's model (SSSS: ASPP + GCI) imports by its keys", async () => {
     await setBackend('wasm');

@@ -8,7 +8,7 @@
  * (spec §9.6).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { nextSeed } from '../ops/random.js';
+import { uniformDraw } from '../ops/random.js';
 import { type Kwargs, type LayerArgs, registerWsssLayer, type Shape, WsssLayer } from './contract.js';
 
 export interface StochasticGateOptions {
@@ -48,12 +48,7 @@ export function stochasticGate(
   }
   return tf.tidy(() => {
     if (!opts.training) return tf.add(tf.mul(deep, 1 - psi), tf.mul(shallow, psi));
-    const r =
-      opts.mask ??
-      tf.cast(
-        tf.less(tf.randomUniform(deep.shape, 0, 1, 'float32', opts.seed ?? nextSeed()), 1 - psi),
-        'float32',
-      );
+    const r = opts.mask ?? tf.cast(tf.less(uniformDraw(deep.shape, opts.seed), 1 - psi), 'float32');
     const deepScaled = tf.div(tf.sub(deep, tf.mul(shallow, psi)), Math.max(1e-8, 1 - psi));
     // r·a + (1−r)·b written as b + r·(a − b): one fewer full-size temporary.
     return tf.add(shallow, tf.mul(r, tf.sub(deepScaled, shallow)));

@@ -4,7 +4,7 @@
  * `training`. A mask can be injected for parity tests (spec §7: PyTorch's RNG cannot be reproduced).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { nextSeed } from './random.js';
+import { uniformDraw } from './random.js';
 
 export interface DropoutOptions {
   training: boolean;
@@ -20,12 +20,7 @@ function checkRate(rate: number, fn: string): void {
 
 function applyMask(x: tf.Tensor, rate: number, noiseShape: number[], opts: DropoutOptions): tf.Tensor {
   return tf.tidy(() => {
-    const keep =
-      opts.mask ??
-      tf.cast(
-        tf.greaterEqual(tf.randomUniform(noiseShape, 0, 1, 'float32', opts.seed ?? nextSeed()), rate),
-        'float32',
-      );
+    const keep = opts.mask ?? tf.cast(tf.greaterEqual(uniformDraw(noiseShape, opts.seed), rate), 'float32');
     return tf.mul(x, tf.mul(keep, 1 / (1 - rate)));
   });
 }

@@ -4,6 +4,7 @@
  * draws a fresh seed from a counter-based stream, so a run is reproducible and — with `randomState()` saved in a
  * checkpoint and `setRandomState()` on resume — continues exactly where it stopped.
  */
+import * as tf from '@tensorflow/tfjs-core';
 
 export interface RandomState {
   seed: number;
@@ -44,4 +45,29 @@ export function nextSeed(): number | undefined {
   z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
   z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
   return (z ^ (z >>> 16)) & 0x7fffffff;
+}
+
+type UniformSource = (shape: number[]) => tf.Tensor;
+let uniformSource: UniformSource | null = null;
+
+/**
+ * Replaces the uniform [0, 1) draws behind dropout, channel dropout and the stochastic gate by `source(shape)` —
+ * the shape in NHWC order (dropout: the tensor's; channel dropout: (N,1,1,C); the gate: the features') — or
+ * restores random draws with `null`. For reproducing a training step of another framework on the same draws (the
+ * parity test with the PyTorch twin gives both sides the same formula): each op turns the values into its mask by
+ * its own rule (dropout keeps u ≥ rate, the gate takes the deep feature where u < 1 − ψ).
+ */
+export function setUniformSource(source: UniformSource | null): void {
+  uniformSource = source;
+}
+
+/** Uniform [0, 1) values of `shape`: from {@link setUniformSource}'s source, else seeded or random draws. */
+export function uniformDraw(shape: number[], seed?: number): tf.Tensor {
+  if (uniformSource) {
+    const u = uniformSource(shape);
+    if (!tf.util.arraysEqual(u.shape, shape))
+      throw new Error(`setUniformSource: the source gave shape [${u.shape}] for a draw of shape [${shape}]`);
+    return u;
+  }
+  return tf.randomUniform(shape, 0, 1, 'float32', seed ?? nextSeed());
 }
