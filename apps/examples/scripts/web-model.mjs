@@ -1,13 +1,16 @@
 #!/usr/bin/env node
-// Regenerates the web page's static assets from a `wsss demo` run:
-//   web/public/model/   `wsss export --format tfjs --float16` of the run's best checkpoint (model.json, weights.bin,
-//                       wsss-model.json)
-//   web/public/samples/ two held-out images of the run's synthetic set (the sample buttons of the page)
+// Regenerates the web page's static assets from a wsss run (a `wsss demo` run, a run trained on your own images, or
+// one made by `wsss import` from a released PyTorch checkpoint):
+//   web/public/model/   `wsss export --format tfjs --float16` of the run's best checkpoint, else its last
+//                       (model.json, weights.bin, wsss-model.json)
+//   web/public/samples/ index.json, the page's sample buttons: for a run on the synthetic set two of its held-out
+//                       images; for any other run none (pick or drop your own)
 //
-//   npm run -w @wsss/examples web:model [-- <run folder or .safetensors checkpoint>]
+//   npm run -w @wsss/examples web:model [-- <run folder or .safetensors checkpoint>] [--into <folder>]
 //
-// Without an argument it takes the newest runs/demo-* folder of the repository (where `npm run demo` writes).
-// Needs the packages built (the npm script builds @wsss/cli and its dependencies first).
+// Without a run it takes the newest runs/demo-* folder of the repository (where `npm run demo` writes); `--into`
+// writes somewhere else than web/public (the page test serves such a folder). Needs the packages built (the npm
+// script builds @wsss/cli and its dependencies first).
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cp, mkdir } from 'node:fs/promises';
@@ -36,13 +39,21 @@ function newestDemoRun() {
   return dirs.sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
 }
 
-const arg = process.argv[2];
+const args = process.argv.slice(2);
+const intoAt = args.indexOf('--into');
+const into = intoAt >= 0 ? args.splice(intoAt, 2)[1] : undefined;
+if (intoAt >= 0 && !into) {
+  console.error('web:model: --into needs a folder');
+  process.exit(2);
+}
+const publicDir = resolve(into ?? join(web, 'public'));
+const arg = args[0];
+function checkpointOf(run) {
+  const best = join(run, 'checkpoints', 'best.safetensors');
+  return existsSync(best) ? best : join(run, 'checkpoints', 'last.safetensors');
+}
 const checkpoint = resolve(
-  arg
-    ? arg.endsWith('.safetensors')
-      ? arg
-      : join(arg, 'checkpoints', 'best.safetensors')
-    : join(newestDemoRun(), 'checkpoints', 'best.safetensors'),
+  arg ? (arg.endsWith('.safetensors') ? arg : checkpointOf(arg)) : checkpointOf(newestDemoRun()),
 );
 if (!existsSync(checkpoint)) {
   console.error(`web:model: no checkpoint at ${checkpoint}`);
@@ -50,13 +61,7 @@ if (!existsSync(checkpoint)) {
 }
 const runDir = dirname(dirname(checkpoint));
 const { config } = JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8'));
-const synthetic = config.data?.synthetic;
-if (config.data?.dataset !== 'synthetic' || !synthetic) {
-  console.error(
-    `web:model: ${runDir} was not trained on the synthetic set; the page expects the demo's model`,
-  );
-  process.exit(1);
-}
+const synthetic = config.data?.dataset === 'synthetic' ? config.data.synthetic : undefined;
 
 const out = mkdtempSync(join(tmpdir(), 'wsss-web-model-'));
 try {
@@ -80,7 +85,7 @@ try {
   // provenance without this machine's paths
   meta.checkpoint = `${basename(runDir)}/checkpoints/${basename(checkpoint)}`;
   writeFileSync(join(out, 'wsss-model.json'), `${JSON.stringify(meta, null, 2)}\n`);
-  const model = join(web, 'public', 'model');
+  const model = join(publicDir, 'model');
   rmSync(model, { recursive: true, force: true });
   await mkdir(model, { recursive: true });
   await cp(join(out, 'tfjs'), join(model, 'tfjs'), { recursive: true });
@@ -89,18 +94,22 @@ try {
   rmSync(out, { recursive: true, force: true });
 }
 
-const samples = join(web, 'public', 'samples');
+const samples = join(publicDir, 'samples');
+rmSync(samples, { recursive: true, force: true });
 await mkdir(samples, { recursive: true });
-for (const offset of SAMPLE_OFFSETS) {
+const names = [];
+for (const offset of synthetic ? SAMPLE_OFFSETS : []) {
   const index = synthetic.train + offset; // the held-out split follows the training images
   const s = renderSyntheticSample(synthetic.seed, index, {
     size: synthetic.size,
     numClasses: synthetic.numClasses,
   });
-  writeFileSync(join(samples, `synthetic-${index}.png`), await encodeImage(s.image, 'png'));
+  names.push(`synthetic-${index}.png`);
+  writeFileSync(join(samples, names.at(-1)), await encodeImage(s.image, 'png'));
 }
-const size = (f) => `${(statSync(join(web, 'public', f)).size / 1024).toFixed(0)} KiB`;
+writeFileSync(join(samples, 'index.json'), `${JSON.stringify(names)}\n`);
+const size = (f) => `${(statSync(join(publicDir, f)).size / 1024).toFixed(0)} KiB`;
 console.log(
-  `web:model: ${checkpoint} → web/public/model (weights.bin ${size('model/tfjs/weights.bin')}, ` +
-    `model.json ${size('model/tfjs/model.json')}) and web/public/samples`,
+  `web:model: ${checkpoint} → ${join(publicDir, 'model')} (weights.bin ${size('model/tfjs/weights.bin')}, ` +
+    `model.json ${size('model/tfjs/model.json')}); ${names.length} sample image(s) in ${samples}`,
 );

@@ -9,8 +9,10 @@
  * Chromium: /usr/bin/chromium (or WSSS_CHROMIUM). Without it the test is skipped, except in CI (CI=true) where it
  * fails: scripts/install-chromium.sh installs it.
  */
+import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
@@ -27,6 +29,9 @@ const HAVE_CHROMIUM = existsSync(CHROMIUM);
 const WEB = fileURLToPath(new URL('../web/', import.meta.url));
 const DIST = join(WEB, 'dist');
 const ARTEFACTS = fileURLToPath(new URL('../test-artefacts/', import.meta.url));
+const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+/** A checkpoint in the official WS-FCN key layout, written by the project's PyTorch twin (scripts/make-import-fixture.py). */
+const TWIN = join(REPO, 'packages/cli/src/e2e/fixtures/twin-wsfcn.pth');
 const NO_CHROMIUM_NOTE = HAVE_CHROMIUM
   ? ''
   : ` (${IN_CI ? 'fails in CI' : 'skipped'}: no Chromium at ${CHROMIUM}; scripts/install-chromium.sh installs it)`;
@@ -322,6 +327,88 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)(`web page in headless Chromium${NO_CHR
         `median of ${LARGE.images.length} at ${LARGE.size}×${LARGE.size}: ${fmt(medLarge)}`,
     );
     await page.close();
+  }, 120_000);
+
+  it('takes any run through `npm run web:model`: a model imported from a PyTorch checkpoint segments in the page; the demo keeps its two samples', async () => {
+    // the committed demo assets: two sample buttons from samples/index.json
+    const demo = await browser!.newPage();
+    await demo.goto(`${url}?backend=wasm`);
+    await demo.evaluate(() => (window as any).wsssPage.ready);
+    expect(await demo.locator('#samples button').allTextContents()).toEqual([
+      'synthetic-603',
+      'synthetic-629',
+    ]);
+    expect(await demo.textContent('#model')).toContain('5 classes: striped-disc, checked-square');
+    await demo.close();
+
+    // `wsss import` of the PyTorch twin's checkpoint (VOC's 20 classes), then the page's asset script into a
+    // folder the page is served from (requests for model/ and samples/ are answered from it)
+    const tmp = await mkdtemp(join(tmpdir(), 'wsss-web-import-'));
+    try {
+      const node = (args: string[]) =>
+        new Promise<{ code: number | null; out: string }>((done) => {
+          execFile(process.execPath, args, { cwd: REPO }, (e, stdout, stderr) =>
+            done({ code: e ? (e.code as number) : 0, out: stdout + stderr }),
+          );
+        });
+      const run = join(tmp, 'voc-import');
+      const imp = await node([
+        join(REPO, 'packages/cli/bin/wsss.mjs'),
+        'import',
+        TWIN,
+        '--out',
+        run,
+        '--quiet',
+      ]);
+      expect(imp.code, imp.out).toBe(0);
+      const into = join(tmp, 'public');
+      const wm = await node([join(REPO, 'apps/examples/scripts/web-model.mjs'), run, '--into', into]);
+      expect(wm.code, wm.out).toBe(0);
+      expect(wm.out).toContain('0 sample image(s)');
+      expect(JSON.parse(readFileSync(join(into, 'samples', 'index.json'), 'utf8'))).toEqual([]);
+      const info = JSON.parse(readFileSync(join(into, 'model', 'wsss-model.json'), 'utf8'));
+      expect(info.checkpoint).toBe('voc-import/checkpoints/last.safetensors');
+      expect(info.classNames).toHaveLength(21);
+
+      const page = await browser!.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.route(/\/(model|samples)\//, (route) =>
+        route.fulfill({ path: join(into, new URL(route.request().url()).pathname) }),
+      );
+      await page.goto(`${url}?backend=wasm`);
+      await page.evaluate(() => (window as any).wsssPage.ready);
+      expect(await page.textContent('#model')).toBe(
+        `WS-FCN (voc-import/checkpoints/last.safetensors), 20 classes: ${info.classNames.slice(1).join(', ')}`,
+      );
+      expect(await page.textContent('#samples')).toBe('none for this model');
+      const baseline = await page.evaluate(() => (window as any).wsssPage.numTensors() as number);
+      // a picture of another size than anything the model saw; every stage gives a class per pixel
+      const photo = Buffer.from(await encodeImage(sample(MAIN_IMAGE, 96).image, 'png'));
+      const r = await segmentFile(page, 'photo.png', photo);
+      expect([r.width, r.height]).toEqual([96, 96]);
+      for (const stage of [r.network, r.pamr!, r.crf!]) {
+        expect(stage.classes).toHaveLength(96 * 96);
+        expect(Math.max(...stage.classes)).toBeLessThanOrEqual(20);
+      }
+      for (const c of r.labels) expect(c >= 1 && c <= 20).toBe(true);
+      expect(r.numTensors).toBe(baseline);
+      expect(errors).toEqual([]);
+      await page.close();
+      // no checkpoint: said, nothing written
+      const none = await node([
+        join(REPO, 'apps/examples/scripts/web-model.mjs'),
+        tmp,
+        '--into',
+        join(tmp, 'x'),
+      ]);
+      expect(none.code).toBe(1);
+      expect(none.out).toContain(
+        `web:model: no checkpoint at ${join(tmp, 'checkpoints', 'last.safetensors')}`,
+      );
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
   }, 120_000);
 
   it('auto picks webgpu → webgl → wasm, skipping software renderers, and says why', async () => {

@@ -30,9 +30,6 @@ declare global {
   }
 }
 
-/** Held-out images of the demo's synthetic set (seed 0, indices ≥ 600), written by `npm run web:model`. */
-const SAMPLES = ['synthetic-603.png', 'synthetic-629.png'];
-
 const params = new URLSearchParams(location.search);
 const backendRequest = (params.get('backend') ?? 'auto') as BackendRequest;
 const maxSide = Number(params.get('maxSide') ?? 512);
@@ -188,18 +185,32 @@ document.addEventListener('drop', (e) => {
   const file = e.dataTransfer?.files[0];
   if (file) void openImage(file.name, file);
 });
-const samples = el<HTMLElement>('samples');
-for (const file of SAMPLES) {
-  const button = document.createElement('button');
-  button.type = 'button';
-  button.textContent = file.replace(/\.png$/, '');
-  button.addEventListener('click', async () => {
-    const res = await fetch(`${import.meta.env.BASE_URL}samples/${file}`);
-    if (res.ok) await openImage(file, await res.blob());
-    else say(`cannot load sample ${file}: HTTP ${res.status}`, true);
-  });
-  samples.append(button);
+/**
+ * The sample buttons: `samples/index.json`, written by `npm run web:model` (two held-out images of the demo's
+ * synthetic set; none for a model trained on other data or imported — pick or drop an image then).
+ */
+async function addSamples(): Promise<void> {
+  const base = `${import.meta.env.BASE_URL}samples/`;
+  const res = await fetch(`${base}index.json`);
+  const files: unknown = res.ok ? await res.json() : [];
+  const samples = el<HTMLElement>('samples');
+  if (!Array.isArray(files) || !files.length) {
+    samples.textContent = 'none for this model';
+    return;
+  }
+  for (const file of files.map(String)) {
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.textContent = file.replace(/\.png$/, '');
+    button.addEventListener('click', async () => {
+      const r = await fetch(`${base}${file}`);
+      if (r.ok) await openImage(file, await r.blob());
+      else say(`cannot load sample ${file}: HTTP ${r.status}`, true);
+    });
+    samples.append(button);
+  }
 }
+void addSamples();
 
 state.ready = (async () => {
   say('starting the backend…');
@@ -212,8 +223,9 @@ state.ready = (async () => {
   say(
     `ready — backend ${state.backend.name}${skipped}; model loaded in ${ms(state.modelLoadMs)}. Pick or drop an image.`,
   );
+  const { classNames, checkpoint } = segmenter.info;
   el<HTMLElement>('model').textContent =
-    `demo WS-FCN, ${segmenter.info.classNames.length - 1} classes: ${segmenter.info.classNames.slice(1).join(', ')}`;
+    `WS-FCN${checkpoint ? ` (${checkpoint})` : ''}, ${classNames.length - 1} classes: ${classNames.slice(1).join(', ')}`;
 })();
 state.ready.catch((e: Error) => {
   state.error = e.message;

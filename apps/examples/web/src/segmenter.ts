@@ -17,6 +17,8 @@ export const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
 /** What `wsss export` writes beside the model as wsss-model.json (the fields the page reads). */
 export interface ModelInfo {
   classNames: string[];
+  /** Where the weights came from (`<run>/checkpoints/<file>`, as `npm run web:model` writes it). */
+  checkpoint?: string;
   config: {
     eval: { scales: number[]; flip: boolean; bgScore: number | 'model'; fpCut: number };
   };
