@@ -253,6 +253,68 @@ export abstract class WsssLayer<O extends object = object> extends tfl.layers.La
     return null;
   }
 
+  /** The last multi-output call on concrete tensors, for the executor's repeats (see {@link WsssLayer.apply}). */
+  private lastCall?: {
+    inputs: tf.Tensor[];
+    kwargs: Kwargs | undefined;
+    scope: unknown;
+    outputs: tf.Tensor[];
+    /** The weights' data after the call: a weight assigned since (an optimizer step) means a new call. */
+    weights: unknown[];
+    repeatsLeft: number;
+  };
+
+  /**
+   * `Layer.apply`, except that a layer with k outputs is not run again for the k − 1 repeats tfjs-layers' executor
+   * makes. The executor behind `model.fit`, `fitDataset`, `predict`, `evaluate` and `execute` (4.22) visits each
+   * output of a layer separately and calls the layer once per visit, with the same input tensors and the same
+   * kwargs object; a two-output module (Sf2, a two-tap backbone, FickleNet's selection with its score map) ran
+   * twice per batch: twice the compute, two random draws, BatchNorm statistics updated twice. A repeat — same input
+   * tensors (by identity), same kwargs object, same tidy scope, no weight assigned since, an output still alive, at
+   * most k − 1 of them — gets
+   * the first call's outputs, so every path gives what one call (and `applyModel`) gives.
+   */
+  override apply(
+    inputs: tf.Tensor | tf.Tensor[] | tfl.SymbolicTensor | tfl.SymbolicTensor[],
+    kwargs?: Kwargs,
+  ): tf.Tensor | tf.Tensor[] | tfl.SymbolicTensor | tfl.SymbolicTensor[] {
+    const xs = (Array.isArray(inputs) ? inputs : [inputs]) as unknown[];
+    if (!xs.every((x) => x instanceof tf.Tensor)) return super.apply(inputs, kwargs);
+    const scope = tf.engine().state.activeScope;
+    const last = this.lastCall;
+    if (
+      last &&
+      last.kwargs === kwargs &&
+      last.scope === scope &&
+      last.inputs.length === xs.length &&
+      last.inputs.every((x, i) => x === xs[i] && !x.isDisposed) &&
+      // the executor may already have freed an output whose consumers all ran (inference), never all of them
+      last.outputs.some((o) => !o.isDisposed) &&
+      this.weightData().every((d, i) => d === last.weights[i])
+    ) {
+      last.repeatsLeft--;
+      if (last.repeatsLeft === 0) this.lastCall = undefined;
+      return [...last.outputs];
+    }
+    const out = super.apply(inputs, kwargs) as tf.Tensor | tf.Tensor[];
+    this.lastCall =
+      Array.isArray(out) && out.length > 1
+        ? {
+            inputs: xs as tf.Tensor[],
+            kwargs,
+            scope,
+            outputs: out,
+            weights: this.weightData(),
+            repeatsLeft: out.length - 1,
+          }
+        : undefined;
+    return out;
+  }
+
+  private weightData(): unknown[] {
+    return this.weights.map((w) => w.read().dataId);
+  }
+
   protected isTraining(kwargs: Kwargs | undefined): boolean {
     return kwargs?.['training'] === true;
   }

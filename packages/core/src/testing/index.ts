@@ -210,6 +210,144 @@ export function seedWeights(
       else if (/(beta|bias|moving_mean)$/.test(name)) v[i] = 0.1 * x;
       else v[i] = x * Math.sqrt(6 / fan); // uniform with variance 2/fan
     }
-    w.write(tf.tensor(v, shape, 'float32'));
+    const t = tf.tensor(v, shape, 'float32');
+    w.write(t);
+    t.dispose(); // the variable keeps its own reference to the data
   }
+}
+
+/** What {@link fitMatchesApplyModel} measured. */
+export interface FitParity {
+  /** Calls of each layer (by name) that has several outputs, per path: one batch each. */
+  calls: Record<string, { fit: number; predict: number; evaluate: number; applyModel: number }>;
+  /** Largest |difference| of any weight (BatchNorm statistics included) after one `fit` step vs one manual step. */
+  weights: number;
+  /** Largest |difference| between `predict`'s outputs and `applyModel`'s (inference). */
+  predict: number;
+  /** |fit's reported loss − the manual step's loss|. */
+  loss: number;
+}
+
+/**
+ * Trains a functional model one batch with `model.fit` (SGD, mean squared error on every output, summed — what
+ * `fit` minimises) and a copy of it one step by hand with `applyModel` and the same optimiser, then compares the
+ * weights (BatchNorm statistics included), the losses, and `predict` against `applyModel`; counts how often each
+ * layer with several outputs ran on each path. Random layers draw the same seeds on both paths (`seedRandom(seed)`
+ * before each), as long as the model has at most one of them. For a drop-in module: `fit` must call it once per
+ * batch and train exactly as one call does.
+ */
+export async function fitMatchesApplyModel(
+  build: () => import('@tensorflow/tfjs-layers').LayersModel,
+  x: tf.Tensor | tf.Tensor[],
+  ys: tf.Tensor[],
+  opts: { lr?: number; seed?: number } = {},
+): Promise<FitParity> {
+  const { applyModel } = await import('../layers/applyModel.js');
+  const { seedRandom } = await import('../ops/random.js');
+  const lr = opts.lr ?? 0.05;
+  const seed = opts.seed ?? 11;
+  const a = build();
+  const b = build();
+  b.setWeights(a.getWeights());
+  // the layers with several outputs, by position (both copies have them at the same places), and their calls
+  const multi = a.layers.flatMap((l, i) => ((l.inboundNodes[0]?.outputTensors.length ?? 0) > 1 ? [i] : []));
+  const counted = new Map<number, number>();
+  for (const model of [a, b])
+    for (const i of multi) {
+      const layer = model.layers[i]!;
+      const call = layer.call.bind(layer);
+      layer.call = (inputs, kwargs) => {
+        counted.set(i, (counted.get(i) ?? 0) + 1);
+        return call(inputs, kwargs);
+      };
+    }
+  const take = () => {
+    const c = multi.map((i) => counted.get(i) ?? 0);
+    counted.clear();
+    return c;
+  };
+  const n = (Array.isArray(x) ? x[0]! : x).shape[0]!;
+  const fitOptimizer = tf.train.sgd(lr);
+  a.compile({ optimizer: fitOptimizer, loss: ys.map(() => 'meanSquaredError') });
+  seedRandom(seed);
+  const history = await a.fit(x, ys.length === 1 ? ys[0]! : ys, {
+    batchSize: n,
+    epochs: 1,
+    shuffle: false,
+    verbose: 0,
+  });
+  const fitCalls = take();
+  const opt = tf.train.sgd(lr);
+  seedRandom(seed);
+  const manual = opt.minimize(() => {
+    const out = applyModel(b, x, { training: true });
+    const outs = Array.isArray(out) ? out : [out];
+    return tf.addN(outs.map((o, i) => tf.mean(tf.squaredDifference(ys[i]!, o)))) as tf.Scalar;
+  }, true)!;
+  const manualLoss = (await manual.data())[0]!;
+  manual.dispose();
+  opt.dispose();
+  seedRandom(null);
+  const applyCalls = take();
+  let weights = 0;
+  const wa = a.getWeights();
+  const wb = b.getWeights();
+  for (const [i, w] of wa.entries()) {
+    const d = tf.tidy(() => tf.max(tf.abs(tf.sub(w, wb[i]!))).dataSync()[0]!);
+    weights = Math.max(weights, d);
+  }
+  const p = a.predict(x) as tf.Tensor | tf.Tensor[];
+  const predictCalls = take();
+  const q = applyModel(a, x);
+  take();
+  const ps = Array.isArray(p) ? p : [p];
+  const qs = Array.isArray(q) ? q : [q];
+  let predict = 0;
+  for (const [i, t] of ps.entries())
+    predict = Math.max(
+      predict,
+      tf.tidy(() => tf.max(tf.abs(tf.sub(t, qs[i]!))).dataSync()[0]!),
+    );
+  tf.dispose([...ps, ...qs]);
+  const ev = a.evaluate(x, ys.length === 1 ? ys[0]! : ys, { batchSize: n });
+  tf.dispose(ev);
+  const evaluateCalls = take();
+  const calls: FitParity['calls'] = {};
+  for (const [k, i] of multi.entries())
+    calls[a.layers[i]!.name] = {
+      fit: fitCalls[k]!,
+      predict: predictCalls[k]!,
+      evaluate: evaluateCalls[k]!,
+      applyModel: applyCalls[k]!,
+    };
+  a.dispose();
+  b.dispose();
+  fitOptimizer.dispose();
+  return { calls, weights, predict, loss: Math.abs((history.history['loss']![0] as number) - manualLoss) };
+}
+
+/**
+ * {@link fitMatchesApplyModel} as an assertion: throws unless every layer with several outputs ran once per batch
+ * on fit, predict, evaluate and applyModel, the weights after one step and predict's outputs agree within `tol`
+ * (default 1e-5; the loss within 10·tol), and a further run leaves no tensor behind. Returns the measurements.
+ */
+export async function expectFitRunsOnce(
+  build: () => import('@tensorflow/tfjs-layers').LayersModel,
+  x: tf.Tensor | tf.Tensor[],
+  ys: tf.Tensor[],
+  opts: { lr?: number; seed?: number; tol?: number } = {},
+): Promise<FitParity> {
+  const tol = opts.tol ?? 1e-5;
+  const r = await fitMatchesApplyModel(build, x, ys, opts);
+  const problems: string[] = [];
+  if (!Object.keys(r.calls).length) problems.push('the model has no layer with several outputs');
+  for (const [name, c] of Object.entries(r.calls))
+    if (Object.values(c).some((v) => v !== 1)) problems.push(`'${name}' ran ${JSON.stringify(c)} times`);
+  if (!(r.weights <= tol)) problems.push(`weights after one step differ by ${r.weights} (tolerance ${tol})`);
+  if (!(r.loss <= 10 * tol)) problems.push(`losses differ by ${r.loss} (tolerance ${10 * tol})`);
+  if (!(r.predict <= tol))
+    problems.push(`predict differs from applyModel by ${r.predict} (tolerance ${tol})`);
+  if (problems.length) throw new Error(`model.fit is not one call per batch: ${problems.join('; ')}`);
+  await expectNoTensorGrowth(() => fitMatchesApplyModel(build, x, ys, opts), 2);
+  return r;
 }
