@@ -229,28 +229,34 @@ Examples:
       ...COMPUTE,
       ...EVAL_OPTS,
       checkpoint: { type: 'string' },
-      input: { type: 'string', short: 'i' },
+      input: { type: 'string', short: 'i', multiple: true },
       output: { type: 'string', short: 'o' },
       'no-overlay': { type: 'boolean' },
       labels: { type: 'string' },
     },
-    help: `wsss infer --checkpoint <run|file> --input <folder|-> --output <folder> [options]
+    help: `wsss infer --checkpoint <run|file> --input <folder|image|pattern|-> … --output <folder> [options]
 
-Writes <output>/<id>.png (palette PNG, VOC colours, class indices) and <output>/overlay/<id>.jpg. A folder is
-read recursively (.jpg .jpeg .png .webp); with --input - image paths are read from stdin, one per line, and
-each result is written (and, with --json, reported) as soon as it is done.
+Writes <output>/<id>.png (palette PNG, VOC colours, class indices) and <output>/overlay/<id>.jpg. Inputs, as
+many as you like: folders (read recursively), image files, glob patterns (quoted: 'photos/**/*.jpg'; or let
+the shell expand them); .jpg .jpeg .png .webp. An image's id is its file name without extension (inside a
+folder: its path there, under the folder's name when there are several inputs). With --input - image paths
+are read from stdin, one per line, and each result is written (and, with --json, reported) as soon as it is
+done.
 
 Options:
   --checkpoint <path>    run folder or .safetensors checkpoint (required)
-  -i, --input <folder|-> images (required)      -o, --output <folder>  where to write (required)
+  -i, --input <path>     a folder, an image, a glob pattern or - (required; repeat it, or list more paths
+                         after it)
+  -o, --output <folder>  where to write (required)
   --no-overlay           masks only
-  --labels <file>        image labels for the folder (as for train): masks are cleaned with them instead of
-                         the predicted labels
+  --labels <file>        image labels for a folder input (as for train): masks are cleaned with them instead
+                         of the predicted labels
   --scales, --single-scale, --no-flip, --bg-score, --fp-cut, --crf   as for eval
   --set, --backend, --threads, --json, -q      as for train
 
 Examples:
   wsss infer --checkpoint runs/demo-20261121-120000 --input photos/ --output masks/
+  wsss infer --checkpoint runs/x -o masks/ -i photos/img030.jpg 'holidays/**/*.png'
   find photos -name '*.jpg' | wsss infer --checkpoint runs/x --input - --output masks/ --json`,
   },
   'pseudo-labels': {
@@ -541,8 +547,7 @@ function optionOverrides(v: Record<string, unknown>): PartialConfig {
 
 function required(v: Record<string, unknown>, name: string, cmd: string): string {
   const x = v[name];
-  if (typeof x !== 'string' || !x)
-    throw new ConfigError(`wsss ${cmd}: --${name} is required (see wsss ${cmd} --help)`);
+  if (typeof x !== 'string' || !x) throw new ConfigError(`--${name} is required (see wsss ${cmd} --help)`);
   return x;
 }
 
@@ -665,7 +670,7 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
       args: rest,
       options: spec.options,
       strict: true,
-      allowPositionals: cmd === 'import',
+      allowPositionals: cmd === 'import' || cmd === 'infer',
     });
     values = parsed.values as Record<string, unknown>;
     positionals = parsed.positionals;
@@ -786,9 +791,12 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
         return EXIT.OK;
       }
       case 'infer': {
+        // --input may repeat, and a shell-expanded pattern leaves its other files as positionals
+        const inputs = [...((values['input'] as string[] | undefined) ?? []), ...positionals];
+        if (!values['input']) throw new ConfigError('--input is required (see wsss infer --help)');
         const r = await runInfer({
           checkpoint: required(values, 'checkpoint', cmd),
-          input: required(values, 'input', cmd),
+          inputs,
           output: required(values, 'output', cmd),
           out,
           overlay: !values['no-overlay'],
@@ -883,7 +891,7 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
       case 'import': {
         if (positionals.length !== 1)
           throw new ConfigError(
-            `wsss import: give exactly one checkpoint file${positionals.length ? `, got ${positionals.length}: ${positionals.join(' ')}` : ''} (see wsss import --help)`,
+            `give exactly one checkpoint file${positionals.length ? `, got ${positionals.length}: ${positionals.join(' ')}` : ''} (see wsss import --help)`,
           );
         const r = await runImport({
           file: positionals[0]!,

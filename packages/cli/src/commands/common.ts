@@ -3,7 +3,7 @@
  * loading backbone weights and checkpoints.
  */
 import { existsSync } from 'node:fs';
-import { extname, join } from 'node:path';
+import { extname, join, resolve } from 'node:path';
 import { wrn38StateDictRules } from '@wsss/backbone-wrn38';
 import {
   type BackendChoice,
@@ -69,7 +69,7 @@ export async function openFolder(
   return ImageFolderDataset.open({
     root: dir,
     ...(classNames ? { classNames } : {}),
-    ...(labels ? { labels, listedOnly: false } : {}),
+    ...(labels ? { labels: resolve(labels), listedOnly: false } : {}),
   });
 }
 

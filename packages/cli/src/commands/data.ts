@@ -145,9 +145,10 @@ async function loadFolder(config: WsssConfig, given?: readonly string[]): Promis
   const classNames = given ?? (d.classes ? await readClassNames(d.classes) : undefined);
   const all = await ImageFolderDataset.open({
     root,
-    ...(d.labels ? { labels: d.labels } : {}),
+    // the flags' paths are the user's, relative to the working directory
+    ...(d.labels ? { labels: resolve(d.labels) } : {}),
     ...(classNames ? { classNames } : {}),
-    ...(d.masks ? { masks: d.masks } : {}),
+    ...(d.masks ? { masks: resolve(d.masks) } : {}),
     onProblem: (p) => problems.push(p),
   });
   const spec = parseValSpec(d.val);

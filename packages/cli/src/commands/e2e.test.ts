@@ -128,7 +128,12 @@ describe('wsss CLI end to end (wasm, tiny data)', () => {
     expect(crf.images).toBe(2);
 
     const images = join(data, 'JPEGImages');
-    const inf = await runInfer({ checkpoint: run, input: images, output: join(dir, 'masks'), out: quiet() });
+    const inf = await runInfer({
+      checkpoint: run,
+      inputs: [images],
+      output: join(dir, 'masks'),
+      out: quiet(),
+    });
     expect(inf.images).toBe(12);
     expect(readdirSync(join(dir, 'masks')).filter((f) => f.endsWith('.png'))).toHaveLength(12);
     expect(readdirSync(join(dir, 'masks', 'overlay'))).toHaveLength(12);

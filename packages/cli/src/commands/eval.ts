@@ -64,7 +64,7 @@ export async function runEval(o: EvalOptions): Promise<EvalResult> {
   // DSRG's network segments on its own: single scale at ficklenet.size², every class, no image labels
   const mode = dsrg
     ? `DSRG network, single-scale at ${config.ficklenet.size}²`
-    : `${ev.scales.length > 1 || ev.flip ? `multi-scale [${ev.scales.join(', ')}]${ev.flip ? ' + flip' : ''}` : 'single-scale'}`;
+    : `${ev.scales.length > 1 ? `multi-scale [${ev.scales.join(', ')}]` : `single-scale${ev.scales[0] === 1 ? '' : ` (×${ev.scales[0]})`}`}${ev.flip ? ' + flip' : ''}`;
   const labelsUsed = dsrg ? 'none' : ev.useGtLabels ? 'ground truth' : 'predicted';
   o.out.info(
     `evaluating ${file} on ${split} (${n} images): ${mode}${dsrg ? '' : `, ${labelsUsed} image labels`}${o.crf ? ', dense CRF' : ''}`,

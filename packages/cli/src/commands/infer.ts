@@ -1,12 +1,22 @@
 /**
  * `wsss infer`: images of any size → palette PNG masks (`<out>/<id>.png`) and colour overlays
- * (`<out>/overlay/<id>.jpg`). Batch: a folder (recursively). Streaming: `--input -` reads image paths from
- * stdin, one per line, and writes each result as soon as it is done.
+ * (`<out>/overlay/<id>.jpg`). Batch: folders (recursively), image files and glob patterns, in any mix. Streaming:
+ * `--input -` reads image paths from stdin, one per line, and writes each result as soon as it is done.
  */
 
-import { basename, extname, join } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
+import { basename, extname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { DatasetError, type RgbImage, readImage, writeOverlay, writePredictionPng } from '@wsss/datasets';
+import {
+  DatasetError,
+  IMAGE_EXTENSIONS,
+  type ImageFolderDataset,
+  type RgbImage,
+  readImage,
+  writeOverlay,
+  writePredictionPng,
+} from '@wsss/datasets';
+import { glob, isDynamicPattern } from 'tinyglobby';
 import type { PartialConfig } from '../config/presets.js';
 import type { Output } from '../run/output.js';
 import { openCheckpoint, openFolder } from './common.js';
@@ -15,8 +25,11 @@ import { predictImage } from './predictImage.js';
 
 export interface InferOptions {
   checkpoint: string;
-  /** A folder of images, or '-' for paths on `stdin`. */
-  input: string;
+  /**
+   * What to segment: folders of images (recursively), image files and glob patterns (`'photos/**\/*.jpg'`), or
+   * `['-']` for paths on `stdin`.
+   */
+  inputs: string[];
   output: string;
   out: Output;
   overlay?: boolean;
@@ -69,7 +82,7 @@ export async function runInfer(
     o.out.event('prediction', { ...item });
     return item;
   };
-  if (o.input === '-') {
+  if (o.inputs.length === 1 && o.inputs[0] === '-') {
     const rl = createInterface({ input: o.stdin ?? process.stdin, crlfDelay: Number.POSITIVE_INFINITY });
     for await (const line of rl) {
       const path = line.trim();
@@ -87,20 +100,105 @@ export async function runInfer(
       if (!o.out.json) o.out.info(`${path} → ${item.mask} [${item.labels.join(', ') || 'background'}]`);
     }
   } else {
-    const ds = await openFolder(o.input, classNames, o.labels).catch((e) => {
-      if (e instanceof DatasetError) throw e;
-      throw new InputError(`--input ${o.input}: ${(e as Error).message}`);
-    });
-    const given = o.labels ? ds.labelsOf.bind(ds) : undefined;
-    if (ds.length === 0) throw new InputError(`--input ${o.input}: no .jpg/.jpeg/.png/.webp images found`);
-    const bar = o.out.progress('infer', ds.length, 'img');
-    for (let i = 0; i < ds.length; i++) {
-      const rec = await ds.read(i);
-      await one(rec.id, rec.image, given?.(i));
-      bar.tick(1);
+    const sources = await resolveInputs(o.inputs, classNames, o.labels);
+    const bar = o.out.progress(
+      'infer',
+      sources.reduce((n, s) => n + s.count, 0),
+      'img',
+    );
+    for (const source of sources) {
+      if (source.kind === 'folder') {
+        const { ds } = source;
+        const given = o.labels ? ds.labelsOf.bind(ds) : undefined;
+        for (let i = 0; i < ds.length; i++) {
+          const rec = await ds.read(i);
+          await one(source.prefix ? `${source.prefix}/${rec.id}` : rec.id, rec.image, given?.(i));
+          bar.tick(1);
+        }
+      } else {
+        for (const { file, id } of source.files) {
+          await one(id, await readImage(file, { orient: true }));
+          bar.tick(1);
+        }
+      }
     }
     bar.done();
   }
   net.model.dispose();
   return { images: items.length, output: o.output, items };
+}
+
+/** Where {@link runInfer}'s images come from: a folder (opened as a dataset), or image files with their output ids. */
+type InputSource =
+  | { kind: 'folder'; dir: string; prefix: string; ds: ImageFolderDataset; count: number }
+  | { kind: 'files'; files: { file: string; id: string }[]; count: number };
+
+const isImage = (f: string) => IMAGE_EXTENSIONS.includes(extname(f).toLowerCase());
+const IMAGE_KINDS = IMAGE_EXTENSIONS.join(' ');
+
+/**
+ * Resolves `--input` values: an existing folder (every image in it, recursively), an existing image file, or a glob
+ * pattern (`*`, `**`, `?`, `[…]`, `{a,b}`; quote it, or let the shell expand it into files). Output ids: a file's
+ * name without extension; a folder's images keep their path inside it, under the folder's name when there are
+ * several inputs. Errors name the input: nothing there, not an image, an empty folder, a pattern that matches no
+ * image, two inputs that would write the same mask, `--labels` with anything but one folder.
+ */
+export async function resolveInputs(
+  inputs: readonly string[],
+  classNames: readonly string[],
+  labels?: string,
+): Promise<InputSource[]> {
+  if (inputs.length === 0) throw new InputError('--input is required (see wsss infer --help)');
+  if (inputs.includes('-') && inputs.length > 1)
+    throw new InputError('--input - (image paths on stdin) cannot be combined with other inputs');
+  const sources: InputSource[] = [];
+  for (const input of inputs) {
+    if (existsSync(input) && statSync(input).isDirectory()) {
+      const ds = await openFolder(input, classNames, labels).catch((e) => {
+        if (e instanceof DatasetError) throw e;
+        throw new InputError(`--input ${input}: ${(e as Error).message}`);
+      });
+      if (ds.length === 0) throw new InputError(`--input ${input}: no ${IMAGE_KINDS} images in this folder`);
+      const prefix = inputs.length > 1 ? basename(resolve(input)) : '';
+      sources.push({ kind: 'folder', dir: input, prefix, ds, count: ds.length });
+    } else if (existsSync(input)) {
+      if (!isImage(input))
+        throw new InputError(
+          `--input ${input}: not an image (expected ${IMAGE_KINDS}, a folder or a glob pattern)`,
+        );
+      sources.push({
+        kind: 'files',
+        files: [{ file: input, id: basename(input, extname(input)) }],
+        count: 1,
+      });
+    } else if (isDynamicPattern(input)) {
+      const files = (await glob(input, { onlyFiles: true, expandDirectories: false })).filter(isImage).sort();
+      if (files.length === 0)
+        throw new InputError(`--input ${input}: the pattern matches no ${IMAGE_KINDS} image`);
+      const found = files.map((file) => ({ file, id: basename(file, extname(file)) }));
+      sources.push({ kind: 'files', files: found, count: files.length });
+    } else {
+      throw new InputError(`--input ${input}: no such file or folder`);
+    }
+  }
+  if (labels && (sources.length !== 1 || sources[0]!.kind !== 'folder'))
+    throw new InputError(
+      '--labels goes with a single folder --input (its rows name images inside that folder)',
+    );
+  // every mask has one writer: file ids have no '/', a folder's ids (with several inputs) start with its name
+  const writer = new Map<string, string>();
+  const claim = (id: string, by: string) => {
+    const other = writer.get(id);
+    if (other !== undefined && resolve(other) !== resolve(by))
+      throw new InputError(
+        `--input: ${other} and ${by} would both write ${id}.png; run them with different --output folders`,
+      );
+    writer.set(id, by);
+  };
+  for (const s of sources) {
+    if (s.kind === 'folder') {
+      if (s.prefix) claim(`${s.prefix}/`, s.dir);
+    } else for (const { file, id } of s.files) claim(id, file);
+  }
+  return sources;
 }

@@ -3,7 +3,7 @@
  * child process, arguments in, exit code, stdout/stderr and files out. Training paths (resume, kills, run folders)
  * are in runs.test.ts and kill9.test.ts.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -176,6 +176,23 @@ describe('every wsss command, spawned', () => {
     expect(readdirSync(save).filter((f) => f.endsWith('.png'))).toHaveLength(3);
     const single = await runCli(['eval', '--checkpoint', run, '--single-scale', '--json', '--limit', '1']);
     expect(single.code).toBe(0);
+    // how it evaluates, in words: one scale is single-scale, whatever the flip
+    const one = await runCli([
+      'eval',
+      '--checkpoint',
+      run,
+      '--scales',
+      '1',
+      '--set',
+      'eval.flip=true',
+      '--limit',
+      '1',
+    ]);
+    expect(one.code, one.stderr).toBe(0);
+    expect(one.stderr).toMatch(/: single-scale \+ flip, predicted image labels/);
+    expect(one.stderr).not.toContain('multi-scale [1]');
+    const two = await runCli(['eval', '--checkpoint', run, '--scales', '1,0.5', '--no-flip', '--limit', '1']);
+    expect(two.stderr).toMatch(/: multi-scale \[1, 0\.5\], predicted image labels/);
     // a FickleNet + DSRG run is evaluated with its DSRG network
     const fe = await runCli(['eval', '--checkpoint', fickle, '--json']);
     expect(fe.code, fe.stderr).toBe(0);
@@ -212,6 +229,94 @@ describe('every wsss command, spawned', () => {
         .sort(),
     );
     expect(b.events.find((e) => e['type'] === 'result')).toMatchObject({ command: 'infer', images: 3 });
+  });
+
+  it('infer inputs: an image file, files a shell expanded, a quoted glob, a folder with files; clear errors for each mistake', async () => {
+    const images = join(data, 'JPEGImages');
+    const names = readdirSync(images).sort();
+    const [a, b, c] = names.map((f) => join(images, f));
+    const pngs = (d: string) =>
+      readdirSync(d)
+        .filter((f) => f.endsWith('.png'))
+        .sort();
+    const id = (f: string) => f.replace(/\.\w+$/, '');
+    // one image file (the file exists: not a folder, not an error)
+    const one = join(dir, 'infer-one');
+    const r1 = await runCli(['infer', '--checkpoint', run, '--input', a!, '--output', one, '--no-overlay']);
+    expect(r1.code, r1.stderr).toBe(0);
+    expect(pngs(one)).toEqual([`${id(names[0]!)}.png`]);
+    // what `-i photos/*.jpg` becomes after the shell: one --input and the rest as arguments
+    const many = join(dir, 'infer-many');
+    const r2 = await runCli(['infer', '--checkpoint', run, '-o', many, '--no-overlay', '-i', a!, b!, c!]);
+    expect(r2.code, r2.stderr).toBe(0);
+    expect(pngs(many)).toEqual(names.slice(0, 3).map((f) => `${id(f)}.png`));
+    // a quoted glob, expanded by wsss; a folder next to a file: the folder's images under its name
+    const globbed = join(dir, 'infer-glob');
+    const pattern = join(images, `{${names.slice(0, 2).map(id).join(',')}}.*`);
+    const r3 = await runCli([
+      'infer',
+      '--checkpoint',
+      run,
+      '-o',
+      globbed,
+      '--no-overlay',
+      '-i',
+      pattern,
+      '--json',
+    ]);
+    expect(r3.code, r3.stderr).toBe(0);
+    expect(pngs(globbed)).toEqual(names.slice(0, 2).map((f) => `${id(f)}.png`));
+    const mixed = join(dir, 'infer-mixed');
+    const r4 = await runCli([
+      'infer',
+      '--checkpoint',
+      run,
+      '-o',
+      mixed,
+      '--no-overlay',
+      '-i',
+      images,
+      '-i',
+      a!,
+    ]);
+    expect(r4.code, r4.stderr).toBe(0);
+    expect(pngs(mixed)).toEqual([`${id(names[0]!)}.png`]);
+    expect(pngs(join(mixed, 'JPEGImages'))).toHaveLength(names.length);
+    // mistakes, each named, exit 3, nothing written
+    const notImage = join(dir, 'notes.txt');
+    writeFileSync(notImage, 'hello');
+    const twin = join(dir, 'twin-dir');
+    mkdirSync(twin, { recursive: true });
+    copyFileSync(a!, join(twin, names[0]!));
+    const cases: [string[], string][] = [
+      [['-i', join(dir, 'nope.jpg')], `--input ${join(dir, 'nope.jpg')}: no such file or folder`],
+      [
+        ['-i', notImage],
+        `--input ${notImage}: not an image (expected .jpg .jpeg .png .webp, a folder or a glob pattern)`,
+      ],
+      [
+        ['-i', join(images, '*.gif')],
+        `--input ${join(images, '*.gif')}: the pattern matches no .jpg .jpeg .png .webp image`,
+      ],
+      [['-i', a!, '--labels', notImage], '--labels goes with a single folder --input'],
+      [
+        ['-i', a!, join(twin, names[0]!)],
+        `--input: ${a} and ${join(twin, names[0]!)} would both write ${id(names[0]!)}.png`,
+      ],
+      [['-i', '-', a!], '--input - (image paths on stdin) cannot be combined with other inputs'],
+    ];
+    for (const [args, message] of cases) {
+      const out = join(dir, 'infer-bad');
+      const r = await runCli(['infer', '--checkpoint', run, '-o', out, ...args]);
+      expect([args.join(' '), r.code]).toEqual([args.join(' '), 3]);
+      expect(r.stderr).toContain(`wsss infer: ${message}`);
+      expect(r.stderr).not.toContain('wsss infer: wsss infer');
+      expect(existsSync(out)).toBe(false);
+    }
+    const noInput = await runCli(['infer', '--checkpoint', run, '-o', join(dir, 'x')]);
+    expect(noInput.code).toBe(2);
+    expect(noInput.stderr).toContain('wsss infer: --input is required (see wsss infer --help)');
+    expect(noInput.stderr).not.toContain('wsss infer: wsss infer');
   });
 
   it('pseudo-labels: palette PNGs of the training split with their mIoU; --split, --limit', async () => {

@@ -222,20 +222,38 @@ async function activate(name: BackendName): Promise<void> {
   if (name === 'cpu') (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
 }
 
+/** The backend's own packages and driver, by name (cpu and tensorflow need nothing else). */
+async function ensureOwn(name: BackendName, opts: SetBackendOptions, auto: boolean): Promise<void> {
+  if (name === 'wasm') await ensureWasm(opts);
+  else if (name === 'tensorflow') await ensureTensorflow();
+  else if (name === 'webgpu') await ensureWebgpu(auto ? false : (opts.allowSoftwareAdapter ?? true));
+}
+
+/** Why the cpu backend's package cannot load (every backend but tensorflow runs some ops on it), or null. */
+async function cpuProblem(): Promise<string | null> {
+  return ensureCpu().then(
+    () => null,
+    (e: BackendUnavailableError) => e.message.replace(/^backend 'cpu' is unavailable: /, ''),
+  );
+}
+
 async function trySet(name: BackendName, opts: SetBackendOptions, auto: boolean): Promise<void> {
-  await ensureCpu(); // every backend but tensorflow falls back to cpu kernels for some ops
-  switch (name) {
-    case 'cpu':
-      break;
-    case 'wasm':
-      await ensureWasm(opts);
-      break;
-    case 'tensorflow':
-      await ensureTensorflow();
-      break;
-    case 'webgpu':
-      await ensureWebgpu(auto ? false : (opts.allowSoftwareAdapter ?? true));
-      break;
+  // the asked-for backend's own package first, so that its name is what a user reads; then the cpu kernels
+  // every backend but tensorflow falls back to for some ops — one message naming everything to install
+  let own: BackendUnavailableError | null = null;
+  await ensureOwn(name, opts, auto).catch((e) => {
+    if (!(e instanceof BackendUnavailableError)) throw e;
+    own = e;
+  });
+  const cpu = name === 'tensorflow' ? null : await cpuProblem();
+  if (own || cpu) {
+    const reasons = [
+      ...(own
+        ? [(own as BackendUnavailableError).message.replace(/^backend '\w+' is unavailable: /, '')]
+        : []),
+      ...(cpu ? [name === 'cpu' ? cpu : `it also needs the cpu backend's kernels: ${cpu}`] : []),
+    ];
+    throw new BackendUnavailableError(name, reasons.join('; '));
   }
   await activate(name);
 }
@@ -264,7 +282,9 @@ export async function setBackend(
     return choice;
   }
   const reasons: string[] = [];
-  for (const name of ['tensorflow', 'webgpu', 'wasm', 'cpu'] as const) {
+  // without the cpu kernels only tensorflow can start: say so once, not once per backend
+  const cpu = await cpuProblem();
+  for (const name of cpu ? (['tensorflow'] as const) : (['tensorflow', 'webgpu', 'wasm', 'cpu'] as const)) {
     try {
       await trySet(name, opts, true);
       return name;
@@ -272,6 +292,7 @@ export async function setBackend(
       reasons.push((e as Error).message);
     }
   }
+  if (cpu) reasons.push(`webgpu, wasm and cpu all need the cpu backend's kernels: ${cpu}`);
   throw new Error(`no backend could start:\n  ${reasons.join('\n  ')}`);
 }
 

@@ -82,6 +82,27 @@ describe('wsss-datasets', () => {
     rmSync(base, { recursive: true, force: true });
   });
 
+  it('sbd-to-png: a bad .mat stops the run naming it; with --skip-bad the summary counts it and names it once', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sbd-cli-'));
+    const cls = join(dir, 'cls');
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(cls);
+    writeFileSync(join(cls, '2008_000002.mat'), 'not a MATLAB file');
+    const out = join(dir, 'png');
+    const failed: string[] = [];
+    expect(await runDatasetsCli(['sbd-to-png', '--cls', cls, '--out', out], (s) => failed.push(s))).toBe(1);
+    expect(failed[0]).toContain('2008_000002.mat');
+    const lines: string[] = [];
+    expect(
+      await runDatasetsCli(['sbd-to-png', '--cls', cls, '--out', out, '--skip-bad'], (s) => lines.push(s)),
+    ).toBe(0);
+    expect(lines[0]).toMatch(
+      new RegExp(`^converted 0 masks to ${out} \\(1 skipped: .*2008_000002\\.mat: .+\\)$`),
+    );
+    expect(lines[0]!.split('2008_000002.mat')).toHaveLength(2); // the file named once
+    rmSync(dir, { recursive: true, force: true });
+  });
+
   it('usage errors exit 2 with the usage text; bad data exits 1 naming the file', async () => {
     const lines: string[] = [];
     expect(await runDatasetsCli(['coco-masks', '--images', '/x'], (s) => lines.push(s))).toBe(2);

@@ -1,14 +1,14 @@
 /**
  * `wsss-datasets`: data-preparation commands that need no model.
  *   wsss-datasets coco-masks --annotations <instances_*.json> --images <dir> --out <dir> [--skip-bad]
- *   wsss-datasets sbd-to-png --cls <SBD cls dir> --out <dir>
+ *   wsss-datasets sbd-to-png --cls <SBD cls dir> --out <dir> [--skip-bad]
  *   wsss-datasets synthetic --out <dir> [--count 1000] [--size 128] [--classes 5] [--seed 0] [--layout voc|folder]
  *                           [--splits train=600,val=200] [--format jpg|png]
  * Exit codes: 0 ok, 1 bad data (named in the message), 2 usage error.
  */
 import { parseArgs } from 'node:util';
 import { CocoDataset } from '../coco/cocoDataset.js';
-import { DatasetError } from '../io/errors.js';
+import { DatasetError, type SkipCounter } from '../io/errors.js';
 import { convertSbdToPng } from '../sbd/sbd.js';
 import { generateSyntheticSet } from '../synthetic/generate.js';
 
@@ -24,6 +24,7 @@ Commands:
   sbd-to-png    Convert SBD cls/*.mat (GTcls.Segmentation) to index PNGs.
                   --cls <dir>            the SBD dataset/cls folder (required)
                   --out <dir>            output folder (required)
+                  --skip-bad             skip and count unreadable .mat files instead of failing
   synthetic     Write the synthetic WSSS set.
                   --out <dir> (required)  --count <n=1000>  --size <px=128>  --classes <k=5>  --seed <s=0>
                   --layout voc|folder    voc (default): JPEGImages/, SegmentationClass/, ImageSets/;
@@ -39,6 +40,13 @@ function need(values: Record<string, unknown>, key: string): string {
   const v = values[key];
   if (typeof v !== 'string' || v === '') throw new UsageError(`missing --${key}`);
   return v;
+}
+
+/** ` (k skipped: <file>: <problem>; …)` for a summary line, or nothing when none was skipped. */
+function skippedNote(skipped: SkipCounter, shown = 5): string {
+  if (!skipped.count) return '';
+  const more = skipped.count > shown ? `; … ${skipped.count - shown} more` : '';
+  return ` (${skipped.count} skipped: ${skipped.reasons.slice(0, shown).join('; ')}${more})`;
 }
 
 function int(values: Record<string, unknown>, key: string, dflt: number, min: number): number {
@@ -105,12 +113,14 @@ export async function runDatasetsCli(
           imageDir: need(values, 'images'),
         });
         const r = await ds.exportMasks(need(values, 'out'), { skipBad: !!values['skip-bad'] });
-        log(`wrote ${r.written} masks to ${values.out}${r.skipped ? ` (${r.skipped} skipped)` : ''}`);
+        log(`wrote ${r.written} masks to ${values.out}${skippedNote(ds.skipped)}`);
         return 0;
       }
       case 'sbd-to-png': {
-        const r = await convertSbdToPng(need(values, 'cls'), need(values, 'out'));
-        log(`converted ${JSON.stringify(r)}`);
+        const r = await convertSbdToPng(need(values, 'cls'), need(values, 'out'), {
+          skipBad: !!values['skip-bad'],
+        });
+        log(`converted ${r.written} masks to ${values.out}${skippedNote(r.skipped)}`);
         return 0;
       }
       case 'synthetic': {

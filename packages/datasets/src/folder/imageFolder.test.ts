@@ -174,6 +174,27 @@ describe('ImageFolderDataset with labels, masks and problems', () => {
     expect([rec.id, rec.labels, rec.mask]).toEqual(['street', [2, 3], undefined]);
   });
 
+  it('reads a relative labels file and mask folder from the root, not the working directory; names a file given as a folder', async () => {
+    const root = join(dir, 'images');
+    const ds = await ImageFolderDataset.open({ root, labels: '../labels.csv', masks: 'm' });
+    const abs = await ImageFolderDataset.open({
+      root,
+      labels: join(dir, 'labels.csv'),
+      masks: join(root, 'm'),
+    });
+    expect(ds.ids).toEqual(abs.ids);
+    expect(ds.maskFileOf(1)).toBe(join(root, 'm', 'pets', 'cat1.png'));
+    await expect(ImageFolderDataset.open({ root: join(root, 'street.png') })).rejects.toThrow(
+      `${join(root, 'street.png')}: is a file; expected a folder of images`,
+    );
+    await expect(ImageFolderDataset.open({ root, masks: 'street.png' })).rejects.toThrow(
+      `${join(root, 'street.png')}: is a file; expected the mask folder`,
+    );
+    await expect(ImageFolderDataset.open({ root, labels: 'labels.csv' })).rejects.toThrow(
+      `${join(root, 'labels.csv')}: unreadable labels file (ENOENT)`,
+    );
+  });
+
   it('reads masks where they exist, and does not list a mask folder inside the root as images', async () => {
     const classNames = ['background', 'cat', 'dog', 'person'];
     const ds = await ImageFolderDataset.open({

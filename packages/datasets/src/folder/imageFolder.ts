@@ -24,9 +24,10 @@ export interface ImageFolderOptions {
   /** Descend into sub-folders (default true). */
   recursive?: boolean;
   /**
-   * A labels file of image-level labels (CSV, JSON or JSON lines; see {@link parseLabelsFile}), read from this
-   * path as given (relative to the working directory, not to `root`). The images it names are paths relative
-   * to `root`, or ids (that path without extension); a label is a class name or a 1-based class index.
+   * A labels file of image-level labels (CSV, JSON or JSON lines; see {@link parseLabelsFile}): an absolute path,
+   * or one relative to `root` (`{ root: 'photos', labels: 'labels.csv' }` reads `photos/labels.csv`). The images
+   * it names are paths relative to `root`, or ids (that path without extension); a label is a class name or a
+   * 1-based class index.
    */
   labels?: string;
   /**
@@ -37,7 +38,8 @@ export interface ImageFolderOptions {
    */
   classNames?: readonly string[];
   /**
-   * A folder of index masks: `<path relative to root without extension>.png` per image, palette or grayscale
+   * A folder of index masks (absolute, or relative to `root`): `<path relative to root without extension>.png`
+   * per image, palette or grayscale
    * PNG, values `0..numClasses` or 255 (ignore), the size of the image as read (after EXIF orientation when
    * `orient` is on). Any image may lack one. The folder may lie inside `root`; it is not listed for images then.
    */
@@ -274,18 +276,26 @@ export class ImageFolderDataset implements RandomAccessDataset {
    */
   static async open(options: ImageFolderOptions): Promise<ImageFolderDataset> {
     const { root } = options;
-    if (!existsSync(root) || !statSync(root).isDirectory())
-      throw new DatasetError(root, 'image folder does not exist');
-    const masks = options.masks ?? null;
-    if (masks !== null && (!existsSync(masks) || !statSync(masks).isDirectory()))
-      throw new DatasetError(masks, 'mask folder does not exist');
+    const folder = (dir: string, what: string) => {
+      if (!existsSync(dir)) throw new DatasetError(dir, `${what} does not exist`);
+      if (!statSync(dir).isDirectory())
+        throw new DatasetError(
+          dir,
+          `is a file; expected ${what === 'image folder' ? 'a folder of images' : `the ${what}`}`,
+        );
+    };
+    folder(root, 'image folder');
+    // relative paths of the files that come with the images are relative to the images' folder
+    const besideRoot = (p: string) => (isAbsolute(p) ? p : join(root, p));
+    const masks = options.masks === undefined ? null : besideRoot(options.masks);
+    if (masks !== null) folder(masks, 'mask folder');
     const all = listImages(root, options.recursive ?? true, masks === null ? null : realpathSync(masks));
     let classNames = options.classNames ?? VOC_CLASSES;
     let files = all;
     let labelOf = (_f: string): number[] => [];
     let unlisted = 0;
     if (options.labels) {
-      const lf = options.labels;
+      const lf = besideRoot(options.labels);
       let text: string;
       try {
         text = await readFile(lf, 'utf8');
