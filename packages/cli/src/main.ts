@@ -37,13 +37,24 @@ import { defaultRunDir, type readRunConfig } from './run/runDir.js';
 // Node-only library API of run folders (the browser-safe entry is '@wsss/cli')
 export {
   type Checkpoint,
+  type CheckpointNet,
   type CheckpointState,
   CheckpointWriter,
   loadCheckpoint,
   parseCheckpoint,
   saveCheckpoint,
 } from './run/checkpoint.js';
-export { acquireRunLock, RunFolder, RunLockedError, withRunFolder } from './run/runFolder.js';
+export type { Output, Progress } from './run/output.js';
+export {
+  acquireRunLock,
+  type LockInfo,
+  RunFolder,
+  type RunFolderMode,
+  type RunLock,
+  RunLockedError,
+  withRunFolder,
+} from './run/runFolder.js';
+export type { EpochStats } from './train/epochs.js';
 
 type OptSpec = { type: 'string' | 'boolean'; short?: string; multiple?: boolean };
 

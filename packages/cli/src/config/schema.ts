@@ -10,6 +10,7 @@ export type Variant = 'wsfcn' | 'ssss' | 'fca-gci' | 'aspp-sf2';
 export const VARIANTS: readonly Variant[] = ['wsfcn', 'ssss', 'fca-gci', 'aspp-sf2'];
 export type DatasetKind = 'voc' | 'coco' | 'synthetic' | 'folder';
 
+/** The training method: WS-FCN (one stage) or FickleNet + DSRG (localize, then train a segmentation network). */
 export type Method = 'wsfcn' | 'ficklenet';
 export const METHODS: readonly Method[] = ['wsfcn', 'ficklenet'];
 
@@ -172,26 +173,25 @@ export class ConfigError extends Error {
   }
 }
 
-type Doc = { doc: string };
-export type Field = Doc &
-  (
-    | { kind: 'number'; min?: number; max?: number; integer?: boolean; positive?: boolean }
-    | { kind: 'threads' }
-    | { kind: 'enum'; values: readonly string[] }
-    | { kind: 'boolean' }
-    | { kind: 'string'; nullable?: boolean }
-    | { kind: 'pattern'; check: (s: string) => unknown; allowed: string }
-    | {
-        kind: 'numbers';
-        length?: number;
-        minLength?: number;
-        min?: number;
-        integer?: boolean;
-        positive?: boolean;
-        nullable?: boolean;
-      }
-    | { kind: 'object'; fields: Record<string, Field> }
-  );
+/** One key of {@link CONFIG_SCHEMA}: its kind and allowed values, and `doc`, the line `wsss --help` prints. */
+export type Field = { doc: string } & (
+  | { kind: 'number'; min?: number; max?: number; integer?: boolean; positive?: boolean }
+  | { kind: 'threads' }
+  | { kind: 'enum'; values: readonly string[] }
+  | { kind: 'boolean' }
+  | { kind: 'string'; nullable?: boolean }
+  | { kind: 'pattern'; check: (s: string) => unknown; allowed: string }
+  | {
+      kind: 'numbers';
+      length?: number;
+      minLength?: number;
+      min?: number;
+      integer?: boolean;
+      positive?: boolean;
+      nullable?: boolean;
+    }
+  | { kind: 'object'; fields: Record<string, Field> }
+);
 
 const int = (doc: string, min = 0, max?: number): Field => ({ kind: 'number', integer: true, min, max, doc });
 const pos = (doc: string): Field => ({ kind: 'number', positive: true, doc });

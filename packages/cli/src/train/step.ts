@@ -68,7 +68,8 @@ export interface StepResult {
   maskGate: number | null;
 }
 
-interface LossTensors {
+/** What {@link wsFcnLosses} returns: the total, its parts, and the mask loss's per-image gate (spec §3.8.6). */
+export interface LossTensors {
   loss: tf.Scalar;
   clsLoss: tf.Scalar;
   maskLoss?: tf.Scalar;

@@ -47,7 +47,8 @@ export function nextSeed(): number | undefined {
   return (z ^ (z >>> 16)) & 0x7fffffff;
 }
 
-type UniformSource = (shape: number[]) => tf.Tensor;
+/** Gives uniform [0, 1) values of a draw's NHWC shape (see {@link setUniformSource}). */
+export type UniformSource = (shape: number[]) => tf.Tensor;
 let uniformSource: UniformSource | null = null;
 
 /**

@@ -60,7 +60,9 @@ export async function readSbdClsMat(file: string): Promise<IndexMask> {
  * `SegmentationClassAug`. PNGs are staged in a temporary folder and moved into `outDir` only when every
  * file converted (or, with `skipBad`, was counted as skipped), so a failed run leaves nothing behind.
  * @param clsDir - the SBD `dataset/cls` folder.
- * @param ids - convert only these ids (default: every `.mat` in `clsDir`).
+ * @param outDir - where the PNGs go (created; its existing files are kept).
+ * @param options - `ids`: convert only these ids (default: every `.mat` in `clsDir`); `skipBad`: count and skip
+ *   unreadable files instead of failing.
  */
 export async function convertSbdToPng(
   clsDir: string,
