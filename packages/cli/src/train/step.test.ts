@@ -94,6 +94,7 @@ describe('WsFcnTrainer', () => {
   }, 300_000);
 
   it("semi-supervised: a true mask replaces exactly its own image's pseudo ground truth (cpu and wasm)", async () => {
+    const semiBy: number[] = [];
     for (const backend of ['cpu', 'wasm'] as const) {
       await useBackend(backend);
       const net = createWsFcn({
@@ -135,7 +136,12 @@ describe('WsFcnTrainer', () => {
           cleanMasks(resizeBilinear(refined, [32, 32], { alignCorners: true }), batch.labels),
           cfg.pseudo,
         );
-        const truth = tf.oneHot(tf.tensor3d(m, [3, 32, 32], 'int32'), 3, 1, 0, 'float32');
+        // one-hot built here, not with tf.oneHot (wasm's own OneHot wrote int32 bits into float32 outputs)
+        const hot = new Float32Array(3 * 32 * 32 * 3);
+        m.forEach((c, i) => {
+          if (c < 3) hot[i * 3 + c] = 1;
+        });
+        const truth = tf.tensor4d(hot, [3, 32, 32, 3]);
         const gt = tf.concat([
           tf.slice(truth, [0], [1]),
           tf.slice(pseudo, [1], [1]),
@@ -145,7 +151,10 @@ describe('WsFcnTrainer', () => {
         return r.loss.dataSync()[0]!;
       });
       const [semi, gate] = losses(m, [1, 0, 1]);
+      semiBy.push(semi);
       expect(semi).toBeCloseTo(expected, 5);
+      // true masks alone: a real loss (an all-zero target would give exactly 0)
+      expect(losses(m, [1, 1, 1])[0]).toBeGreaterThan(0.05);
       expect(semi).not.toBeCloseTo(weak, 3);
       expect(gate[0]).toBe(1);
       expect(gate[2]).toBe(1);
@@ -158,5 +167,6 @@ describe('WsFcnTrainer', () => {
       tf.dispose([batch.images, batch.raw, batch.labels]);
       net.model.dispose();
     }
+    expect(semiBy[1]).toBeCloseTo(semiBy[0]!, 4); // wasm = cpu
   });
 });

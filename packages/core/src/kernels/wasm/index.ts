@@ -12,15 +12,16 @@ import {
 } from './depthwiseConv2dBackprop.js';
 import { identityConfig } from './identity.js';
 import { maxPoolGradConfig } from './maxPoolGrad.js';
+import { oneHotConfig } from './oneHot.js';
 import { splitVConfig } from './splitV.js';
 import { unsortedSegmentSumConfig } from './unsortedSegmentSum.js';
 
 /**
  * Replaced although wasm has them: its Conv2DBackpropInput is a naive loop (~10× slower than ours), its
  * MaxPoolGrad returns wrong values, its Identity copies (see identity.ts), its SplitV slices element by element
- * (see splitV.ts).
+ * (see splitV.ts), its OneHot ignores the output dtype (see oneHot.ts).
  */
-const REPLACED = [conv2DBackpropInputConfig, maxPoolGradConfig, identityConfig, splitVConfig];
+const REPLACED = [conv2DBackpropInputConfig, maxPoolGradConfig, identityConfig, splitVConfig, oneHotConfig];
 /** Missing from wasm. */
 const ADDED = [
   conv2DBackpropFilterConfig,

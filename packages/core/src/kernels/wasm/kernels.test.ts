@@ -250,6 +250,19 @@ describe('wasm training kernels against cpu', () => {
     );
   });
 
+  it("OneHot: the output dtype's values (wasm's own writes int32 bits into float32), out-of-range ids off", async () => {
+    await useBackend('wasm');
+    const ids = tf.tensor2d([0, 2, -1, 5, 1, 2], [2, 3], 'int32');
+    const f = tf.oneHot(ids, 3, 1, 0, 'float32');
+    expect([f.dtype, f.shape]).toEqual(['float32', [2, 3, 3]]);
+    expect(Array.from(f.dataSync())).toEqual([1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1]);
+    expect(Array.from(tf.oneHot(tf.tensor1d([1, 0], 'int32'), 2, 2.5, -1, 'float32').dataSync())).toEqual([
+      -1, 2.5, 2.5, -1,
+    ]);
+    await expectSame(() => tf.oneHot(tf.tensor1d([3, 0, 2, 7], 'int32'), 4), 'int32');
+    tf.dispose([ids, f]);
+  });
+
   it('UnsortedSegmentSum: hand-computed, ids outside [0, numSegments) dropped', async () => {
     await useBackend('wasm');
     const y = tf.unsortedSegmentSum(
