@@ -5,6 +5,7 @@
 
 /** Feature taps (spec §2.2): `conv3` = raw b3 output sum (stride 4), `conv6` = ReLU(bn7(b7)) (stride 8). */
 export type Wrn38Tap = 'conv2' | 'conv3' | 'conv4' | 'conv5' | 'conv6';
+/** Every tap {@link WideResNet38} can output, in network order (the `taps` option accepts these). */
 export const WRN38_TAPS: readonly Wrn38Tap[] = ['conv2', 'conv3', 'conv4', 'conv5', 'conv6'];
 
 /** Units per stage b2…b7: the reference (`full`) or one unit each (`light`, for CPU use and tests). */
@@ -14,6 +15,10 @@ const UNITS: Record<Wrn38Depth, number[]> = { full: [3, 3, 6, 3, 1, 1], light: [
 /** Reference channels (width 1): conv1a, then the output of stages b2…b7. */
 export const WRN38_CHANNELS = [64, 128, 256, 512, 1024, 2048, 4096] as const;
 
+/**
+ * One residual unit of the ResNet-38d topology as {@link unitSpecs} lists it (spec §2.2): reference name,
+ * stage, kind, channels, stride, dilations and dropout.
+ */
 export interface UnitSpec {
   /** Reference module name: `b4` for the first unit of stage 4, `b4_3` for the fourth. */
   name: string;

@@ -19,6 +19,10 @@ import {
 import { type UnitSpec, unitSpecs } from './architecture.js';
 import { declareUnitWeights, hasProjection, residualUnit, type UnitWeights } from './wrn38.js';
 
+/**
+ * Options of {@link Wrn38Unit}: the unit's kind, channels, stride, dilations and dropout (as in
+ * {@link UnitSpec}), the BatchNorm mode of its BNs and the init of its convolutions.
+ */
 export interface Wrn38UnitOptions {
   kind: 'basic' | 'bottleneck';
   inChannels: number;
@@ -35,6 +39,10 @@ export interface Wrn38UnitOptions {
   init: InitName;
 }
 
+/**
+ * Default options of {@link Wrn38Unit}: a basic 64→128→128 unit with stride 1, dilation 1, no dropout, frozen
+ * BatchNorm and Kaiming-normal init.
+ */
 export const WRN38_UNIT_DEFAULTS: Wrn38UnitOptions = {
   kind: 'basic',
   inChannels: 64,

@@ -31,6 +31,7 @@ import {
   wrn38OutputSize,
 } from './architecture.js';
 
+/** Options of {@link WideResNet38} (see {@link WRN38_DEFAULTS}). */
 export interface Wrn38Options {
   /** Width multiplier of every stage's channels (1 = the reference 64…4096). Default 1. */
   width: number;
@@ -51,6 +52,10 @@ export interface Wrn38Options {
   init: InitName;
 }
 
+/**
+ * Default options of {@link WideResNet38}: the reference ResNet-38d (width 1, full depth, taps conv3 and
+ * conv6, frozen BatchNorm and stem, Kaiming-normal init).
+ */
 export const WRN38_DEFAULTS: Wrn38Options = {
   width: 1,
   depth: 'full',
@@ -70,12 +75,20 @@ export interface TapInfo {
 
 /** Weight names inside a unit, as the reference modules are named (spec §2.1). */
 export type UnitBn = 'bn2a' | 'bn2b1' | 'bn2b2';
+/**
+ * Convolution weights inside a unit: the 1×1 projection shortcut `branch1` and the residual branch's
+ * `conv2a`, `conv2b1` and (bottlenecks only) `conv2b2`.
+ */
 export type UnitConv = 'branch1' | 'conv2a' | 'conv2b1' | 'conv2b2';
 
 /** How `residualUnit` reaches a unit's weights: the layer passes its own, tests pass plain tensors. */
 export interface UnitOps {
   /** BatchNorm `name`, then ReLU (every BN of a unit is followed by one, spec §2). */
   bnRelu(name: UnitBn, x: tf.Tensor4D): tf.Tensor;
+  /**
+   * Convolution `name` (the reference's have no bias) with `args`' stride, explicit symmetric zero
+   * padding and dilation (defaults 1, 0, 1).
+   */
   conv(
     name: UnitConv,
     x: tf.Tensor4D,
@@ -154,6 +167,10 @@ export function declareUnitWeights(
   };
 }
 
+/**
+ * The WideResNet-38 backbone layer (create it with {@link wrn38}): input RGB (N,H,W,3), output one tensor per
+ * requested tap, (N,⌈H/s⌉,⌈W/s⌉,C) at the tap's stride s, in the order of `taps`.
+ */
 export class WideResNet38 extends WsssLayer<Wrn38Options> {
   static className = 'WsssWideResNet38';
   /** The residual units of this configuration (reference names, channels, strides, dilations). */

@@ -15,7 +15,21 @@ export {
   type WsssConfig,
 } from './config/schema.js';
 export * from './ficklenet/model.js';
-export * from './ficklenet/steps.js';
+export {
+  type DsrgBatch,
+  type DsrgStepOptions,
+  DsrgTrainer,
+  FickleClassifierTrainer,
+  type StepOptimizerOptions,
+} from './ficklenet/steps.js';
 export * from './infer/predict.js';
 export * from './model/wsfcn.js';
-export * from './train/step.js';
+export {
+  type LossConfig,
+  type LossTensors,
+  type StepResult,
+  type TrainBatch,
+  WSFCN_LOSS_DEFAULTS,
+  WsFcnTrainer,
+  wsFcnLosses,
+} from './train/step.js';

@@ -475,6 +475,10 @@ function configKeysHelp(): string {
   return lines.join('\n');
 }
 
+/**
+ * The text `wsss --help` (and `wsss` without a command) prints: the commands with their summaries, the
+ * options every compute command takes, every config key, the exit codes and examples.
+ */
 export const MAIN_HELP = `wsss — weakly-supervised semantic segmentation (WS-FCN) for TensorFlow.js
 
 Usage: wsss <command> [options]      wsss <command> --help for its options
@@ -598,9 +602,22 @@ function splitOutput(
   };
 }
 
+/**
+ * Where {@link main} writes and whether it handles signals; each field defaults to the process's own
+ * (`process.stdout`, `process.stderr`, handlers installed).
+ */
 export interface MainIO {
-  stdout?: { write(s: string): unknown };
-  stderr?: { write(s: string): unknown; isTTY?: boolean };
+  /** Where results, help and `--json` lines go. Default `process.stdout`. */
+  stdout?: {
+    /** Writes a chunk of text (newlines included). */
+    write(s: string): unknown;
+  };
+  /** Where human messages and progress bars go (bars only when `isTTY` is true). Default `process.stderr`. */
+  stderr?: {
+    /** Writes a chunk of text (newlines included). */
+    write(s: string): unknown;
+    isTTY?: boolean;
+  };
   /** Install SIGINT/SIGTERM handlers for training (default true). */
   signals?: boolean;
 }

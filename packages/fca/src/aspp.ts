@@ -20,6 +20,10 @@ import {
   WsssLayer,
 } from '@wsss/core';
 
+/**
+ * Options of {@link Aspp} (defaults {@link ASPP_DEFAULTS}): output channels, the dilations of the 3×3
+ * branches, the dropout rate on the output while training and the mode of every BatchNorm.
+ */
 export interface AsppOptions {
   /** Output channels. Default 256. */
   channels: number;
@@ -29,6 +33,10 @@ export interface AsppOptions {
   bnMode: BatchNormMode;
 }
 
+/**
+ * Default options of {@link Aspp}: 256 channels, dilations 12/24/36, dropout 0.5, frozen-statistics BatchNorm
+ * (spec §1.5).
+ */
 export const ASPP_DEFAULTS: AsppOptions = {
   channels: 256,
   rates: [12, 24, 36],

@@ -44,6 +44,7 @@ export const FCA_BRANCHES: readonly FcaBranch[] = [
   { kernel: 7, dilation: 36, padding: 108 },
 ];
 
+/** Options of {@link Fca} (defaults {@link FCA_DEFAULTS}). */
 export interface FcaOptions {
   /** Output channels (and of every branch). Default 256. */
   channels: number;
@@ -57,6 +58,10 @@ export interface FcaOptions {
   spatialKernel: number;
 }
 
+/**
+ * Default options of {@link Fca}: 256 channels, the paper's four branches ({@link FCA_BRANCHES}), dropout
+ * 0.5, frozen-statistics BatchNorm, a 3×3 spatial-attention kernel.
+ */
 export const FCA_DEFAULTS: FcaOptions = {
   channels: 256,
   branches: FCA_BRANCHES.map((b) => ({ ...b })),
@@ -65,6 +70,10 @@ export const FCA_DEFAULTS: FcaOptions = {
   spatialKernel: 3,
 };
 
+/**
+ * Options of {@link fcaForward} and the functional twin {@link fca}: training mode (dropout), and the branch
+ * table, dropout rate and spatial-attention kernel size (defaults {@link FCA_BRANCHES}, 0.5, 3).
+ */
 export interface FcaCallOptions {
   training: boolean;
   branches?: readonly FcaBranch[];

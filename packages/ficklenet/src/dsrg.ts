@@ -12,6 +12,10 @@ import { type CrfImage, dsrgCrf } from '@wsss/crf';
 /** The reference's probability floor (`min_prob`, spec §6.3 step 1). */
 export const DSRG_MIN_PROB = 1e-4;
 
+/**
+ * Region-growing thresholds of {@link growSeeds} and {@link growSeedsImage} (defaults
+ * {@link GROW_SEEDS_DEFAULTS}).
+ */
 export interface GrowSeedsOptions {
   /** th1: background pixels join when their CRF probability exceeds this. 0.99 (spec §6.3 step 3). */
   thBg?: number;
@@ -19,6 +23,7 @@ export interface GrowSeedsOptions {
   thFg?: number;
 }
 
+/** Default region-growing thresholds (spec §6.3 step 3): 0.99 for background, 0.85 for foreground. */
 export const GROW_SEEDS_DEFAULTS = { thBg: 0.99, thFg: 0.85 } as const;
 
 function checkLabels(labels: readonly number[], numLabels: number, who: string): number[] {
@@ -219,6 +224,7 @@ export function dsrgSeedLoss(logits: tf.Tensor4D, seeds: tf.Tensor4D): tf.Scalar
   });
 }
 
+/** Options of {@link dsrgBoundaryLoss}. */
 export interface BoundaryLossOptions {
   /**
    * Include the reference's gradient through the CRF (`CRFLayer.backward`: (1 − Q')·∂L/∂log Q' passed to P).
@@ -297,6 +303,10 @@ export function dsrgCrfProbs(probs: tf.Tensor4D, images: readonly CrfImage[]): t
   return tf.tensor4d(out, [N, h, w, L]);
 }
 
+/**
+ * What {@link dsrgLoss} needs besides the logits: the seeds, the present classes and the images for the CRF,
+ * with the growing thresholds and the boundary loss's option.
+ */
 export interface DsrgLossInputs extends GrowSeedsOptions, BoundaryLossOptions {
   /** Current seeds (N,h,w,L) multi-hot (original cues). */
   seeds: tf.Tensor4D;
@@ -306,6 +316,10 @@ export interface DsrgLossInputs extends GrowSeedsOptions, BoundaryLossOptions {
   images: readonly CrfImage[];
 }
 
+/**
+ * What {@link dsrgLoss} returns; the caller disposes every tensor (`crfProbs` only after the gradient has
+ * been taken).
+ */
 export interface DsrgLossResult {
   /** L_seed + L_boundary (both weight 1). */
   loss: tf.Scalar;

@@ -20,6 +20,7 @@ import {
   WsssLayer,
 } from '@wsss/core';
 
+/** Options of {@link DsrgHead} (defaults {@link DSRG_HEAD_DEFAULTS}). */
 export interface DsrgHeadOptions {
   /** L: output classes including background. Default 21 (VOC). */
   numClasses: number;
@@ -31,6 +32,10 @@ export interface DsrgHeadOptions {
   dropout: number;
 }
 
+/**
+ * Default options of {@link DsrgHead} (spec §6.1): 21 classes (VOC with background), 1024 hidden channels,
+ * dilations 6/12/18/24, dropout 0.5.
+ */
 export const DSRG_HEAD_DEFAULTS: DsrgHeadOptions = {
   numClasses: 21,
   channels: 1024,

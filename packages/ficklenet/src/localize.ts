@@ -26,10 +26,18 @@ export const UNLABELLED = 255;
 
 /** A classifier built with the layer: a feature extractor (the backbone) and the selection on its output. */
 export interface FickleClassifier {
+  /**
+   * The backbone: a LayersModel or a function from images to the feature map (N,h,w,C) the selection is
+   * applied to.
+   */
   featureExtractor: tfl.LayersModel | ((image: tf.Tensor4D) => tf.Tensor4D);
   selection: FickleSelection;
 }
 
+/**
+ * Thresholds of {@link seedsFromMaps} (and of the seeds {@link localize} returns): θ_fg for foreground, and
+ * for background either a saliency map with its threshold or the low-activation θ_bg.
+ */
 export interface SeedOptions {
   /** θ_fg: foreground seeds where the aggregated map exceeds this (higher map wins). [default] 0.5 (spec §5.3). */
   thFg?: number;
@@ -44,6 +52,10 @@ export interface SeedOptions {
   saliencyThreshold?: number;
 }
 
+/**
+ * Options of {@link localize}: the number of random runs and their aggregation, how the Grad-CAM weights are
+ * computed, the seed and batching of the runs, and the {@link SeedOptions} of the seeds.
+ */
 export interface LocalizeOptions extends SeedOptions {
   /** N_inf: random selections per image. [default] 200 (spec §5.3). */
   runs?: number;
@@ -57,6 +69,7 @@ export interface LocalizeOptions extends SeedOptions {
   chunk?: number;
 }
 
+/** What {@link localize} returns; the caller owns both tensors. */
 export interface LocalizeResult {
   /** Aggregated localization maps (N,h,w,K) in [0,1] at the feature map's resolution; absent classes are 0. */
   maps: tf.Tensor4D;

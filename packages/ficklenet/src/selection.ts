@@ -28,6 +28,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { conv2d, type Kwargs, type LayerArgs, registerWsssLayer, type Shape, WsssLayer } from '@wsss/core';
 import { drawSeed, keptIndices, mixSeed } from './random.js';
 
+/** Options of {@link FickleSelection} (defaults {@link FICKLE_SELECTION_DEFAULTS}). */
 export interface FickleSelectionOptions {
   /** K: number of (foreground) classes of the classifier. Default 20 (VOC). */
   numClasses: number;
@@ -39,6 +40,10 @@ export interface FickleSelectionOptions {
   returnScoreMap: boolean;
 }
 
+/**
+ * Default options of {@link FickleSelection} (spec §5.2): 20 classes (VOC), window s = 9, drop rate p = 0.9,
+ * scores only.
+ */
 export const FICKLE_SELECTION_DEFAULTS: FickleSelectionOptions = {
   numClasses: 20,
   kernelSize: 9,
@@ -65,6 +70,10 @@ export interface FickleSelectionCallOptions {
   groupBytes?: number;
 }
 
+/**
+ * What the functional twin {@link fickleSelection} returns: the image-level scores and the score map they
+ * average.
+ */
 export interface FickleSelectionResult {
   /** Image-level class scores (N,K): global average of the score map. */
   scores: tf.Tensor2D;

@@ -48,6 +48,10 @@ export class Pamr extends WsssLayer<PamrOptions> {
     return pamr(inputs[0] as tf.Tensor4D, inputs[1] as tf.Tensor4D, this.options);
   }
 
+  /**
+   * The base layer config plus `iterations` and a copy of `dilations` (so the config does not share the
+   * layer's array).
+   */
   override getConfig(): tf.serialization.ConfigDict {
     return { ...super.getConfig(), dilations: [...this.options.dilations] };
   }

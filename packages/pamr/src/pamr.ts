@@ -15,6 +15,10 @@ export interface PamrOptions {
   dilations: number[];
 }
 
+/**
+ * Default options of {@link pamr} and the {@link Pamr} layer (spec §3.6): 10 iterations at dilations
+ * 1, 2, 4, 8, 12, 24.
+ */
 export const PAMR_DEFAULTS: Readonly<PamrOptions> = Object.freeze({
   iterations: 10,
   dilations: [1, 2, 4, 8, 12, 24],

@@ -52,11 +52,13 @@ export function flowWarp(high: tf.Tensor4D, flow: tf.Tensor4D): tf.Tensor4D {
   });
 }
 
+/** Options of {@link Align} (defaults {@link ALIGN_DEFAULTS}). */
 export interface AlignOptions {
   /** Channels of the two 1×1 projections the flow is computed from (the reference's `outplane`). Default 128. */
   projectChannels: number;
 }
 
+/** Default options of {@link Align}: 128-channel projections, as the reference. */
 export const ALIGN_DEFAULTS: AlignOptions = { projectChannels: 128 };
 
 /**

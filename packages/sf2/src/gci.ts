@@ -28,6 +28,10 @@ import {
   WsssLayer,
 } from '@wsss/core';
 
+/**
+ * Options of {@link GciFusion} (defaults {@link GCI_FUSION_DEFAULTS}); `bnMode` is the mode of every
+ * BatchNorm.
+ */
 export interface GciFusionOptions {
   /** Channels of both outputs. Default 256. */
   channels: number;
@@ -36,6 +40,10 @@ export interface GciFusionOptions {
   bnMode: BatchNormMode;
 }
 
+/**
+ * Default options of {@link GciFusion}: 256 output channels, a 48-channel skip projection, train-mode
+ * (`batch`) BatchNorm as the reference.
+ */
 export const GCI_FUSION_DEFAULTS: GciFusionOptions = { channels: 256, skipChannels: 48, bnMode: 'batch' };
 
 /** The skip + GCI computation over `ops`, shared by the layer and {@link gciFusion}. */

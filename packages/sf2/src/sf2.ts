@@ -19,6 +19,7 @@ import {
   WsssLayer,
 } from '@wsss/core';
 
+/** Options of {@link Sf2} (defaults {@link SF2_DEFAULTS}). */
 export interface Sf2Options {
   /** Channels of both streams. Default 256. */
   channels: number;
@@ -26,6 +27,9 @@ export interface Sf2Options {
   bnMode: BatchNormMode;
 }
 
+/**
+ * Default options of {@link Sf2}: 256 channels per stream, train-mode (`batch`) BatchNorm as the reference.
+ */
 export const SF2_DEFAULTS: Sf2Options = { channels: 256, bnMode: 'batch' };
 
 const BLOCKS = ['1h', '2h', '3h', '4h', '1v', '2v', '3v', '4v'] as const;

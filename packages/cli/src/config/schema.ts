@@ -6,8 +6,16 @@
 
 import type { BackendChoice } from '@wsss/core';
 
+/**
+ * The network of `model.variant`: `wsfcn` = FCA + SF2 (the paper), `ssss` = ASPP + GCI (the SSSS baseline),
+ * and the Table I mixes `fca-gci` and `aspp-sf2`.
+ */
 export type Variant = 'wsfcn' | 'ssss' | 'fca-gci' | 'aspp-sf2';
 export const VARIANTS: readonly Variant[] = ['wsfcn', 'ssss', 'fca-gci', 'aspp-sf2'];
+/**
+ * The data set reader of `data.dataset`: PASCAL VOC 2012, COCO 2014, the generated synthetic set, or
+ * `folder`: your own images with an image-level labels file.
+ */
 export type DatasetKind = 'voc' | 'coco' | 'synthetic' | 'folder';
 
 /** The training method: WS-FCN (one stage) or FickleNet + DSRG (localize, then train a segmentation network). */
@@ -180,7 +188,13 @@ export type Field = { doc: string } & (
   | { kind: 'enum'; values: readonly string[] }
   | { kind: 'boolean' }
   | { kind: 'string'; nullable?: boolean }
-  | { kind: 'pattern'; check: (s: string) => unknown; allowed: string }
+  | {
+      kind: 'pattern';
+      /** Parses the string and throws when it is not allowed (the result is ignored). */
+      check: (s: string) => unknown;
+      /** What is allowed, for the error message. */
+      allowed: string;
+    }
   | {
       kind: 'numbers';
       length?: number;

@@ -4,8 +4,8 @@
  * The suite's `npm test` builds every package first; {@link builtCliProblem} says when `dist/` is missing or older
  * than the sources, so a stale build fails loudly instead of testing old code.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,8 +31,34 @@ function newestSource(dir: string): number {
   return t;
 }
 
-/** Null when every package's `dist/` is newer than its sources; otherwise what to run. */
+/**
+ * turbo's verdict on packages whose sources look newer than their `dist/` (a file saved again unchanged, a branch
+ * switched back): the names whose build inputs turbo has not built, i.e. really stale. Null when turbo cannot tell.
+ */
+function turboStale(names: string[]): string[] | null {
+  try {
+    const pkgs = names.map(
+      (n) => JSON.parse(readFileSync(join(PACKAGES, n, 'package.json'), 'utf8')).name as string,
+    );
+    const turbo = join(PACKAGES, '..', 'node_modules', '.bin', 'turbo');
+    const args = ['run', 'build', '--dry=json', ...pkgs.map((p) => `--filter=${p}`)];
+    const dry = JSON.parse(
+      execFileSync(turbo, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }),
+    );
+    const miss = new Set(
+      (dry.tasks as { package: string; cache: { status: string } }[])
+        .filter((t) => t.cache.status !== 'HIT')
+        .map((t) => t.package),
+    );
+    return names.filter((_, i) => miss.has(pkgs[i]!));
+  } catch {
+    return null;
+  }
+}
+
+/** Null when every package's `dist/` is up to date with its sources; otherwise what to run. */
 export function builtCliProblem(): string | null {
+  const older: string[] = [];
   for (const name of readdirSync(PACKAGES)) {
     const dist = join(PACKAGES, name, 'dist');
     const src = join(PACKAGES, name, 'src');
@@ -43,10 +69,11 @@ export function builtCliProblem(): string | null {
         .filter((f) => f.endsWith('.js'))
         .map((f) => statSync(join(dist, f)).mtimeMs),
     );
-    if (newestSource(src) > built)
-      return `packages/${name}/dist is older than its sources: run npm run build`;
+    if (newestSource(src) > built) older.push(name);
   }
-  return null;
+  // a newer file time is not a change: turbo, which hashes the contents, decides
+  const stale = older.length ? (turboStale(older) ?? older) : [];
+  return stale.length ? `packages/${stale[0]}/dist is older than its sources: run npm run build` : null;
 }
 
 /** What a finished `wsss` process left. */

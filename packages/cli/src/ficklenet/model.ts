@@ -41,6 +41,10 @@ export interface DsrgNet extends TrainableNet {
   head: DsrgHead;
 }
 
+/**
+ * Configuration of {@link createFickleClassifier}: the classes, the backbone options (the tap is always
+ * `conv6`) and the hidden-unit selection's window s and drop rate p.
+ */
 export interface FickleClassifierConfig {
   /** K foreground classes. */
   numClasses: number;
@@ -51,6 +55,10 @@ export interface FickleClassifierConfig {
   rate: number;
 }
 
+/**
+ * Configuration of {@link createDsrgNet}: the foreground classes, the backbone options (the tap is always
+ * `conv6`) and the DSRG head's options (its classes are set from `numClasses`).
+ */
 export interface DsrgNetConfig {
   /** K foreground classes; the head has K + 1 outputs. */
   numClasses: number;

@@ -19,6 +19,11 @@ import { dsrgLoss, GROW_SEEDS_DEFAULTS, seedMapToMultiHot } from '@wsss/ficklene
 import { readScalars } from '../train/step.js';
 import type { DsrgNet, FickleClassifierNet, TrainableNet } from './model.js';
 
+/**
+ * Optimizer options of {@link FickleClassifierTrainer} and {@link DsrgTrainer}: the grouped optimizer (SGD or
+ * Adam, base learning rate), the weight decay (default 5e-4) and the learning-rate multipliers of the four
+ * reference groups (default {@link DSRG_LR_MULTS}) passed to the network's `paramGroups`.
+ */
 export interface StepOptimizerOptions {
   optimizer: GroupedOptimizerOptions;
   weightDecay?: number;
@@ -36,6 +41,7 @@ abstract class Trainer<N extends TrainableNet> {
       o.optimizer,
     );
   }
+  /** Disposes the optimizer's state (its slot variables); the network and its weights stay usable. */
   dispose(): void {
     this.optimizer.dispose();
   }
@@ -43,6 +49,10 @@ abstract class Trainer<N extends TrainableNet> {
 
 /** One classifier step per batch: normalised images (N,S,S,3) and multi-hot labels (N,K). */
 export class FickleClassifierTrainer extends Trainer<FickleClassifierNet> {
+  /**
+   * One optimizer step on the multi-label soft-margin loss of the batch's class scores, in training mode (a
+   * fresh random selection); resolves to the loss value.
+   */
   async step(batch: { images: tf.Tensor4D; labels: tf.Tensor2D }): Promise<{ loss: number }> {
     const { loss } = this.optimizer.minimize(() => {
       const scores = applyModel(this.net.model, batch.images, { training: true }) as tf.Tensor2D;
@@ -53,6 +63,10 @@ export class FickleClassifierTrainer extends Trainer<FickleClassifierNet> {
   }
 }
 
+/**
+ * A batch of {@link DsrgTrainer.step}: square crops of side S, their seed labels on the g×g score map
+ * (g = ⌈S/8⌉) and their image labels.
+ */
 export interface DsrgBatch {
   /** Normalised images (N,S,S,3). */
   images: tf.Tensor4D;
@@ -64,6 +78,11 @@ export interface DsrgBatch {
   labels: readonly (readonly number[])[];
 }
 
+/**
+ * Options of the DSRG loss in {@link DsrgTrainer}: the region-growing thresholds (default 0.99 background,
+ * 0.85 foreground, `GROW_SEEDS_DEFAULTS` of `@wsss/ficklenet`) and whether the boundary loss differentiates
+ * through the CRF.
+ */
 export interface DsrgStepOptions {
   /** Region-growing thresholds (spec §6.3 step 3: 0.99 background, 0.85 foreground). */
   thBg?: number;
@@ -98,6 +117,11 @@ export class DsrgTrainer extends Trainer<DsrgNet> {
     super(net, o);
   }
 
+  /**
+   * One optimizer step on the DSRG loss of the batch (spec §6.3), in training mode; resolves to the total,
+   * seed and boundary losses and the fractions of score-map cells seeded before and after growing. Throws
+   * when `seeds` does not hold N·g·g labels.
+   */
   async step(batch: DsrgBatch): Promise<{
     loss: number;
     seedLoss: number;

@@ -20,6 +20,11 @@ export interface WsFcnPredictor {
   config: { numClasses: number };
 }
 
+/**
+ * Options of {@link predictWsFcn}: the views (scales, flips, padding canvas), how image labels are decided
+ * (`fpCut` or given `labels`), the background score, and the focal penalty of the class scores (`focalP`
+ * default 3, `focalLambda` default 0.01).
+ */
 export interface PredictOptions {
   /** Scales of the views. Default [1]; the reference evaluates [1, 0.5, 1.5, 2] (spec §4.8). */
   scales?: number[];
@@ -37,6 +42,10 @@ export interface PredictOptions {
   focalLambda?: number;
 }
 
+/**
+ * What {@link predictWsFcn} returns for N images of size H×W with K foreground classes; the caller owns (and
+ * disposes) the four tensors.
+ */
 export interface Prediction {
   /** (N,K) max over views of sigmoid(class score). */
   scores: tf.Tensor2D;

@@ -17,9 +17,21 @@ import {
 import { Aspp, FCA_BRANCHES, Fca, type FcaBranch } from '@wsss/fca';
 import { Align, GciFusion, Sf2 } from '@wsss/sf2';
 
+/**
+ * The context module on the backbone's `conv6`: `fca` = Flexible Context Aggregation (WS-FCN, spec §4.2),
+ * `aspp` = ASPP (the SSSS baseline, spec §3.1).
+ */
 export type ContextModule = 'fca' | 'aspp';
+/**
+ * How `conv3` and the context output are fused: `sf2` = align + SF2 cross fusion (WS-FCN, spec §4.3–§4.4),
+ * `gci` = skip connection + Global Cue Injection (the SSSS baseline, spec §3.2).
+ */
 export type FusionModule = 'sf2' | 'gci';
 
+/**
+ * Configuration of {@link createWsFcn}: classes, backbone, the Table I choice of context and fusion modules,
+ * channel widths, the gate's ψ and the context module's BatchNorm mode (defaults {@link WSFCN_DEFAULTS}).
+ */
 export interface WsFcnConfig {
   /** Foreground classes K (VOC 20, COCO 80). */
   numClasses: number;
@@ -44,6 +56,11 @@ export interface WsFcnConfig {
   contextBnMode: 'frozenStats' | 'batch';
 }
 
+/**
+ * Default configuration of {@link createWsFcn}: WS-FCN (FCA + SF2) for VOC's 20 foreground classes on the
+ * reference backbone, ψ 0.3, frozen-statistics BatchNorm in the context module; channels from the backbone's
+ * conv3.
+ */
 export const WSFCN_DEFAULTS: WsFcnConfig = {
   numClasses: 20,
   backbone: {},
@@ -55,8 +72,17 @@ export const WSFCN_DEFAULTS: WsFcnConfig = {
 
 /** Learning-rate multipliers of the four reference groups (spec §1.6): WS-FCN 1/2/20/40, SSSS 1/2/10/20. */
 export const WSFCN_LR_MULTS: readonly [number, number, number, number] = [1, 2, 20, 40];
+/**
+ * Learning-rate multipliers of the SSSS baseline (ASPP + GCI): 1/2/10/20 for pretrained weights, pretrained
+ * biases, new weights, new biases.
+ */
 export const SSSS_LR_MULTS: readonly [number, number, number, number] = [1, 2, 10, 20];
 
+/**
+ * An assembled WS-FCN from {@link createWsFcn}: the resolved config, the tf.LayersModel and handles on its
+ * layers (`align` only with SF2 fusion), with the reference's parameter groups, state-dict rules and
+ * parameter count.
+ */
 export interface WsFcn {
   config: WsFcnConfig;
   /** image (N,H,W,3), ImageNet-normalised → foreground logits z (N,⌈H/4⌉,⌈W/4⌉,K) (spec §4.6). */

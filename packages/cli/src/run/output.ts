@@ -13,6 +13,7 @@ export interface OutputOptions {
   stderr?: { write(s: string): unknown; isTTY?: boolean };
 }
 
+/** A progress bar from {@link Output.progress}: call `tick` as work completes and `done` once at the end. */
 export interface Progress {
   /** Advance by `n` (default 1); `info` is shown after the bar (e.g. the loss). */
   tick(n?: number, info?: string): void;
@@ -31,6 +32,10 @@ export function formatDuration(seconds: number): string {
     : `${m}:${String(sec).padStart(2, '0')}`;
 }
 
+/**
+ * The CLI's printer: human messages and progress bars on stderr, results on stdout, and with `json` one JSON
+ * object per line on stdout for every event and result.
+ */
 export class Output {
   readonly json: boolean;
   readonly quiet: boolean;

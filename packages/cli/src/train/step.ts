@@ -23,6 +23,11 @@ import {
 import { pamr } from '@wsss/pamr';
 import type { WsFcn } from '../model/wsfcn.js';
 
+/**
+ * Loss settings of a WS-FCN training step (spec §3.8–§3.9): when the mask loss starts and its weight, the
+ * focal penalty of the class scores (p, λ), PAMR's iterations and dilations, and the pseudo ground-truth
+ * thresholds.
+ */
 export interface LossConfig {
   /** Mask loss from this (0-based) epoch on (TRAIN.PRETRAIN; WS-FCN 7). */
   pretrainEpochs: number;
@@ -35,6 +40,11 @@ export interface LossConfig {
   pseudo: PseudoGtOptions;
 }
 
+/**
+ * Default loss settings of WS-FCN on VOC: mask loss from epoch 7 with weight 1, focal p 3 / λ 0.01, PAMR with
+ * 10 iterations at dilations 1, 2, 4, 8, 12, 24, pseudo ground truth with factors 0.7 (background) / 0.6
+ * (foreground) and floor 0.2.
+ */
 export const WSFCN_LOSS_DEFAULTS: LossConfig = {
   pretrainEpochs: 7,
   maskLossWeight: 1,
@@ -176,6 +186,7 @@ export class WsFcnTrainer {
     };
   }
 
+  /** Disposes the optimizer's state (its slot variables); the network and its weights stay usable. */
   dispose(): void {
     this.optimizer.dispose();
   }

@@ -9,10 +9,20 @@ import { guardWasmHeap, registerWasmTrainingKernels } from '../kernels/wasm/inde
 import { ensureGradients } from './gradients.js';
 import { enableWasmThreadsInNode, wasmThreadsState } from './wasmThreads.js';
 
+/** A backend wsss can run on: `tensorflow` (tfjs-node, Node.js only), `webgpu`, `wasm` or `cpu`. */
 export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
+/**
+ * What {@link setBackend} accepts: a {@link BackendName}, or `auto` for the first of tensorflow → webgpu
+ * (hardware adapters only) → wasm → cpu that starts.
+ */
 export type BackendChoice = 'auto' | BackendName;
+/** Every {@link BackendChoice}, `auto` first; {@link setBackend} rejects any other name. */
 export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'];
 
+/**
+ * Options of {@link setBackend}: settings of the wasm and webgpu backends, used when that backend is
+ * initialised.
+ */
 export interface SetBackendOptions {
   /** For `wasm` in a browser: where the `.wasm` binaries are served (passed to `setWasmPaths`). */
   wasmPaths?: string;

@@ -33,6 +33,7 @@ export interface WasmThreadsState {
   reason?: string;
 }
 
+/** Options of {@link enableWasmThreadsInNode}. */
 export interface EnableWasmThreadsOptions {
   /** Give up (and leave the single-threaded backend usable) when initialisation takes longer. Default 60 s. */
   timeoutMs?: number;

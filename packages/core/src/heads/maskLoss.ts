@@ -4,6 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { resizeBilinear } from '../ops/resize.js';
 
+/** What {@link balancedMaskLoss} returns; the caller owns the three tensors. */
 export interface BalancedMaskLossResult {
   /** Mean over the batch of the gated per-sample losses. */
   loss: tf.Scalar;
@@ -13,6 +14,7 @@ export interface BalancedMaskLossResult {
   gate: tf.Tensor1D;
 }
 
+/** Options of {@link balancedMaskLoss}. */
 export interface BalancedMaskLossOptions {
   /**
    * (N) 1 for each image whose `pseudoGt` is a true mask (semi-supervised training): its gate is 1 whatever

@@ -17,6 +17,10 @@ export function cleanMasks(masks: tf.Tensor4D, labels: tf.Tensor2D): tf.Tensor4D
   });
 }
 
+/**
+ * Threshold factors and floor of {@link pseudoGtMask}: t_0 = max(bgFactor·μ_0, floor) for the background,
+ * t_c = max(fgFactor·μ_c, floor) for the classes.
+ */
 export interface PseudoGtOptions {
   /** Background threshold factor on the per-image background maximum. Default 0.7 (hard-coded in the reference). */
   bgFactor?: number;

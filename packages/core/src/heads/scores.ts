@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
+/** The focal mask penalty `(1 − m̄_c)^p · log(λ + m̄_c)` that {@link classScores} adds to the nGWP scores. */
 export interface ClassScoreOptions {
   /** Focal penalty power p (FOCAL_P, spec §3.5). Default 3. */
   focalP?: number;

@@ -4,6 +4,10 @@
  */
 import { batchNormRules, type StateDictRule } from './stateDict.js';
 
+/**
+ * The modules of a layer whose weight names mirror the reference module tree, for
+ * {@link referenceModuleRules}: its convolutions and BatchNorms by layer-relative name.
+ */
 export interface ReferenceModuleNames {
   /** Convolutions by layer-relative name (`fca2/conv1_1`); `weight` → `kernel` (OIHW → HWIO), `bias` → `bias`. */
   convs: readonly string[];

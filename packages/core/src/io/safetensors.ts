@@ -62,6 +62,10 @@ export interface SafetensorsFile {
   metadata: Record<string, string>;
 }
 
+/**
+ * Options of {@link parseSafetensors} and {@link loadSafetensors}: a header-size limit, the source's name for
+ * error messages and checksum verification.
+ */
 export interface ParseSafetensorsOptions {
   /** Refuse headers longer than this many bytes. Default 100 000 000. */
   maxHeaderBytes?: number;

@@ -80,6 +80,10 @@ export interface LoadReport {
   ignored: string[];
 }
 
+/**
+ * Options of {@link loadStateDict}: strict checking, a dry run, and releasing state-dict entries as they
+ * load.
+ */
 export interface LoadStateDictOptions {
   /** Throw (before assigning anything) if any key is missing, unexpected or mis-shaped. Default true. */
   strict?: boolean;

@@ -26,6 +26,7 @@ interface Graph {
   nodesByDepth: Record<string, GraphNode[]>;
 }
 
+/** Options of {@link applyModel}. */
 export interface ApplyModelOptions {
   /** Training mode, passed to every layer as kwargs `training` (dropout, batch statistics, …). Default false. */
   training?: boolean;

@@ -14,6 +14,10 @@ import { fanIn, INIT_NAMES, type InitName, initialValue } from './initializers.j
 export type LayerArgs = NonNullable<ConstructorParameters<typeof tfl.layers.Layer>[0]>;
 /** tfjs-layers' call keyword arguments. `training` switches dropout, gates and batch statistics. */
 export type Kwargs = { [key: string]: any };
+/**
+ * A tensor shape as tfjs-layers gives it: one entry per axis, `null` where unknown (the batch size, free
+ * spatial sizes); NHWC for images.
+ */
 export type Shape = (number | null)[];
 
 /**
@@ -103,6 +107,10 @@ export interface BatchNormWeights {
   movingVariance: tfl.LayerVariable;
 }
 
+/**
+ * Arguments of `WsssLayer.addConv`: kernel size, channels, bias, initialisers and trainability of one
+ * convolution's weights.
+ */
 export interface AddConvArgs {
   /** [kh, kw] or k for square kernels. */
   kernelSize: number | [number, number];
@@ -118,10 +126,21 @@ export interface AddConvArgs {
   trainable?: boolean;
 }
 
+/**
+ * Geometry of one convolution call (`WsssLayer.applyConv`, {@link ModuleOps.conv}): stride, explicit
+ * symmetric zero padding (PyTorch `padding=`) and dilation. Scalars apply to both spatial axes, pairs are
+ * [height, width]; defaults 1, 0, 1.
+ */
 export interface ConvCallArgs {
   stride?: number | [number, number];
   padding?: number | [number, number];
   dilation?: number | [number, number];
+}
+
+/** Options of {@link ModuleOps.bn}. */
+export interface BnCallArgs {
+  /** Follow the BatchNorm with a ReLU (conv → BN → ReLU blocks). Default false. */
+  relu?: boolean;
 }
 
 /**
@@ -129,13 +148,11 @@ export interface ConvCallArgs {
  * layer passes {@link WsssLayer.ops} (its own weights; BatchNorm statistics updated while training); a functional
  * twin passes {@link paramOps} over a plain record of tensors. One implementation serves both.
  */
-/** Options of {@link ModuleOps.bn}. */
-export interface BnCallArgs {
-  /** Follow the BatchNorm with a ReLU (conv → BN → ReLU blocks). Default false. */
-  relu?: boolean;
-}
-
 export interface ModuleOps {
+  /**
+   * Convolution `name` on x (plus its bias when it has one), with `args`' stride, padding and dilation
+   * (defaults 1, 0, 1).
+   */
   conv(name: string, x: tf.Tensor4D, args?: ConvCallArgs): tf.Tensor4D;
   /** BatchNorm `name` on x; `{ relu: true }` returns max(0, BN(x)) (fused into one kernel on cpu/wasm). */
   bn(name: string, x: tf.Tensor, opts?: BnCallArgs): tf.Tensor;
@@ -201,6 +218,10 @@ export function countParameters(holder: { weights: tfl.LayerVariable[] }): numbe
 /** The kind of a weight by its name suffix: decides learning-rate group and weight decay (spec §1.6). */
 export type WeightKind = 'kernel' | 'bias' | 'gamma' | 'beta' | 'moving_mean' | 'moving_variance' | 'other';
 
+/**
+ * The {@link WeightKind} of a weight from the last segment of its name, ignoring a tfjs `_<n>` uniquifying
+ * suffix (`backbone/conv1a/kernel` → 'kernel'); names that are none of the known kinds give 'other'.
+ */
 export function weightKind(name: string): WeightKind {
   const last = name.split('/').pop()!.replace(/_\d+$/, '');
   switch (last) {
@@ -315,6 +336,10 @@ export abstract class WsssLayer<O extends object = object> extends tfl.layers.La
     return this.weights.map((w) => w.read().dataId);
   }
 
+  /**
+   * Whether the call runs in training mode: `kwargs.training === true` (dropout, gates and batch statistics
+   * switch on it).
+   */
   protected isTraining(kwargs: Kwargs | undefined): boolean {
     return kwargs?.['training'] === true;
   }

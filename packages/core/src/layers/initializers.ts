@@ -16,6 +16,7 @@ export type InitName =
   | 'zeros'
   | 'ones';
 
+/** Every {@link InitName}, for validating options (an unknown name is an error listing these). */
 export const INIT_NAMES: readonly InitName[] = [
   'kaimingNormal',
   'torchDefault',

@@ -18,6 +18,9 @@ import {
   WsssLayer,
 } from './contract.js';
 
+/**
+ * Options of {@link SegHead} (defaults {@link SEG_HEAD_DEFAULTS}); `bnMode` is the mode of both BatchNorms.
+ */
 export interface SegHeadOptions {
   /** Number of foreground classes K (background is added by `backgroundSoftmax`). Default 20 (VOC). */
   numClasses: number;
@@ -28,6 +31,10 @@ export interface SegHeadOptions {
   bnMode: BatchNormMode;
 }
 
+/**
+ * Default options of {@link SegHead}: 20 foreground classes (VOC), 256 channels, dropout 0.5 then 0.1,
+ * train-mode (`batch`) BatchNorm.
+ */
 export const SEG_HEAD_DEFAULTS: SegHeadOptions = {
   numClasses: 20,
   channels: 256,

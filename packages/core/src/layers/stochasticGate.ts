@@ -11,13 +11,19 @@ import * as tf from '@tensorflow/tfjs-core';
 import { uniformDraw } from '../ops/random.js';
 import { type Kwargs, type LayerArgs, registerWsssLayer, type Shape, WsssLayer } from './contract.js';
 
+/** Options of {@link StochasticGate}. */
 export interface StochasticGateOptions {
   /** ψ: probability of taking the shallow stream while training (SG_PSI, spec §3.3). Default 0.3. */
   psi: number;
 }
 
+/** Default options of {@link StochasticGate}: ψ = 0.3. */
 export const STOCHASTIC_GATE_DEFAULTS: StochasticGateOptions = { psi: 0.3 };
 
+/**
+ * Options of {@link stochasticGate}: ψ (default 0.3), training or eval mode, and for the training draw a
+ * fixed mask or a seed (default: the next seed of {@link seedRandom}'s stream, else unseeded).
+ */
 export interface StochasticGateCallOptions {
   psi?: number;
   training: boolean;

@@ -21,11 +21,16 @@ export type LabelMap =
   | readonly number[]
   | tf.Tensor;
 
+/** Options of the {@link ConfusionMatrix} constructor. */
 export interface ConfusionMatrixOptions {
   /** Ground-truth value to skip (VOC's boundary/void label). Default 255. */
   ignoreIndex?: number;
 }
 
+/**
+ * Options of {@link ConfusionMatrix.iou} and {@link ConfusionMatrix.perClass}: how classes absent from both
+ * maps count.
+ */
 export interface IoUOptions {
   /**
    * Classes with no pixel in ground truth or prediction: `'zero'` (the reference, spec §3.12: IoU 0, counted in
@@ -34,6 +39,10 @@ export interface IoUOptions {
   absentClasses?: 'zero' | 'exclude';
 }
 
+/**
+ * Options of {@link ConfusionMatrix.meanIoU}: those of {@link IoUOptions}, and whether the background class
+ * is averaged.
+ */
 export interface MeanIoUOptions extends IoUOptions {
   /** Average over all classes (true, the standard VOC number) or over classes 1…K−1 only. Default true. */
   withBackground?: boolean;

@@ -16,13 +16,27 @@ import {
 } from '../kernels/batchNorm/index.js';
 import { stopGradient } from './stopGradient.js';
 
+/**
+ * How a BatchNorm normalises and trains: `frozen` = stored statistics, γ/β fixed (backbone BNs);
+ * `frozenStats` = stored statistics never updated, γ/β trained (FCA/ASPP BNs); `batch` = ordinary BatchNorm
+ * (batch statistics and running-statistics updates while training, stored statistics in inference).
+ */
 export type BatchNormMode = 'frozen' | 'frozenStats' | 'batch';
+/** Every {@link BatchNormMode}, for validating options. */
 export const BATCH_NORM_MODES: readonly BatchNormMode[] = ['frozen', 'frozenStats', 'batch'];
 
 /** PyTorch's defaults (spec §1.5). */
 export const BN_EPSILON = 1e-5;
+/**
+ * Weight of the batch statistics in a running-statistics update: running ← 0.9·running + 0.1·batch (PyTorch's
+ * default).
+ */
 export const BN_MOMENTUM = 0.1;
 
+/**
+ * A BatchNorm's tensors, each of shape [C] (C = x's last axis): γ and β (absent: 1 and 0, no affine
+ * transform) and the running mean and variance.
+ */
 export interface BatchNormParams {
   gamma?: tf.Tensor1D;
   beta?: tf.Tensor1D;
@@ -30,6 +44,10 @@ export interface BatchNormParams {
   movingVariance: tf.Tensor1D;
 }
 
+/**
+ * Options of {@link batchNorm}: the mode, training or inference, ε (default {@link BN_EPSILON}), momentum
+ * (default {@link BN_MOMENTUM}) and a fused ReLU.
+ */
 export interface BatchNormOptions {
   mode: BatchNormMode;
   training: boolean;
@@ -42,6 +60,10 @@ export interface BatchNormOptions {
   relu?: boolean;
 }
 
+/**
+ * What {@link batchNorm} returns: y, of x's shape, and in `batch` mode while training the updated running
+ * statistics, for the caller to assign.
+ */
 export interface BatchNormResult {
   y: tf.Tensor;
   /** In `batch` mode while training: the updated running statistics (the caller assigns them). */

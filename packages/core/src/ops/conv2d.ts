@@ -19,7 +19,15 @@ import * as tf from '@tensorflow/tfjs-core';
 
 /** Kernel names this op dispatches to; the wasm kernels in `kernels/wasm` implement the last two. */
 export const WSSS_CONV2D = 'WsssConv2D';
+/**
+ * Kernel name of the filter gradient (dW) of {@link conv2d}; used when the active backend registers it
+ * (wasm), else dW is computed with tf ops.
+ */
 export const WSSS_CONV2D_BACKPROP_FILTER = 'WsssConv2DBackpropFilter';
+/**
+ * Kernel name of the input gradient (dX) of {@link conv2d}; used when the active backend registers it (wasm,
+ * whose own `Conv2DBackpropInput` is slow), else the backend's transposed conv or tf ops.
+ */
 export const WSSS_CONV2D_BACKPROP_INPUT = 'WsssConv2DBackpropInput';
 
 /** Geometry shared by the forward kernel and both gradient kernels. All pairs are [height, width]. */

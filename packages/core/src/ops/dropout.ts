@@ -6,6 +6,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { uniformDraw } from './random.js';
 
+/**
+ * Options of {@link dropout} and {@link channelDropout}: training mode (otherwise x passes through unchanged,
+ * as a copy), and a seed or a fixed keep-mask for the draw.
+ */
 export interface DropoutOptions {
   training: boolean;
   /** Seed for the Bernoulli draw; default: the next seed of `seedRandom`'s stream, or unseeded. */

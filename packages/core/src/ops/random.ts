@@ -6,6 +6,10 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
+/**
+ * A position of the seeded random stream: the seed given to {@link seedRandom} and how many seeds were drawn
+ * since. {@link randomState} returns it, {@link setRandomState} restores it.
+ */
 export interface RandomState {
   seed: number;
   /** Number of seeds drawn so far. */

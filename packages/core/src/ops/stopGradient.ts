@@ -8,6 +8,11 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
+/**
+ * The value of x cut from the gradient tape (PyTorch `.detach()`): a new tensor over the same data, no copy
+ * and no recorded history, so no gradient flows into x through it. Dispose it like any tensor; the data lives
+ * until x and the result are both disposed.
+ */
 export function stopGradient<T extends tf.Tensor>(x: T): T {
   const engine = tf.engine();
   // The buffer may live on another backend than the active one (tfjs moves data lazily).

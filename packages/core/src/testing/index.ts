@@ -10,6 +10,7 @@ import { setBackend } from '../backend/setBackend.js';
 
 /** Backends every op test runs on (DESIGN §3): the reference `cpu` and the fast CPU path `wasm`. */
 export const TEST_BACKENDS = ['cpu', 'wasm'] as const;
+/** One of {@link TEST_BACKENDS}: `cpu` or `wasm`. */
 export type TestBackend = (typeof TEST_BACKENDS)[number];
 
 /** Switch to `name` (initialising it on first use) for the tests that follow. */
@@ -22,6 +23,7 @@ function toArray(x: tf.Tensor | ArrayLike<number> | number[]): Float32Array {
   return Float32Array.from(x as ArrayLike<number>);
 }
 
+/** Tolerances and message prefix of {@link expectClose}. */
 export interface CloseOptions {
   /** Absolute tolerance. Default 1e-5. */
   atol?: number;
@@ -67,6 +69,10 @@ export function expectClose(
   }
 }
 
+/**
+ * Options of {@link gradCheck}: the finite-difference step, the tolerances, how many elements (default 64)
+ * and which inputs to check, and the seed of the projection weights (default 7).
+ */
 export interface GradCheckOptions {
   /** Finite-difference step. Default 1e-2 (float32: smaller steps drown in rounding). */
   eps?: number;

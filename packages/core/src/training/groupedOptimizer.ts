@@ -15,6 +15,10 @@ import {
   type UpdateAttrs,
 } from '../kernels/optimizer/index.js';
 
+/**
+ * A group of variables sharing a learning-rate multiplier and a weight decay (spec §1.6); `name` identifies
+ * it in messages.
+ */
 export interface ParamGroup {
   name: string;
   variables: tf.Variable[];
@@ -24,11 +28,19 @@ export interface ParamGroup {
   weightDecay: number;
 }
 
+/**
+ * SGD as PyTorch's `torch.optim.SGD` (no dampening, no Nesterov): base learning rate `lr` and momentum
+ * (default 0).
+ */
 export interface GroupedSgdOptions {
   kind: 'sgd';
   lr: number;
   momentum?: number;
 }
+/**
+ * Adam as PyTorch's `torch.optim.Adam` (weight decay added to the gradient, not AdamW): base learning rate
+ * `lr`, β1 (default 0.9), β2 (default 0.999) and ε (default 1e-8).
+ */
 export interface GroupedAdamOptions {
   kind: 'adam';
   lr: number;
@@ -36,6 +48,7 @@ export interface GroupedAdamOptions {
   beta2?: number;
   epsilon?: number;
 }
+/** The update rule of a {@link GroupedOptimizer}, chosen by `kind`: SGD or Adam. */
 export type GroupedOptimizerOptions = GroupedSgdOptions | GroupedAdamOptions;
 
 /** Serialisable optimiser state (for checkpoints and exact resume). */
@@ -52,6 +65,12 @@ function keepAll(c: tf.TensorContainer | undefined): void {
   else if (c && typeof c === 'object') for (const t of Object.values(c)) keepAll(t as tf.TensorContainer);
 }
 
+/**
+ * SGD or Adam over parameter groups with PyTorch's update rules: a group's variables step with learning rate
+ * `lr × lrMult`, its weight decay added to their gradients. The state (step count, slots) round-trips through
+ * {@link GroupedOptimizer.getState} and {@link GroupedOptimizer.setState} for exact resume. Throws when
+ * lr ≤ 0, the kind is unknown or a variable is in two groups.
+ */
 export class GroupedOptimizer {
   /** Base learning rate; change it for schedules. */
   lr: number;
@@ -226,6 +245,9 @@ export class GroupedOptimizer {
     this.stepCount = state.step;
   }
 
+  /**
+   * Disposes the slot variables (SGD momentum buffers, Adam moments); the grouped variables are left alone.
+   */
   dispose(): void {
     for (const s of this.slots.values()) tf.dispose(s);
     this.slots.clear();

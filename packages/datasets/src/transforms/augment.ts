@@ -4,6 +4,10 @@ import { type Box, resizeBicubic, resizeNearest } from './resize.js';
 
 /** ImageNet mean and std of spec §1.2 (RGB, on [0,1] values). */
 export const IMAGENET_MEAN: readonly [number, number, number] = [0.485, 0.456, 0.406];
+/**
+ * ImageNet per-channel standard deviation of spec §1.2 (RGB, on [0,1] values); {@link normalizeImageNet}
+ * computes (x − mean)/std.
+ */
 export const IMAGENET_STD: readonly [number, number, number] = [0.229, 0.224, 0.225];
 
 /** Options of {@link augmentTrain}; defaults are spec §3.10 (`configs/voc_resnet38.yaml`). */

@@ -17,6 +17,7 @@ export class PickleGlobal {
   constructor(
     readonly module: string,
     readonly name: string,
+    /** What calling the global produces from its arguments; `null` refuses calls. */
     readonly call: ((args: readonly unknown[]) => unknown) | null,
     readonly tag?: unknown,
   ) {}
