@@ -56,10 +56,29 @@ function turboStale(names: string[]): string[] | null {
   }
 }
 
-/** Null when every package's `dist/` is up to date with its sources; otherwise what to run. */
+/** The folders (under packages/) of @wsss/cli and every @wsss package it depends on, directly or not. */
+function cliPackages(): string[] {
+  const folderOf = new Map<string, string>();
+  for (const dir of readdirSync(PACKAGES)) {
+    const file = join(PACKAGES, dir, 'package.json');
+    if (existsSync(file)) folderOf.set(JSON.parse(readFileSync(file, 'utf8')).name, dir);
+  }
+  const seen = new Set<string>();
+  const visit = (name: string) => {
+    const dir = folderOf.get(name);
+    if (!dir || seen.has(dir)) return;
+    seen.add(dir);
+    const deps = JSON.parse(readFileSync(join(PACKAGES, dir, 'package.json'), 'utf8')).dependencies ?? {};
+    for (const d of Object.keys(deps)) if (d.startsWith('@wsss/')) visit(d);
+  };
+  visit('@wsss/cli');
+  return [...seen];
+}
+
+/** Null when the `dist/` of the CLI and of each package it uses is up to date with its sources; else what to run. */
 export function builtCliProblem(): string | null {
   const older: string[] = [];
-  for (const name of readdirSync(PACKAGES)) {
+  for (const name of cliPackages()) {
     const dist = join(PACKAGES, name, 'dist');
     const src = join(PACKAGES, name, 'src');
     if (!existsSync(src)) continue;
