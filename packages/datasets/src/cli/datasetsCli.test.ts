@@ -108,15 +108,18 @@ describe('wsss-datasets', () => {
     expect(await runDatasetsCli(['coco-masks', '--images', '/x'], (s) => lines.push(s))).toBe(2);
     expect(lines[0]).toMatch(/missing --annotations/);
     expect(await runDatasetsCli(['frobnicate'], () => {})).toBe(2);
-    const missing = join(tmpdir(), 'definitely-missing.json');
+    // a folder of this test's own: another program's /tmp/o must not decide the outcome
+    const dir = mkdtempSync(join(tmpdir(), 'wsss-datasets-cli-'));
+    const missing = join(dir, 'definitely-missing.json');
     const msgs: string[] = [];
     expect(
       await runDatasetsCli(
-        ['coco-masks', '--annotations', missing, '--images', tmpdir(), '--out', join(tmpdir(), 'o')],
+        ['coco-masks', '--annotations', missing, '--images', dir, '--out', join(dir, 'o')],
         (s) => msgs.push(s),
       ),
     ).toBe(1);
     expect(msgs[0]).toContain('definitely-missing.json');
-    expect(existsSync(join(tmpdir(), 'o'))).toBe(false);
+    expect(existsSync(join(dir, 'o'))).toBe(false);
+    rmSync(dir, { recursive: true, force: true });
   });
 });
