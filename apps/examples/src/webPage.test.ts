@@ -4,7 +4,9 @@
  * demo's synthetic set (generator seed 0, indices ≥ 600, rendered here by @wsss/datasets) through its file input;
  * the test checks the predicted classes against the classes each image really contains, that PAMR and the CRF
  * refine the masks, that the page's tensor count stays flat from image to image, and prints the bundle sizes and
- * the median time per step on wasm. Artefacts (screenshot, numbers) go to apps/examples/test-artefacts/.
+ * the median time per step on wasm. The ONNX engine (`?engine=onnx`, ONNX Runtime Web on wasm) must give the tfjs
+ * engine's label maps and class scores on the same images; WebGPU is used when headless Chromium has an adapter,
+ * else the page says why it fell back to wasm. Artefacts (screenshot, numbers) go to apps/examples/test-artefacts/.
  *
  * Chromium: /usr/bin/chromium (or WSSS_CHROMIUM). Without it the test is skipped, except in CI (CI=true) where it
  * fails: scripts/install-chromium.sh installs it.
@@ -16,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
+import * as tf from '@tensorflow/tfjs-core';
 import { encodeImage, IMAGENET_MEAN, IMAGENET_STD, renderSyntheticSample, vocColorMap } from '@wsss/datasets';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { build, createLogger, type PreviewServer, preview } from 'vite';
@@ -54,7 +57,11 @@ interface PageResult {
   name: string;
   width: number;
   height: number;
+  engine: string;
+  views: number;
+  forwardMs?: number;
   labels: number[];
+  scores: number[];
   network: StageView;
   pamr?: StageView;
   crf?: StageView;
@@ -119,7 +126,11 @@ async function waitForRun(page: Page, runsBefore: number): Promise<PageResult> {
       name: l.name,
       width: l.width,
       height: l.height,
+      engine: l.engine,
+      views: l.views,
+      forwardMs: l.forwardMs,
       labels: l.labels,
+      scores: l.scores,
       network: stage(l.network)!,
       pamr: stage(l.pamr),
       crf: stage(l.crf),
@@ -146,6 +157,49 @@ function sizes(files: string[]): FileSizes {
 }
 
 const kib = (n: number) => `${(n / 1024).toFixed(0)} KiB`;
+
+/** Opens the page at `query`, waits until its model is loaded and collects uncaught page errors. */
+async function openPage(browser: Browser, base: string, query: string) {
+  const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  const fetched = new Set<string>();
+  page.on('request', (r) => {
+    const path = new URL(r.url()).pathname.replace(/^\//, '');
+    if (path) fetched.add(path);
+  });
+  await page.goto(`${base}?${query}`);
+  await page.evaluate(() => (window as any).wsssPage.ready);
+  return { page, errors, fetched };
+}
+
+/** The page's report lines: engine, notes, model load, time per image. */
+const reportOf = (page: Page) =>
+  page.evaluate(() => ({
+    engine: document.getElementById('report-engine')!.textContent!,
+    notes: Array.from(document.querySelectorAll('#report-notes li'), (li) => li.textContent!),
+    load: document.getElementById('report-load')!.textContent!,
+    time: document.getElementById('report-time')!.textContent!,
+  }));
+
+/** Pixels whose class differs between two label maps of the same image. */
+function differing(a: number[], b: number[]): number {
+  expect(a.length).toBe(b.length);
+  let n = 0;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) n++;
+  return n;
+}
+
+/** max over classes of |a − b| / |b| (class scores are sigmoids: positive). */
+const maxRelDiff = (a: number[], b: number[]) =>
+  Math.max(...b.map((v, i) => Math.abs(a[i]! - v) / Math.abs(v)));
+
+/** The tfjs version string the page reports. */
+const TFJS = `TensorFlow.js ${tf.version_core}`;
+/** onnxruntime-web's version (pinned exactly in package.json), as ONNX Runtime reports it in the page. */
+const ORT_VERSION = JSON.parse(
+  readFileSync(fileURLToPath(new URL('../package.json', import.meta.url)), 'utf8'),
+).dependencies['onnxruntime-web'] as string;
 
 describe('page palette and normalisation match @wsss/datasets', () => {
   it("classColor is vocColorMap (the CLI's mask palette); the ImageNet statistics are the same", () => {
@@ -205,22 +259,24 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)(`web page in headless Chromium${NO_CHR
   it('the page bundles for browsers: no Node built-in reached it, no build warning', () => {
     // Vite replaces a Node built-in imported by browser code with an empty stub, and says so in a warning
     expect(buildWarnings).toEqual([]);
-    expect(readdirSync(join(DIST, 'assets')).filter((f) => f.endsWith('.wasm'))).toHaveLength(3);
+    // tfjs-backend-wasm's three; ONNX Runtime Web's SIMD build (wasm) and its asyncify build (WebGPU)
+    const wasm = readdirSync(join(DIST, 'assets')).filter((f) => f.endsWith('.wasm'));
+    expect(wasm).toHaveLength(5);
+    expect(
+      wasm
+        .filter((f) => f.startsWith('ort-wasm-simd-threaded'))
+        .map((f) => f.replace(/-[\w-]{8}\.wasm$/, '')),
+    ).toEqual(['ort-wasm-simd-threaded', 'ort-wasm-simd-threaded.asyncify']);
   });
 
   it('segments held-out synthetic images on wasm: the classes present, refined by PAMR and CRF, no tensor growth; bundle sizes and median times', async () => {
-    const page = await browser!.newPage({ viewport: { width: 1200, height: 900 } });
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    const fetched = new Set<string>();
-    page.on('request', (r) => {
-      const path = new URL(r.url()).pathname.replace(/^\//, '');
-      if (path) fetched.add(path);
-    });
-    await page.goto(`${url}?backend=wasm`);
-    await page.evaluate(() => (window as any).wsssPage.ready);
+    const { page, errors, fetched } = await openPage(browser!, url, 'backend=wasm');
     const backend = await page.evaluate(() => (window as any).wsssPage.backend.name);
     expect(backend).toBe('wasm');
+    // the default engine is tfjs, and the report says so
+    expect(await page.evaluate(() => (window as any).wsssPage.engine.label)).toBe(`${TFJS} · wasm`);
+    expect((await reportOf(page)).engine).toBe(`engine: ${TFJS} · wasm`);
+    expect((await reportOf(page)).load).toMatch(/^model loaded in [\d.]+ ms \(once per page load\)$/);
     // the model's weights: what every segmentation must leave behind, and no more
     const baseline = await page.evaluate(() => (window as any).wsssPage.numTensors() as number);
 
@@ -231,6 +287,10 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)(`web page in headless Chromium${NO_CHR
     const r = await segmentFile(page, `synthetic-${MAIN_IMAGE}.png`, await samplePng(MAIN_IMAGE));
     expect([r.width, r.height]).toEqual([DEMO_SET.size, DEMO_SET.size]);
     expect(r.labels).toEqual(truth.labels);
+    expect([r.engine, r.views]).toEqual([`${TFJS} · wasm`, 2]);
+    expect((await reportOf(page)).time).toMatch(
+      /^time per image \(128×128\): [\d.]+ ms \(forward [\d.]+ ms for 2 views \+ pre\/post-processing [\d.]+ ms\)$/,
+    );
     const stages = { network: r.network, pamr: r.pamr!, crf: r.crf! };
     const ious: Record<string, number[]> = {};
     for (const [name, s] of Object.entries(stages)) {
@@ -287,6 +347,8 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)(`web page in headless Chromium${NO_CHR
     expect(wasm).toHaveLength(1);
     const model = ['model/tfjs/model.json', 'model/tfjs/weights.bin', 'model/wsss-model.json'];
     for (const f of model) expect(fetched.has(f)).toBe(true);
+    // a tfjs page downloads nothing of the ONNX engine: no ORT chunk, no ORT binary, no model.onnx
+    expect([...fetched].filter((f) => /onnx|ort[.-]/i.test(f))).toEqual([]);
     const bundle = {
       wasmPageLoad: {
         js: { names: js.sort(), ...sizes(js) },
@@ -329,6 +391,159 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)(`web page in headless Chromium${NO_CHR
     await page.close();
   }, 120_000);
 
+  it("the ONNX engine on ONNX Runtime Web (wasm) gives the tfjs engine's label maps and class scores; the report names engine and backend; time per image", async () => {
+    // the same tfjs backend (wasm) for both pages, so pre- and post-processing are the same computation: only the
+    // forward differs (tfjs applyModel vs the ORT session on model.onnx); no PAMR / CRF (they only follow the masks)
+    const query = 'backend=wasm&pamr=0&crf=0';
+    const tfjsPage = await openPage(browser!, url, `${query}&engine=tfjs`);
+    const onnx = await openPage(browser!, url, `${query}&engine=onnx&ep=wasm`);
+    const engine = await onnx.page.evaluate(() => (window as any).wsssPage.engine);
+    const ortLabel = `ONNX Runtime Web ${ORT_VERSION} · wasm (SIMD, 1 thread)`;
+    expect(engine).toEqual({
+      name: 'onnx',
+      label: ortLabel,
+      ep: 'wasm',
+      notes: [
+        '1 thread: the page is not cross-origin isolated (no COOP/COEP headers), so WebAssembly threads are off',
+      ],
+    });
+    const shown = await reportOf(onnx.page);
+    expect(shown.engine).toBe(`engine: ${ortLabel}; pre/post-processing: ${TFJS} · wasm`);
+    expect(shown.notes).toEqual(engine.notes);
+    expect(shown.load).toMatch(/^model loaded in [\d.]+ ms \(once per page load\)$/);
+    expect(await onnx.page.textContent('#status')).toContain(`ready — ${ortLabel}, backend wasm`);
+    // the ONNX page fetches model.onnx and ORT's SIMD binary, not the tfjs model's weights
+    expect(onnx.fetched.has('model/model.onnx')).toBe(true);
+    expect(onnx.fetched.has('model/tfjs/weights.bin')).toBe(false);
+    const ortWasm = [...onnx.fetched].filter((f) => f.endsWith('.wasm') && f.includes('ort-wasm'));
+    expect(ortWasm.map((f) => f.replace(/^assets\/|-[\w-]{8}\.wasm$/g, ''))).toEqual([
+      'ort-wasm-simd-threaded',
+    ]);
+    // ORT's tensors do not count; tfjs's are the page's only (none on the onnx page: no tfjs weights)
+    const baseline = await onnx.page.evaluate(() => (window as any).wsssPage.numTensors() as number);
+    expect(baseline).toBe(0);
+
+    const images = [
+      ...[MAIN_IMAGE, ...TIMED_IMAGES].map((index) => ({ index, size: DEMO_SET.size })),
+      ...LARGE.images.map((index) => ({ index, size: LARGE.size })),
+    ];
+    const parity: { image: string; pixels: number; differing: number; scoresMaxRel: number }[] = [];
+    const times = { tfjs: [] as PageResult[], onnx: [] as PageResult[] };
+    for (const { index, size } of images) {
+      const png = await samplePng(index, size);
+      const name = `synthetic-${index}-${size}.png`;
+      const t = await segmentFile(tfjsPage.page, name, png);
+      const o = await segmentFile(onnx.page, name, png);
+      expect([o.engine, o.views, o.width, o.height]).toEqual([ortLabel, 2, size, size]);
+      expect([name, o.labels]).toEqual([name, t.labels]);
+      parity.push({
+        image: name,
+        pixels: size * size,
+        differing: differing(o.network.classes, t.network.classes),
+        scoresMaxRel: maxRelDiff(o.scores, t.scores),
+      });
+      expect(o.numTensors).toBe(baseline);
+      if (size === LARGE.size) {
+        times.tfjs.push(t);
+        times.onnx.push(o);
+      }
+    }
+    const totalDiffering = parity.reduce((s, p) => s + p.differing, 0);
+    const worstScore = Math.max(...parity.map((p) => p.scoresMaxRel));
+    // the same label at every pixel (a pixel could only flip on an exact tie between two classes' probabilities,
+    // which float32 rounding of the logits (~1e-6 relative) would decide: none on these images)
+    expect(parity.filter((p) => p.differing > 0)).toEqual([]);
+    expect(worstScore).toBeLessThan(1e-4);
+    expect(tfjsPage.errors).toEqual([]);
+    expect(onnx.errors).toEqual([]);
+    expect((await reportOf(onnx.page)).time).toMatch(
+      /^time per image \(512×512\): [\d.]+ ms \(forward [\d.]+ ms for 2 views \+ pre\/post-processing [\d.]+ ms\)$/,
+    );
+
+    const med = (rs: PageResult[]) => ({
+      perImage: median(rs.map((r) => r.network.ms)),
+      forward: median(rs.map((r) => r.forwardMs!)),
+    });
+    const large = { tfjsWasm: med(times.tfjs), onnxWasm: med(times.onnx) };
+    report['onnx'] = {
+      engine: engine.label,
+      parity: {
+        images: parity.length,
+        differingPixels: totalDiffering,
+        scoresMaxRel: worstScore,
+        each: parity,
+      },
+      timesMs512: { ...large, images: LARGE.images },
+    };
+    const fmt = (m: { perImage: number; forward: number }) =>
+      `${m.perImage.toFixed(0)} ms per image (forward ${m.forward.toFixed(0)} ms for 2 views)`;
+    console.log(
+      `web page, ONNX engine vs tfjs (headless Chromium, both wasm, 1 thread): ${parity.length} images, ` +
+        `${totalDiffering} differing pixels, class scores within ${worstScore.toExponential(1)} relative. ` +
+        `Median of ${LARGE.images.length} at ${LARGE.size}×${LARGE.size}: tfjs-wasm ${fmt(large.tfjsWasm)}; ` +
+        `onnx-wasm (${engine.label}) ${fmt(large.onnxWasm)}`,
+    );
+    await tfjsPage.page.close();
+    await onnx.page.close();
+  }, 180_000);
+
+  it('?ep=webgpu runs ONNX Runtime on WebGPU when the browser has an adapter and the session starts there, else on wasm and says why', async () => {
+    // the test's browser (--disable-gpu: no adapter), and one with Chromium's SwiftShader WebGPU adapter
+    const gpuBrowser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--headless', '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader'],
+    });
+    const seen: Record<string, unknown>[] = [];
+    try {
+      for (const [setup, b] of [
+        ['--disable-gpu', browser!],
+        ['SwiftShader WebGPU adapter', gpuBrowser],
+      ] as const) {
+        const { page, errors } = await openPage(b, url, 'backend=wasm&engine=onnx&ep=webgpu&pamr=0&crf=0');
+        const adapter = await page.evaluate(async () => {
+          const gpu = (navigator as any).gpu;
+          return gpu ? Boolean(await gpu.requestAdapter()) : false;
+        });
+        const engine = await page.evaluate(() => (window as any).wsssPage.engine);
+        const shown = await reportOf(page);
+        const wasmLabel = `ONNX Runtime Web ${ORT_VERSION} · wasm (SIMD, 1 thread)`;
+        // the exported graph is float32/int64 only, which ONNX Runtime Web's WebGPU build runs: with an adapter the
+        // session starts there (an earlier float64 grid did not)
+        if (adapter) expect(engine.ep, engine.notes.join('; ')).toBe('webgpu');
+        if (engine.ep === 'webgpu') {
+          expect(adapter).toBe(true);
+          expect(engine.label).toMatch(new RegExp(`^ONNX Runtime Web ${ORT_VERSION} · webgpu \\(`));
+          expect(engine.notes).toEqual([]);
+        } else {
+          // the fallback names its reason: no adapter, or the session that could not start on the adapter
+          expect(engine.label).toBe(wasmLabel);
+          expect(engine.notes[0]).toMatch(
+            adapter
+              ? /^WebGPU session failed on .+ \(.+\): ONNX Runtime runs on wasm instead$/
+              : /^WebGPU unavailable \((no WebGPU adapter|this browser has no navigator\.gpu)\): ONNX Runtime runs on wasm instead$/,
+          );
+          expect(shown.notes[0]).toBe(engine.notes[0]);
+          expect(await page.textContent('#report-notes')).toContain(engine.notes[0]);
+        }
+        expect(shown.engine).toBe(`engine: ${engine.label}; pre/post-processing: ${TFJS} · wasm`);
+        const r = await segmentFile(page, `synthetic-${MAIN_IMAGE}.png`, await samplePng(MAIN_IMAGE));
+        expect(r.engine).toBe(engine.label);
+        expect(r.labels).toEqual(sample(MAIN_IMAGE).labels);
+        expect(present(r.network.classes)).toEqual([0, ...sample(MAIN_IMAGE).labels]);
+        expect(errors).toEqual([]);
+        seen.push({ setup, adapter, engine });
+        console.log(
+          `web page, ?engine=onnx&ep=webgpu in Chromium with ${setup} (adapter: ${adapter}): ${engine.label}` +
+            engine.notes.map((n: string) => `\n  ${n}`).join(''),
+        );
+        await page.close();
+      }
+    } finally {
+      await gpuBrowser.close();
+    }
+    report['webgpu'] = seen;
+  }, 120_000);
+
   it('takes any run through `npm run web:model`: a model imported from a PyTorch checkpoint segments in the page; the demo keeps its two samples', async () => {
     // the committed demo assets: two sample buttons from samples/index.json
     const demo = await browser!.newPage();
@@ -369,6 +584,7 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)(`web page in headless Chromium${NO_CHR
       const info = JSON.parse(readFileSync(join(into, 'model', 'wsss-model.json'), 'utf8'));
       expect(info.checkpoint).toBe('voc-import/checkpoints/last.safetensors');
       expect(info.classNames).toHaveLength(21);
+      expect(existsSync(join(into, 'model', 'model.onnx'))).toBe(true);
 
       const page = await browser!.newPage();
       const errors: string[] = [];
@@ -395,6 +611,22 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)(`web page in headless Chromium${NO_CHR
       expect(r.numTensors).toBe(baseline);
       expect(errors).toEqual([]);
       await page.close();
+
+      // the same run on the ONNX engine: model.onnx from the script gives the tfjs engine's labels and masks
+      const onnxPage = await browser!.newPage();
+      onnxPage.on('pageerror', (e) => errors.push(e.message));
+      await onnxPage.route(/\/(model|samples)\//, (route) =>
+        route.fulfill({ path: join(into, new URL(route.request().url()).pathname) }),
+      );
+      await onnxPage.goto(`${url}?backend=wasm&engine=onnx&pamr=0&crf=0`);
+      await onnxPage.evaluate(() => (window as any).wsssPage.ready);
+      const o = await segmentFile(onnxPage, 'photo.png', photo);
+      expect(o.engine).toMatch(/^ONNX Runtime Web /);
+      expect(o.labels).toEqual(r.labels);
+      expect(differing(o.network.classes, r.network.classes)).toBe(0);
+      expect(maxRelDiff(o.scores, r.scores)).toBeLessThan(1e-4);
+      expect(errors).toEqual([]);
+      await onnxPage.close();
       // no checkpoint: said, nothing written
       const none = await node([
         join(REPO, 'apps/examples/scripts/web-model.mjs'),

@@ -11,7 +11,7 @@ import type { SplitOutputOptions } from './commands/common.js';
 import { DEMO_BUDGET_SECONDS, DEMO_TARGET_MIOU, runDemo } from './commands/demo.js';
 import { EXIT, EXIT_CODES_HELP, exitCodeOf } from './commands/errors.js';
 import { formatEval, runEval } from './commands/eval.js';
-import { type ExportFormat, runExport } from './commands/export.js';
+import { EXPORT_FORMATS, type ExportFormat, runExport } from './commands/export.js';
 import { type ImportSource, runImport } from './commands/import.js';
 import { runInfer } from './commands/infer.js';
 import { runLocalize } from './commands/localize.js';
@@ -31,6 +31,7 @@ import {
   validate,
 } from './config/schema.js';
 import { runFickleNetTrain } from './ficklenet/pipeline.js';
+import { type EngineRequest, parseEngineRequest } from './infer/engine.js';
 import { Output } from './run/output.js';
 import { defaultRunDir, type readRunConfig } from './run/runDir.js';
 
@@ -76,6 +77,15 @@ const EVAL_OPTS: Record<string, OptSpec> = {
   'fp-cut': { type: 'string' },
   crf: { type: 'boolean' },
 };
+/** The inference engine of infer, eval and pseudo-labels. */
+const ENGINE_OPTS: Record<string, OptSpec> = {
+  engine: { type: 'string' },
+  ep: { type: 'string' },
+};
+const ENGINE_HELP = `  --engine <tfjs|onnx>   what runs the network: tfjs on --backend (default), or ONNX Runtime (the same
+                         network exported in memory; needs onnxruntime-node). Everything around the forward
+                         is the same code; results equal to 1e-4. Printed.
+  --ep <cpu|webgpu|cuda> ONNX Runtime execution provider (default cpu; --threads sets its threads)`;
 const DATA_OPTS: Record<string, OptSpec> = {
   data: { type: 'string' },
   dataset: { type: 'string' },
@@ -202,6 +212,7 @@ Examples:
       ...COMPUTE,
       ...DATA_OPTS,
       ...EVAL_OPTS,
+      ...ENGINE_OPTS,
       checkpoint: { type: 'string' },
       split: { type: 'string' },
       'gt-labels': { type: 'boolean' },
@@ -227,6 +238,7 @@ Options:
   --gt-labels            use ground-truth image labels (marked in the output: not a weakly-supervised result)
   --crf                  dense CRF post-processing (spec §4.9; needs @wsss/crf)
   --limit <n>            first n images only    --save <dir>      also write the predicted PNGs
+${ENGINE_HELP}
   --set <key=value>      any config key          --backend, --threads, --json, -q as for train
 
 Examples:
@@ -239,6 +251,7 @@ Examples:
       ...COMMON,
       ...COMPUTE,
       ...EVAL_OPTS,
+      ...ENGINE_OPTS,
       checkpoint: { type: 'string' },
       input: { type: 'string', short: 'i', multiple: true },
       output: { type: 'string', short: 'o' },
@@ -263,6 +276,7 @@ Options:
   --labels <file>        image labels for a folder input (as for train): masks are cleaned with them instead
                          of the predicted labels
   --scales, --single-scale, --no-flip, --bg-score, --fp-cut, --crf   as for eval
+  --engine, --ep         as for eval (ONNX Runtime: wsss infer … --engine onnx)
   --set, --backend, --threads, --json, -q      as for train
 
 Examples:
@@ -272,7 +286,7 @@ Examples:
   },
   'pseudo-labels': {
     summary: 'PAMR-refined pseudo masks of a training split as PNGs (+ their mIoU)',
-    options: SPLIT_OUTPUT_OPTS,
+    options: { ...SPLIT_OUTPUT_OPTS, ...ENGINE_OPTS },
     help: `wsss pseudo-labels --checkpoint <run|file> --output <folder> [options]
 
 For each image of a training split: the network's masks, refined by PAMR on the image, cleaned with the
@@ -286,6 +300,7 @@ Options:
   --split <name>         split (default the config's data.trainSplit)
   --data, --dataset, --labels, --masks, --val   data overrides (folder splits: train, val, all)
   --limit <n>            first n images only
+  --engine, --ep         as for eval: the network on ONNX Runtime; PAMR and the rest stay in tfjs
   --set, --backend, --threads, --json, -q        as for train
 
 Example:
@@ -421,16 +436,20 @@ Examples:
       float16: { type: 'boolean' },
       quantize: { type: 'string' },
     },
-    help: `wsss export --checkpoint <run|file> --output <folder> [--format tfjs,safetensors] [--float16 | --quantize uint8]
+    help: `wsss export --checkpoint <run|file> --output <folder> [--format tfjs,safetensors,onnx] [--float16 | --quantize uint8]
 
 Writes <output>/tfjs/model.json + weights.bin (tf.loadLayersModel in a browser after importing @wsss/cli so
 the WS-FCN layers are registered), <output>/model.safetensors (PyTorch names and layouts, spec §1.1) and
-<output>/wsss-model.json (class names, model and inference settings).
+<output>/wsss-model.json (class names, model and inference settings). With --format onnx, <output>/model.onnx
+(opset 17) for ONNX Runtime and other ONNX tools: input image (N, H, W, 3), ImageNet-normalised; outputs
+last_conv (foreground logits, stride 4), class_scores (N, K) and masks (N, H, W, K+1), background first, as
+the reference's test mode computes them. A FickleNet + DSRG run exports its DSRG network (output dsrg_head).
 
 Options:
   --checkpoint <path>    run folder or .safetensors checkpoint (required)
   -o, --output <folder>  where to write (required)
-  --format <list>        tfjs, safetensors or both (default both)
+  --format <list>        tfjs, safetensors, onnx, comma-separated (default tfjs,safetensors; a FickleNet
+                         + DSRG run: tfjs)
   --float16              store the tfjs weights as float16 (half the size; tfjs widens them to float32 on
                          load); model.safetensors stays float32
   --quantize <uint8|uint16>  store the tfjs kernels per-tensor affine quantized in tfjs's own manifest format
@@ -439,7 +458,8 @@ Options:
   --backend <name>       as for train; --json, -q
 
 Example:
-  wsss export --checkpoint runs/demo-20261121-120000 --output model/`,
+  wsss export --checkpoint runs/demo-20261121-120000 --output model/
+  wsss export --checkpoint runs/demo-20261121-120000 --output model/ --format onnx`,
   },
 };
 
@@ -583,6 +603,16 @@ function stopAfter(text: string | undefined): { stopAfterSteps?: number; deadlin
     ...(r.steps ? { stopAfterSteps: r.steps } : {}),
     ...(r.seconds ? { deadline: Date.now() + r.seconds * 1000 } : {}),
   };
+}
+
+/** `--engine` / `--ep`, checked before any model is loaded. */
+function engineRequest(values: Record<string, unknown>): EngineRequest {
+  const r: EngineRequest = {
+    ...(values['engine'] !== undefined ? { engine: values['engine'] as string } : {}),
+    ...(values['ep'] !== undefined ? { executionProvider: values['ep'] as string } : {}),
+  };
+  parseEngineRequest(r);
+  return r;
 }
 
 /** The options of SPLIT_OUTPUT_OPTS commands (checkpoint and output required). */
@@ -814,6 +844,7 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
           ...(values['limit'] ? { limit: num('limit', values['limit'] as string)! } : {}),
           crf: !!values['crf'],
           ...(values['save'] ? { saveDir: values['save'] as string } : {}),
+          engine: engineRequest(values),
         });
         out.result({ command: 'eval', ...r }, formatEval(r));
         return EXIT.OK;
@@ -830,6 +861,7 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
           overlay: !values['no-overlay'],
           crf: !!values['crf'],
           overrides,
+          engine: engineRequest(values),
           ...(values['labels'] ? { labels: values['labels'] as string } : {}),
         });
         out.result(
@@ -839,10 +871,13 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
         return EXIT.OK;
       }
       case 'pseudo-labels': {
-        const r = await runPseudoLabels(splitOutput(values, cmd, out, overrides));
+        const r = await runPseudoLabels({
+          ...splitOutput(values, cmd, out, overrides),
+          engine: engineRequest(values),
+        });
         out.result(
           { command: 'pseudo-labels', ...r },
-          `${r.images} pseudo-label PNG(s) of ${r.split} → ${r.output}; ${pct(r.coverage)} of pixels labelled` +
+          `${r.images} pseudo-label PNG(s) of ${r.split} → ${r.output}; ${pct(r.coverage)} of pixels labelled; ${r.imagesPerSecond.toFixed(2)} img/s (${r.engine})` +
             (r.labelled
               ? `\nmIoU on labelled pixels ${pct(r.labelled.miou)}; with ambiguous pixels as background ${pct(r.ignoredAsBackground!.miou)}`
               : ''),
@@ -938,13 +973,13 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
         return EXIT.OK;
       }
       case 'export': {
-        const formats = ((values['format'] as string | undefined) ?? 'tfjs,safetensors')
-          .split(',')
-          .map((f) => f.trim());
+        // without --format: tfjs,safetensors (the DSRG network of a FickleNet run: tfjs)
+        const given = values['format'] as string | undefined;
+        const formats = given === undefined ? [] : given.split(',').map((f) => f.trim());
         for (const f of formats)
-          if (f !== 'tfjs' && f !== 'safetensors')
+          if (!EXPORT_FORMATS.includes(f as ExportFormat))
             throw new ConfigError(
-              `--format ${JSON.stringify(f)} is not allowed; expected tfjs, safetensors or both (comma-separated)`,
+              `--format ${JSON.stringify(f)} is not allowed; expected ${EXPORT_FORMATS.join(', ')} (comma-separated)`,
             );
         const quantize = values['quantize'] as string | undefined;
         if (quantize !== undefined && quantize !== 'uint8' && quantize !== 'uint16')
@@ -957,7 +992,7 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
           checkpoint: required(values, 'checkpoint', cmd),
           output: required(values, 'output', cmd),
           out,
-          formats: formats as ExportFormat[],
+          ...(given !== undefined ? { formats: formats as ExportFormat[] } : {}),
           weights: quantize ? (quantize as 'uint8' | 'uint16') : values['float16'] ? 'float16' : 'float32',
           overrides,
         });

@@ -1,20 +1,35 @@
 /**
  * The page: pick, drop or choose a sample image → WS-FCN masks (+ PAMR, + CRF) drawn over it, a class legend and
- * the time of each step. Query parameters: `backend` (auto, webgpu, webgl, wasm, cpu; default auto), `pamr` and
- * `crf` (0 turns a refinement off; both on by default), `maxSide` (longer image side the image is scaled down to,
- * default 512). `window.wsssPage` exposes the state for tests and the console.
+ * the time of each step. Query parameters: `engine` (tfjs or onnx; default tfjs), `ep` (ONNX Runtime's execution
+ * provider for engine onnx: wasm or webgpu; default wasm), `backend` (tfjs backend, for the tfjs engine's network and
+ * every engine's pre- and post-processing: auto, webgpu, webgl, wasm, cpu; default auto), `pamr` and `crf` (0 turns
+ * a refinement off; both on by default), `maxSide` (longer image side the image is scaled down to, default 512).
+ * The report names the engine and backend that ran, the model's load time and the time per image.
+ * `window.wsssPage` exposes the state for tests and the console.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { type BackendChoice, type BackendRequest, chooseBackend } from './backend.js';
 import { classColor, overlayMask } from './palette.js';
-import { loadSegmenter, type Segmentation, type Segmenter } from './segmenter.js';
+import {
+  ENGINES,
+  type EngineName,
+  loadSegmenter,
+  ONNX_EPS,
+  type OnnxEp,
+  type Segmentation,
+  type Segmenter,
+} from './segmenter.js';
 import './style.css';
 
 /** What the page exposes on `window.wsssPage`. */
 export interface PageState {
   /** Settles when the backend is set and the model loaded (rejects with the reason otherwise). */
   ready: Promise<void>;
+  /** The tfjs backend: the tfjs engine's, and every engine's pre- and post-processing. */
   backend?: BackendChoice;
+  /** The engine that runs the network, as loaded (an onnx WebGPU request may run on wasm: see `notes`). */
+  engine?: { name: EngineName; label: string; ep?: OnnxEp; notes: string[] };
+  /** Time to load the model for the engine (once per page load), in milliseconds. */
   modelLoadMs?: number;
   /** Segmentations finished so far. */
   runs: number;
@@ -32,6 +47,8 @@ declare global {
 
 const params = new URLSearchParams(location.search);
 const backendRequest = (params.get('backend') ?? 'auto') as BackendRequest;
+const engineRequest = (params.get('engine') ?? 'tfjs') as EngineName;
+const epRequest = (params.get('ep') ?? 'wasm') as OnnxEp;
 const maxSide = Number(params.get('maxSide') ?? 512);
 
 function el<T extends HTMLElement>(id: string): T {
@@ -44,11 +61,18 @@ const fileInput = el<HTMLInputElement>('file');
 const pamrBox = el<HTMLInputElement>('pamr');
 const crfBox = el<HTMLInputElement>('crf');
 const backendSelect = el<HTMLSelectElement>('backend');
+const engineSelect = el<HTMLSelectElement>('engine');
+const epSelect = el<HTMLSelectElement>('ep');
 const status = el<HTMLElement>('status');
+const reportEngine = el<HTMLElement>('report-engine');
+const reportTime = el<HTMLElement>('report-time');
 const legend = el<HTMLUListElement>('legend');
 pamrBox.checked = params.get('pamr') !== '0';
 crfBox.checked = params.get('crf') !== '0';
 backendSelect.value = backendRequest;
+engineSelect.value = engineRequest;
+epSelect.value = epRequest;
+epSelect.disabled = engineRequest !== 'onnx';
 
 const state: PageState = {
   ready: Promise.resolve(),
@@ -129,7 +153,13 @@ async function segmentCurrent(): Promise<void> {
   const steps = [`inference ${ms(seg.network.ms)}`];
   if (seg.pamr) steps.push(`PAMR ${ms(seg.pamr.ms)}`);
   if (seg.crf) steps.push(`CRF ${ms(seg.crf.ms)}`);
-  say(`${steps.join(' · ')} — backend ${state.backend?.name}`);
+  say(`${steps.join(' · ')} — ${seg.engine}`);
+  const views = `${seg.views} view${seg.views === 1 ? '' : 's'}`;
+  const split =
+    seg.forwardMs === undefined
+      ? `forward and post-processing, ${views}`
+      : `forward ${ms(seg.forwardMs)} for ${views} + pre/post-processing ${ms(seg.network.ms - seg.forwardMs)}`;
+  reportTime.textContent = `time per image (${pixels.width}×${pixels.height}): ${ms(seg.network.ms)} (${split})`;
   state.last = { ...seg, name, numTensors: tf.memory().numTensors };
 }
 
@@ -170,10 +200,17 @@ fileInput.addEventListener('change', () => {
   if (file) void openImage(file.name, file);
 });
 for (const box of [pamrBox, crfBox]) box.addEventListener('change', () => void refresh());
-backendSelect.addEventListener('change', () => {
-  params.set('backend', backendSelect.value);
-  location.search = params.toString();
-});
+// a new backend or engine loads the page again with the choice in its address
+for (const [select, name] of [
+  [backendSelect, 'backend'],
+  [engineSelect, 'engine'],
+  [epSelect, 'ep'],
+] as const) {
+  select.addEventListener('change', () => {
+    params.set(name, select.value);
+    location.search = params.toString();
+  });
+}
 document.addEventListener('dragover', (e) => {
   e.preventDefault();
   document.body.classList.add('dragging');
@@ -213,15 +250,44 @@ async function addSamples(): Promise<void> {
 void addSamples();
 
 state.ready = (async () => {
+  if (!ENGINES.includes(engineRequest))
+    throw new Error(`engine must be one of ${ENGINES.join(', ')}, got '${engineRequest}'`);
+  if (engineRequest === 'onnx' && !ONNX_EPS.includes(epRequest))
+    throw new Error(`ep must be one of ${ONNX_EPS.join(', ')}, got '${epRequest}'`);
   say('starting the backend…');
   state.backend = await chooseBackend(backendRequest);
-  say(`loading the model (backend ${state.backend.name})…`);
+  say(`loading the model (engine ${engineRequest}, backend ${state.backend.name})…`);
   const t = performance.now();
-  segmenter = await loadSegmenter(`${import.meta.env.BASE_URL}model/`);
+  segmenter = await loadSegmenter(`${import.meta.env.BASE_URL}model/`, {
+    engine: engineRequest,
+    ep: epRequest,
+    backend: state.backend.name,
+  });
   state.modelLoadMs = performance.now() - t;
+  const { engine } = segmenter;
+  state.engine = {
+    name: engine.name,
+    label: engine.label,
+    notes: engine.notes,
+    ...(engine.ep ? { ep: engine.ep } : {}),
+  };
+  const tfjs = `TensorFlow.js ${tf.version_core} · ${state.backend.name}`;
+  reportEngine.textContent =
+    engine.name === 'tfjs'
+      ? `engine: ${engine.label}`
+      : `engine: ${engine.label}; pre/post-processing: ${tfjs}`;
+  el<HTMLElement>('report-notes').replaceChildren(
+    ...engine.notes.map((note) => {
+      const li = document.createElement('li');
+      li.textContent = note;
+      return li;
+    }),
+  );
+  el<HTMLElement>('report-load').textContent =
+    `model loaded in ${ms(state.modelLoadMs)} (once per page load)`;
   const skipped = state.backend.skipped.length ? ` (skipped: ${state.backend.skipped.join('; ')})` : '';
   say(
-    `ready — backend ${state.backend.name}${skipped}; model loaded in ${ms(state.modelLoadMs)}. Pick or drop an image.`,
+    `ready — ${engine.label}, backend ${state.backend.name}${skipped}; model loaded in ${ms(state.modelLoadMs)}. Pick or drop an image.`,
   );
   const { classNames, checkpoint } = segmenter.info;
   el<HTMLElement>('model').textContent =

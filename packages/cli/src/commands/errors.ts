@@ -15,7 +15,7 @@ export const EXIT = {
   USAGE: 2,
   /** Input problem: a missing or unreadable file, data set, checkpoint or weights file. */
   INPUT: 3,
-  /** The requested compute backend cannot start. */
+  /** The requested compute backend or inference engine (ONNX Runtime, its execution provider) cannot start. */
   BACKEND: 4,
   /** Training stopped on a NaN/Inf loss; the last good checkpoint is kept. */
   DIVERGED: 5,
@@ -30,7 +30,7 @@ export const EXIT_CODES_HELP = `Exit codes:
   1    unexpected error (a bug; please report the message)
   2    bad command line or configuration (the message names the option or key, the value and what is allowed)
   3    input problem: missing/unreadable data set, image, checkpoint or weights file
-  4    the requested backend cannot start (the message says why and what to install)
+  4    the requested backend or --engine onnx cannot start (the message says why and what to install)
   5    training stopped on a NaN/Inf loss (the message names the step; the last good checkpoint is kept)
   6    the run folder is in use by another wsss process (the message names it: pid, host, command)
   130  interrupted (Ctrl-C/SIGTERM); training writes checkpoints/last.safetensors first, continue with --resume`;
@@ -44,6 +44,14 @@ export class InputError extends Error {
 }
 
 /** Training diverged (exit 5). */
+/** The requested inference engine cannot start: onnxruntime-node missing, or its execution provider unavailable. */
+export class EngineUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'EngineUnavailableError';
+  }
+}
+
 export class DivergedError extends Error {
   constructor(message: string) {
     super(message);
@@ -63,7 +71,7 @@ export class InterruptedError extends Error {
 export function exitCodeOf(e: unknown): number {
   if (e instanceof ConfigError) return EXIT.USAGE;
   if (e instanceof InputError || e instanceof DatasetError) return EXIT.INPUT;
-  if (e instanceof BackendUnavailableError) return EXIT.BACKEND;
+  if (e instanceof BackendUnavailableError || e instanceof EngineUnavailableError) return EXIT.BACKEND;
   if (e instanceof DivergedError) return EXIT.DIVERGED;
   if (e instanceof InterruptedError) return EXIT.INTERRUPTED;
   if (e instanceof RunLockedError) return EXIT.LOCKED;

@@ -4,6 +4,7 @@ import { ConfusionMatrix } from '@wsss/core';
 import { type IndexMask, writePredictionPng } from '@wsss/datasets';
 import type { PartialConfig } from '../config/presets.js';
 import { predictDsrg } from '../ficklenet/pipeline.js';
+import { type EngineRequest, type InferenceEngine, startEngine } from '../infer/engine.js';
 import { ClassificationMeter, type ClassificationSummary } from '../run/classification.js';
 import { metricsOf, miouLabel, type SegMetrics } from '../run/evaluate.js';
 import type { Output } from '../run/output.js';
@@ -25,6 +26,8 @@ export interface EvalOptions {
   crf?: boolean;
   /** Also write the predicted PNGs here. */
   saveDir?: string;
+  /** Inference engine (`--engine`, `--ep`): tfjs (default) or ONNX Runtime. */
+  engine?: EngineRequest;
 }
 
 export interface EvalResult extends SegMetrics {
@@ -40,10 +43,32 @@ export interface EvalResult extends SegMetrics {
   labels: 'predicted' | 'ground truth' | 'none';
   crf: boolean;
   backend: string;
+  /** What ran the network: `tfjs (<backend>)` or `onnx (<runtime>, <execution provider>, <threads>)`. */
+  engine: string;
 }
 
 export async function runEval(o: EvalOptions): Promise<EvalResult> {
   const opened = await openAnyCheckpoint(o.checkpoint, o.overrides ?? [], o.out);
+  const model = (opened.dsrg ?? opened.net)!.model;
+  let engine: InferenceEngine | undefined;
+  try {
+    engine = await startEngine(model, o.engine ?? {}, {
+      backend: opened.backend,
+      threads: opened.config.threads,
+      out: o.out,
+    });
+    return await evaluate(o, opened, engine);
+  } finally {
+    await engine?.release();
+    model.dispose();
+  }
+}
+
+async function evaluate(
+  o: EvalOptions,
+  opened: Awaited<ReturnType<typeof openAnyCheckpoint>>,
+  engine: InferenceEngine,
+): Promise<EvalResult> {
   const { file, config, classNames, backend } = opened;
   const split = o.split ?? config.data.valSplit;
   const runDir = resolve(file, '..', '..');
@@ -74,7 +99,10 @@ export async function runEval(o: EvalOptions): Promise<EvalResult> {
     const rec = await ds.read(i);
     let mask: IndexMask;
     if (dsrg) {
-      const data = await predictDsrg(dsrg, rec.image, config.ficklenet.size, { crf: !!o.crf });
+      const data = await predictDsrg(dsrg, rec.image, config.ficklenet.size, {
+        crf: !!o.crf,
+        forward: engine.forward,
+      });
       mask = { width: rec.image.width, height: rec.image.height, data };
     } else {
       const p = await predictImage(opened.net!, rec.image, ev, {
@@ -82,6 +110,7 @@ export async function runEval(o: EvalOptions): Promise<EvalResult> {
         crf: !!o.crf,
         focalP: config.train.focalP,
         focalLambda: config.train.focalLambda,
+        forward: engine.forward,
       });
       mask = p.mask;
       meter.add(p.scores, rec.labels);
@@ -102,7 +131,6 @@ export async function runEval(o: EvalOptions): Promise<EvalResult> {
   bar.done(
     masked ? `mIoU ${(m.miou * 100).toFixed(1)}%` : `mAP ${((classification?.map ?? 0) * 100).toFixed(1)}%`,
   );
-  (dsrg ?? opened.net)!.model.dispose();
   const result: EvalResult = {
     ...m,
     split,
@@ -114,6 +142,7 @@ export async function runEval(o: EvalOptions): Promise<EvalResult> {
     labels: labelsUsed,
     crf: !!o.crf,
     backend,
+    engine: engine.description,
   };
   const log = new MetricsLog(join(runDir, 'metrics.jsonl'));
   log.append({ type: 'eval', checkpoint: file, ...result });

@@ -18,6 +18,10 @@ import {
 } from '@wsss/datasets';
 import { glob, isDynamicPattern } from 'tinyglobby';
 import type { PartialConfig } from '../config/presets.js';
+import type { WsssConfig } from '../config/schema.js';
+import type { NetForward } from '../infer/engine.js';
+import { type EngineRequest, startEngine } from '../infer/engine.js';
+import type { WsFcn } from '../model/wsfcn.js';
 import type { Output } from '../run/output.js';
 import { openCheckpoint, openFolder } from './common.js';
 import { InputError } from './errors.js';
@@ -40,6 +44,8 @@ export interface InferOptions {
    * instead of the predicted ones (images without a row: predicted labels).
    */
   labels?: string;
+  /** Inference engine (`--engine`, `--ep`): tfjs (default) or ONNX Runtime. */
+  engine?: EngineRequest;
   /** Line source for streaming (default process.stdin). */
   stdin?: NodeJS.ReadableStream;
 }
@@ -56,7 +62,27 @@ export interface InferItem {
 export async function runInfer(
   o: InferOptions,
 ): Promise<{ images: number; output: string; items: InferItem[] }> {
-  const { net, config, classNames } = await openCheckpoint(o.checkpoint, o.overrides ?? [], o.out);
+  const { net, config, classNames, backend } = await openCheckpoint(o.checkpoint, o.overrides ?? [], o.out);
+  const engine = await startEngine(net.model, o.engine ?? {}, {
+    backend,
+    threads: config.threads,
+    out: o.out,
+  });
+  try {
+    return await inferAll(o, net, config, classNames, engine.forward);
+  } finally {
+    await engine.release();
+    net.model.dispose();
+  }
+}
+
+async function inferAll(
+  o: InferOptions,
+  net: WsFcn,
+  config: WsssConfig,
+  classNames: string[],
+  forward: NetForward,
+): Promise<{ images: number; output: string; items: InferItem[] }> {
   const items: InferItem[] = [];
   const one = async (id: string, img: RgbImage, given?: number[]) => {
     const p = await predictImage(net, img, config.eval, {
@@ -64,6 +90,7 @@ export async function runInfer(
       crf: !!o.crf,
       focalP: config.train.focalP,
       focalLambda: config.train.focalLambda,
+      forward,
     });
     const mask = join(o.output, `${id}.png`);
     await writePredictionPng(mask, p.mask);
@@ -124,7 +151,6 @@ export async function runInfer(
     }
     bar.done();
   }
-  net.model.dispose();
   return { images: items.length, output: o.output, items };
 }
 

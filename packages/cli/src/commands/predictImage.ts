@@ -1,9 +1,11 @@
 /** One image through the network at its own size (spec §3.11): the shared path of eval, infer and pseudo-labels. */
 import * as tf from '@tensorflow/tfjs-core';
+import { applyModel } from '@wsss/core';
 import { IMAGENET_MEAN, IMAGENET_STD, type IndexMask, type RgbImage } from '@wsss/datasets';
 import type { WsssConfig } from '../config/schema.js';
 import { ConfigError } from '../config/schema.js';
-import { predictWsFcn } from '../infer/predict.js';
+import type { NetForward } from '../infer/engine.js';
+import { predictWsFcnWith } from '../infer/predict.js';
 import type { WsFcn } from '../model/wsfcn.js';
 
 export interface ImagePrediction {
@@ -41,13 +43,20 @@ async function loadCrf(): Promise<typeof import('@wsss/crf')> {
 
 /**
  * Predicts the class-index mask of one image with the config's inference settings; `gtLabels` (1-based) replace
- * the predicted labels when given; `crf` post-processes with WS-FCN's dense CRF (spec §4.9).
+ * the predicted labels when given; `crf` post-processes with WS-FCN's dense CRF (spec §4.9); `forward` runs the
+ * network (an inference engine's; default the tfjs model on the current backend).
  */
 export async function predictImage(
   net: WsFcn,
   img: RgbImage,
   ev: WsssConfig['eval'],
-  opts: { gtLabels?: number[]; crf?: boolean; focalP?: number; focalLambda?: number } = {},
+  opts: {
+    gtLabels?: number[];
+    crf?: boolean;
+    focalP?: number;
+    focalLambda?: number;
+    forward?: NetForward;
+  } = {},
 ): Promise<ImagePrediction> {
   const K = net.config.numClasses;
   const { images, raw } = imageTensors(img);
@@ -58,7 +67,10 @@ export async function predictImage(
   // the reference pads every view to PAD_SIZE (spec §3.11.2); a view larger than the canvas is run unpadded
   const largest = Math.round(Math.max(img.width, img.height) * Math.max(...ev.scales));
   const canvas = ev.canvas > 0 && largest <= ev.canvas ? ev.canvas : null;
-  const p = predictWsFcn(net, images, {
+  const forward =
+    opts.forward ??
+    (async (x: tf.Tensor4D) => tf.tidy(() => applyModel(net.model, x, { training: false }) as tf.Tensor4D));
+  const p = await predictWsFcnWith(forward, K, images, {
     canvas,
     scales: ev.scales,
     flip: ev.flip,

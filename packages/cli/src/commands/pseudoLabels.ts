@@ -6,22 +6,21 @@
  */
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import {
-  applyModel,
-  backgroundSoftmax,
-  ConfusionMatrix,
-  cleanMasks,
-  pseudoGtMask,
-  resizeBilinear,
-} from '@wsss/core';
+import { backgroundSoftmax, ConfusionMatrix, cleanMasks, pseudoGtMask, resizeBilinear } from '@wsss/core';
 import { multiHot, writePredictionPng } from '@wsss/datasets';
 import { pamr } from '@wsss/pamr';
+import type { WsssConfig } from '../config/schema.js';
+import { type EngineRequest, type InferenceEngine, startEngine } from '../infer/engine.js';
+import type { WsFcn } from '../model/wsfcn.js';
 import { metricsOf, type SegMetrics } from '../run/evaluate.js';
 import { openCheckpoint, openSplit, type SplitOutputOptions } from './common.js';
 import { runSkipList } from './data.js';
 import { imageTensors } from './predictImage.js';
 
-export type PseudoLabelOptions = SplitOutputOptions;
+export interface PseudoLabelOptions extends SplitOutputOptions {
+  /** Inference engine (`--engine`, `--ep`): tfjs (default) or ONNX Runtime; PAMR and the rest run in tfjs. */
+  engine?: EngineRequest;
+}
 
 export interface PseudoLabelResult {
   split: string;
@@ -32,10 +31,34 @@ export interface PseudoLabelResult {
   /** Against ground truth, when the split has masks: on labelled pixels, and with ignored pixels as background. */
   labelled?: SegMetrics;
   ignoredAsBackground?: SegMetrics;
+  /** What ran the network (see `EvalResult.engine`). */
+  engine: string;
+  /** Images per second over the split (reading, forward, PAMR, writing). */
+  imagesPerSecond: number;
 }
 
 export async function runPseudoLabels(o: PseudoLabelOptions): Promise<PseudoLabelResult> {
-  const { file, net, config, classNames } = await openCheckpoint(o.checkpoint, o.overrides ?? [], o.out);
+  const opened = await openCheckpoint(o.checkpoint, o.overrides ?? [], o.out);
+  let engine: InferenceEngine | undefined;
+  try {
+    engine = await startEngine(opened.net.model, o.engine ?? {}, {
+      backend: opened.backend,
+      threads: opened.config.threads,
+      out: o.out,
+    });
+    return await pseudoLabels(o, opened, engine);
+  } finally {
+    await engine?.release();
+    opened.net.model.dispose();
+  }
+}
+
+async function pseudoLabels(
+  o: PseudoLabelOptions,
+  opened: { file: string; net: WsFcn; config: WsssConfig; classNames: string[] },
+  engine: InferenceEngine,
+): Promise<PseudoLabelResult> {
+  const { file, config, classNames } = opened;
   const split = o.split ?? config.data.trainSplit;
   const runDir = resolve(file, '..', '..');
   const ds = await openSplit(config, split, runDir, o.out, {
@@ -50,12 +73,13 @@ export async function runPseudoLabels(o: PseudoLabelOptions): Promise<PseudoLabe
   let labelled = 0;
   let total = 0;
   const bar = o.out.progress('pseudo-labels', n, 'img');
+  const started = performance.now();
   for (let i = 0; i < n; i++) {
     const rec = await ds.read(i);
     const { images, raw } = imageTensors(rec.image);
     const labels = tf.tensor2d(multiHot(rec.labels, K), [1, K]);
+    const z = await engine.forward(images);
     const idx = tf.tidy(() => {
-      const z = applyModel(net.model, images, { training: false }) as tf.Tensor4D;
       const { masks } = backgroundSoftmax(z);
       const [, h, w] = masks.shape;
       const refined = pamr(resizeBilinear(raw, [h, w], { alignCorners: true }), masks, {
@@ -74,7 +98,7 @@ export async function runPseudoLabels(o: PseudoLabelOptions): Promise<PseudoLabe
       );
     });
     const data = Uint8Array.from((await idx.data()) as Int32Array);
-    tf.dispose([images, raw, labels, idx]);
+    tf.dispose([images, raw, labels, idx, z]);
     await writePredictionPng(join(o.output, `${rec.id}.png`), {
       width: rec.image.width,
       height: rec.image.height,
@@ -96,12 +120,14 @@ export async function runPseudoLabels(o: PseudoLabelOptions): Promise<PseudoLabe
     bar.tick(1);
   }
   bar.done();
-  net.model.dispose();
+  const seconds = (performance.now() - started) / 1000;
   return {
     split,
     images: n,
     output: o.output,
     coverage: labelled / Math.max(1, total),
+    engine: engine.description,
+    imagesPerSecond: n / Math.max(seconds, 1e-9),
     ...(withGt && n > 0
       ? {
           labelled: metricsOf(onLabelled, config.eval.miouOver),

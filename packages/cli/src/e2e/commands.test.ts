@@ -71,8 +71,20 @@ describe('every wsss command, spawned', () => {
       [['eval'], 'wsss eval: --checkpoint is required'],
       [['infer', '--checkpoint', 'x'], '--input is required'],
       [
-        ['export', '--checkpoint', 'x', '--output', 'y', '--format', 'onnx'],
-        '--format "onnx" is not allowed',
+        ['export', '--checkpoint', 'x', '--output', 'y', '--format', 'tfjs,pt'],
+        '--format "pt" is not allowed; expected tfjs, safetensors, onnx',
+      ],
+      [
+        ['infer', '--checkpoint', 'x', '-i', 'y', '-o', 'z', '--engine', 'tvm'],
+        '--engine "tvm": expected tfjs or onnx',
+      ],
+      [
+        ['eval', '--checkpoint', 'x', '--ep', 'cuda'],
+        '--ep chooses an ONNX Runtime execution provider: it needs --engine onnx',
+      ],
+      [
+        ['pseudo-labels', '--checkpoint', 'x', '-o', 'y', '--engine', 'onnx', '--ep', 'tpu'],
+        '--ep "tpu": expected one of cpu, webgpu, cuda',
       ],
     ];
     for (const [args, msg] of cases) {
@@ -479,5 +491,129 @@ describe('every wsss command, spawned', () => {
     expect(done.code, done.stderr).toBe(0);
     expect(done.stdout).toContain('held-out mIoU');
     expect(existsSync(join(cut, 'report.html'))).toBe(true);
+  });
+
+  it('--engine onnx: infer, eval and pseudo-labels give the tfjs results (WS-FCN and DSRG); export --format onnx', async () => {
+    const images = join(data, 'JPEGImages');
+    const byEngine = async (args: string[], out: string) => {
+      const t = await runCli([...args, '-o', `${out}-tfjs`, '--json']);
+      const o = await runCli([...args, '-o', `${out}-onnx`, '--engine', 'onnx', '--json']);
+      expect(t.code, t.stderr).toBe(0);
+      expect(o.code, o.stderr).toBe(0);
+      return [t, o] as const;
+    };
+    // infer: the same palette PNGs, pixel for pixel; the engine is printed and in the JSON events
+    const [ti, oi] = await byEngine(['infer', '--checkpoint', run, '-i', images], join(dir, 'eng-infer'));
+    expect(oi.stderr).toMatch(/engine: onnx \(onnxruntime-node \d+\.\d+\.\d+, cpu, 1 thread\)/);
+    expect(oi.events.find((e) => e['type'] === 'engine')).toMatchObject({ engine: 'onnx' });
+    expect(ti.events.find((e) => e['type'] === 'engine')).toMatchObject({ engine: 'tfjs' });
+    const pngs = readdirSync(join(dir, 'eng-infer-tfjs')).filter((f) => f.endsWith('.png'));
+    expect(pngs).toHaveLength(12);
+    for (const f of pngs)
+      expect(
+        readFileSync(join(dir, 'eng-infer-onnx', f)).equals(readFileSync(join(dir, 'eng-infer-tfjs', f))),
+        f,
+      ).toBe(true);
+    // pseudo-labels: PAMR and the rest stay in tfjs, so equal logits give equal PNGs
+    const [tp, op] = await byEngine(['pseudo-labels', '--checkpoint', run], join(dir, 'eng-pseudo'));
+    const rp = (r: typeof tp) => r.events.find((e) => e['type'] === 'result')!;
+    expect(rp(op)['engine']).toMatch(/^onnx \(onnxruntime-node/);
+    expect(rp(op)['imagesPerSecond']).toBeGreaterThan(0);
+    expect(rp(op)['coverage']).toBe(rp(tp)['coverage']);
+    for (const f of readdirSync(join(dir, 'eng-pseudo-tfjs')))
+      expect(
+        readFileSync(join(dir, 'eng-pseudo-onnx', f)).equals(readFileSync(join(dir, 'eng-pseudo-tfjs', f))),
+        f,
+      ).toBe(true);
+    // eval, WS-FCN and the DSRG network of a FickleNet run: the same confusion, hence the same numbers
+    for (const ckpt of [run, fickle]) {
+      const t = await runCli(['eval', '--checkpoint', ckpt, '--json']);
+      const o = await runCli(['eval', '--checkpoint', ckpt, '--json', '--engine', 'onnx']);
+      expect(o.code, o.stderr).toBe(0);
+      const [rt, ro] = [t, o].map((r) => r.events.find((e) => e['type'] === 'result')!);
+      expect(ro!['engine']).toMatch(/^onnx/);
+      expect(rt!['engine']).toBe('tfjs (wasm)');
+      for (const k of ['miou', 'miouNoBackground', 'pixelAccuracy', 'iou']) expect(ro![k], k).toEqual(rt![k]);
+    }
+    // an execution provider this build lacks, and onnxruntime-node missing: exit 4 naming it and the install line
+    const cuda = await runCli(['eval', '--checkpoint', run, '--engine', 'onnx', '--ep', 'cuda']);
+    expect(cuda.code).toBe(4);
+    expect(cuda.stderr).toContain("could not create a session on execution provider 'cuda'");
+    const hide = join(dir, 'hide-ort.mjs');
+    writeFileSync(
+      hide,
+      `import { register } from 'node:module';
+register('data:text/javascript,' + encodeURIComponent(\`export async function resolve(s, c, next) {
+  if (s === 'onnxruntime-node') { const e = new Error("Cannot find package 'onnxruntime-node'"); e.code = 'ERR_MODULE_NOT_FOUND'; throw e; }
+  return next(s, c);
+}\`));
+`,
+    );
+    const missing = await runCli(
+      ['infer', '--checkpoint', run, '-i', images, '-o', join(dir, 'eng-x'), '--engine', 'onnx'],
+      {
+        env: { NODE_OPTIONS: `--import=${hide}` },
+      },
+    );
+    expect(missing.code, missing.stderr).toBe(4);
+    expect(missing.stderr).toContain('the ONNX engine needs onnxruntime-node, which is not installed');
+    expect(missing.stderr).toContain('npm install onnxruntime-node');
+    expect(existsSync(join(dir, 'eng-x'))).toBe(false);
+    // without --engine onnx, nothing loads onnxruntime-node
+    const plain = await runCli(['infer', '--checkpoint', run, '-i', images, '-o', join(dir, 'eng-y')], {
+      env: { NODE_OPTIONS: `--import=${hide}` },
+    });
+    expect(plain.code, plain.stderr).toBe(0);
+  });
+
+  it('export --format onnx: model.onnx with the test-mode outputs of the tfjs model (WS-FCN) and the DSRG logits', async () => {
+    const out = join(dir, 'export-onnx');
+    const r = await runCli(['export', '--checkpoint', run, '-o', out, '--format', 'tfjs,onnx', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/model\.onnx: opset 17, \d+ nodes/);
+    const meta = JSON.parse(readFileSync(join(out, 'wsss-model.json'), 'utf8'));
+    expect(meta.onnx).toEqual({
+      file: 'model.onnx',
+      opset: 17,
+      inputs: [{ name: 'image', shape: ['N', 'H', 'W', 3] }],
+      outputs: [
+        { name: 'last_conv', shape: ['N', 'last_conv_h', 'last_conv_w', 3] },
+        { name: 'class_scores', shape: ['N', 3] },
+        { name: 'masks', shape: ['N', 'H', 'W', 4] },
+      ],
+    });
+    // ONNX Runtime's outputs against the exported tfjs model's referenceTestOutputs on an odd-sized input
+    const tf = await import('@tensorflow/tfjs-core');
+    await import('@tensorflow/tfjs-backend-cpu');
+    await tf.setBackend('cpu');
+    const tfl = await import('@tensorflow/tfjs-layers');
+    await import('../index.js');
+    const { fileSystem } = await import('@wsss/core/node');
+    const { referenceTestOutputs } = await import('../infer/predict.js');
+    const { OnnxSession } = await import('@wsss/onnx');
+    const model = await tfl.loadLayersModel(fileSystem(join(out, 'tfjs')));
+    const x = tf.randomNormal([2, 37, 29, 3], 0, 1, 'float32', 7) as import('@tensorflow/tfjs-core').Tensor4D;
+    const ref = referenceTestOutputs({ model, config: { numClasses: 3 } }, x, {
+      focalP: 3,
+      focalLambda: 0.01,
+    });
+    const session = await OnnxSession.create(readFileSync(join(out, 'model.onnx')), { threads: 1 });
+    const got = await session.run(x);
+    const rel = (a: import('@tensorflow/tfjs-core').Tensor, b: import('@tensorflow/tfjs-core').Tensor) =>
+      tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]! / tf.max(tf.abs(b)).dataSync()[0]!);
+    expect(got['masks']!.shape).toEqual([2, 37, 29, 4]);
+    expect(rel(got['masks']!, ref.masks)).toBeLessThan(1e-4);
+    expect(rel(got['class_scores']!, ref.classScores)).toBeLessThan(1e-4);
+    await session.release();
+    tf.dispose([x, ref.masks, ref.classScores, ...Object.values(got)]);
+    model.dispose();
+    // the DSRG network of a FickleNet + DSRG run
+    const fo = join(dir, 'export-onnx-dsrg');
+    const f = await runCli(['export', '--checkpoint', fickle, '-o', fo, '--format', 'onnx']);
+    expect(f.code, f.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(join(fo, 'wsss-model.json'), 'utf8')).onnx.outputs).toEqual([
+      { name: 'dsrg_head', shape: ['N', 'dsrg_head_h', 'dsrg_head_w', 4] },
+    ]);
+    expect(readdirSync(fo).sort()).toEqual(['model.onnx', 'wsss-model.json']);
   });
 });

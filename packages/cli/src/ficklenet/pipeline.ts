@@ -93,14 +93,19 @@ export async function predictDsrg(
   net: DsrgNet,
   image: { width: number; height: number; data: Uint8Array },
   size: number,
-  opts: { crf?: boolean } = {},
+  opts: { crf?: boolean; forward?: (x: tf.Tensor4D) => Promise<tf.Tensor4D> } = {},
 ): Promise<Uint8Array> {
   const input = squareInput(image, size);
-  const probs = tf.tidy(() => {
-    const logits = applyModel(net.model, input, { training: false }) as tf.Tensor4D;
-    return tf.softmax(tf.image.resizeBilinear(logits, [image.height, image.width], true));
-  });
-  input.dispose();
+  let logits: tf.Tensor4D;
+  try {
+    logits = opts.forward
+      ? await opts.forward(input)
+      : tf.tidy(() => applyModel(net.model, input, { training: false }) as tf.Tensor4D);
+  } finally {
+    input.dispose();
+  }
+  const probs = tf.tidy(() => tf.softmax(tf.image.resizeBilinear(logits, [image.height, image.width], true)));
+  logits.dispose();
   if (!opts.crf) {
     const cls = tf.tidy(() => tf.argMax(probs, -1));
     const data = await cls.data();

@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { backgroundSoftmax, classScores, resizeBilinear } from '@wsss/core';
+import { applyModel, backgroundSoftmax, classScores, resizeBilinear } from '@wsss/core';
 import { expectClose, seededTensor, seedWeights, useBackend } from '@wsss/core/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createWsFcn } from '../model/wsfcn.js';
-import { predictWsFcn } from './predict.js';
+import { predictWsFcn, predictWsFcnWith } from './predict.js';
 
 describe('predictWsFcn', () => {
   beforeAll(() => useBackend('wasm'));
@@ -45,5 +45,41 @@ describe('predictWsFcn', () => {
     expect(ms.masks.shape).toEqual([2, 23, 17, 4]);
     expectClose(ms.labels, tf.cast(tf.greater(ms.scores, 0.1), 'float32'));
     expect(() => predictWsFcn(m, x, { canvas: 20 })).toThrow(/does not fit the 20×20 canvas/);
+  });
+
+  it('predictWsFcnWith: any async forward gives predictWsFcn’s prediction; the caller’s images survive; no leaks', async () => {
+    const m = net();
+    const x = seededTensor([2, 21, 26, 3], 3) as tf.Tensor4D;
+    let calls = 0;
+    const forward = async (v: tf.Tensor4D) => {
+      calls++;
+      await new Promise((r) => setTimeout(r, 1));
+      return tf.tidy(() => applyModel(m.model, v, { training: false }) as tf.Tensor4D);
+    };
+    for (const opts of [
+      {},
+      { scales: [1, 0.5, 1.5], flip: true, canvas: 40 },
+      { bgScore: 'model' as const, fpCut: 0.4 },
+    ]) {
+      const before = tf.memory().numTensors;
+      calls = 0;
+      const a = await predictWsFcnWith(forward, 3, x, opts);
+      const views = (opts.scales?.length ?? 1) * (opts.flip ? 2 : 1);
+      expect(calls).toBe(views);
+      expect(tf.memory().numTensors).toBe(before + 4);
+      const b = predictWsFcn(m, x, opts);
+      for (const k of ['scores', 'labels', 'masks', 'classes'] as const) expectClose(a[k], b[k], { atol: 0 });
+      tf.dispose([a.scores, a.labels, a.masks, a.classes, b.scores, b.labels, b.masks, b.classes]);
+    }
+    expect(x.isDisposed).toBe(false);
+    // a forward that fails leaves nothing behind
+    const before = tf.memory().numTensors;
+    await expect(
+      predictWsFcnWith(async () => Promise.reject(new Error('engine down')), 3, x, { flip: true }),
+    ).rejects.toThrow('engine down');
+    expect(tf.memory().numTensors).toBe(before);
+    await expect(predictWsFcnWith(forward, 3, x, { scales: [] })).rejects.toThrow(
+      'scales must be positive numbers',
+    );
   });
 });

@@ -57,6 +57,49 @@ export interface Prediction {
   classes: tf.Tensor3D;
 }
 
+/** Where a view sits on its padding canvas (top/left 0 without one). */
+interface ViewPlacement {
+  h: number;
+  w: number;
+  top: number;
+  left: number;
+}
+
+/** The network input of a view: the view itself, or zero-padded (centred) onto the square canvas. */
+function placeView(x: tf.Tensor4D, canvas: number | null): { input: tf.Tensor4D; at: ViewPlacement } {
+  const [, h, w] = x.shape;
+  if (!canvas) return { input: x, at: { h, w, top: 0, left: 0 } };
+  if (h > canvas || w > canvas)
+    throw new Error(`predictWsFcn: a ${h}×${w} view does not fit the ${canvas}×${canvas} canvas`);
+  const top = Math.floor((canvas - h) / 2);
+  const left = Math.floor((canvas - w) / 2);
+  const input = tf.pad(x, [
+    [0, 0],
+    [top, canvas - h - top],
+    [left, canvas - w - left],
+    [0, 0],
+  ]);
+  return { input, at: { h, w, top, left } };
+}
+
+/** A view's logits z (eval mode) → (class scores (N,K), masks at the view's size (N,h,w,K+1)). */
+function viewOutputs(
+  z: tf.Tensor4D,
+  input: tf.Tensor4D,
+  at: ViewPlacement,
+  opts: PredictOptions,
+): [tf.Tensor2D, tf.Tensor4D] {
+  return tf.tidy(() => {
+    const { logits, masks } = backgroundSoftmax(z);
+    const scores = classScores(logits, masks, { focalP: opts.focalP, focalLambda: opts.focalLambda });
+    // test mode: masks upsampled to the network input with align-corners (spec §3.5.4), then cut out
+    let up = resizeBilinear(masks, [input.shape[1], input.shape[2]], { alignCorners: true });
+    if (input.shape[1] !== at.h || input.shape[2] !== at.w)
+      up = tf.slice(up, [0, at.top, at.left, 0], [-1, at.h, at.w, -1]);
+    return [scores, up];
+  });
+}
+
 /** One forward in eval mode → (class scores (N,K), masks at the view's size (N,h,w,K+1)). */
 function forwardView(
   net: WsFcnPredictor,
@@ -65,29 +108,9 @@ function forwardView(
   opts: PredictOptions,
 ): [tf.Tensor2D, tf.Tensor4D] {
   return tf.tidy(() => {
-    const [, h, w] = x.shape;
-    let input = x;
-    let top = 0;
-    let left = 0;
-    if (canvas) {
-      if (h > canvas || w > canvas)
-        throw new Error(`predictWsFcn: a ${h}×${w} view does not fit the ${canvas}×${canvas} canvas`);
-      top = Math.floor((canvas - h) / 2);
-      left = Math.floor((canvas - w) / 2);
-      input = tf.pad(x, [
-        [0, 0],
-        [top, canvas - h - top],
-        [left, canvas - w - left],
-        [0, 0],
-      ]);
-    }
+    const { input, at } = placeView(x, canvas);
     const z = applyModel(net.model, input, { training: false }) as tf.Tensor4D;
-    const { logits, masks } = backgroundSoftmax(z);
-    const scores = classScores(logits, masks, { focalP: opts.focalP, focalLambda: opts.focalLambda });
-    // test mode: masks upsampled to the network input with align-corners (spec §3.5.4), then cut out
-    let up = resizeBilinear(masks, [input.shape[1], input.shape[2]], { alignCorners: true });
-    if (canvas) up = tf.slice(up, [0, top, left, 0], [-1, h, w, -1]);
-    return [scores, up];
+    return viewOutputs(z, input, at, opts);
   });
 }
 
@@ -120,6 +143,77 @@ export function referenceTestOutputs(
   return { classScores, masks };
 }
 
+/** The views of {@link predictWsFcn}: each scale, unflipped then (with `flip`) flipped. */
+interface ViewSpec {
+  h: number;
+  w: number;
+  flipped: boolean;
+}
+
+/** Checks the arguments of a prediction and lists its views. */
+function planViews(images: tf.Tensor4D, K: number, opts: PredictOptions): ViewSpec[] {
+  const scales = opts.scales ?? [1];
+  const flip = opts.flip ?? false;
+  if (images.rank !== 4 || images.shape[3] !== 3)
+    throw new Error(`predictWsFcn: images must be (N,H,W,3), got [${images.shape}]`);
+  if (!scales.length || scales.some((s) => !(s > 0)))
+    throw new Error(`predictWsFcn: scales must be positive numbers, got ${JSON.stringify(scales)}`);
+  if (opts.labels && (opts.labels.shape[0] !== images.shape[0] || opts.labels.shape[1] !== K)) {
+    throw new Error(
+      `predictWsFcn: labels must have shape [${images.shape[0]}, ${K}], got [${opts.labels.shape}]`,
+    );
+  }
+  const [, H, W] = images.shape;
+  return scales.flatMap((s) => {
+    const h = Math.max(1, Math.round(H * s));
+    const w = Math.max(1, Math.round(W * s));
+    return (flip ? [false, true] : [false]).map((flipped) => ({ h, w, flipped }));
+  });
+}
+
+/** A view's input before the canvas: the images resized to h×w (align-corners false), flipped if asked. */
+function viewImages(images: tf.Tensor4D, v: ViewSpec): tf.Tensor4D {
+  const [, H, W] = images.shape;
+  const xs = v.h === H && v.w === W ? images : resizeBilinear(images, [v.h, v.w], { alignCorners: false });
+  return v.flipped ? (tf.reverse(xs, 2) as tf.Tensor4D) : xs;
+}
+
+/** A view's outputs back in image space: sigmoid scores, masks resized to H×W (align-corners false), unflipped. */
+function viewBack(
+  images: tf.Tensor4D,
+  v: ViewSpec,
+  scores: tf.Tensor2D,
+  m: tf.Tensor4D,
+): { scores: tf.Tensor2D; masks: tf.Tensor4D } {
+  const [, H, W] = images.shape;
+  let back = v.h === H && v.w === W ? m : resizeBilinear(m, [H, W], { alignCorners: false });
+  if (v.flipped) back = tf.reverse(back, 2) as tf.Tensor4D;
+  return { scores: tf.sigmoid(scores) as tf.Tensor2D, masks: back };
+}
+
+/** Views → the prediction: max scores, image labels, label-cleaned mean masks with the background rule. */
+function mergeViews(
+  images: tf.Tensor4D,
+  K: number,
+  views: { scores: tf.Tensor2D; masks: tf.Tensor4D }[],
+  opts: PredictOptions,
+): Prediction {
+  const bg = opts.bgScore ?? 0.25;
+  const fpCut = opts.fpCut ?? 0.1;
+  const [n, H, W] = images.shape;
+  const scores = tf.max(tf.stack(views.map((v) => v.scores)), 0) as tf.Tensor2D;
+  const labels = (
+    opts.labels ? tf.cast(opts.labels, 'float32') : tf.cast(tf.greater(scores, fpCut), 'float32')
+  ) as tf.Tensor2D;
+  const gate = tf.reshape(tf.concat([tf.ones([n, 1]), labels], 1), [n, 1, 1, K + 1]);
+  const mean = tf.div(tf.addN(views.map((v) => tf.mul(v.masks, gate))), views.length) as tf.Tensor4D;
+  const fg = tf.slice(mean, [0, 0, 0, 1], [-1, -1, -1, K]);
+  const bgChannel =
+    bg === 'model' ? tf.slice(mean, [0, 0, 0, 0], [-1, -1, -1, 1]) : tf.fill([n, H, W, 1], bg);
+  const masks = tf.concat([bgChannel, fg], 3) as tf.Tensor4D;
+  return { scores, labels, masks, classes: tf.argMax(masks, 3) as tf.Tensor3D };
+}
+
 /**
  * Predicts masks for a batch of ImageNet-normalised images (N,H,W,3), merging scales and flips as the reference.
  */
@@ -128,45 +222,58 @@ export function predictWsFcn(
   images: tf.Tensor4D,
   opts: PredictOptions = {},
 ): Prediction {
-  const scales = opts.scales ?? [1];
-  const flip = opts.flip ?? false;
-  const bg = opts.bgScore ?? 0.25;
-  const fpCut = opts.fpCut ?? 0.1;
-  if (images.rank !== 4 || images.shape[3] !== 3)
-    throw new Error(`predictWsFcn: images must be (N,H,W,3), got [${images.shape}]`);
-  if (!scales.length || scales.some((s) => !(s > 0)))
-    throw new Error(`predictWsFcn: scales must be positive numbers, got ${JSON.stringify(scales)}`);
   const K = net.config.numClasses;
-  if (opts.labels && (opts.labels.shape[0] !== images.shape[0] || opts.labels.shape[1] !== K)) {
-    throw new Error(
-      `predictWsFcn: labels must have shape [${images.shape[0]}, ${K}], got [${opts.labels.shape}]`,
-    );
-  }
-  return tf.tidy(() => {
-    const [n, H, W] = images.shape;
-    const views: { scores: tf.Tensor2D; masks: tf.Tensor4D }[] = [];
-    for (const s of scales) {
-      const h = Math.max(1, Math.round(H * s));
-      const w = Math.max(1, Math.round(W * s));
-      const xs = s === 1 ? images : resizeBilinear(images, [h, w], { alignCorners: false });
-      for (const flipped of flip ? [false, true] : [false]) {
-        const x = flipped ? (tf.reverse(xs, 2) as tf.Tensor4D) : xs;
-        const [scores, m] = forwardView(net, x, opts.canvas ?? null, opts);
-        let back = h === H && w === W ? m : resizeBilinear(m, [H, W], { alignCorners: false });
-        if (flipped) back = tf.reverse(back, 2) as tf.Tensor4D;
-        views.push({ scores: tf.sigmoid(scores) as tf.Tensor2D, masks: back });
+  const views = planViews(images, K, opts);
+  return tf.tidy(() => ({
+    ...mergeViews(
+      images,
+      K,
+      views.map((v) => {
+        const [scores, m] = forwardView(net, viewImages(images, v), opts.canvas ?? null, opts);
+        return viewBack(images, v, scores, m);
+      }),
+      opts,
+    ),
+  }));
+}
+
+/**
+ * As {@link predictWsFcn}, with the network's eval-mode forward given as an async function (images → foreground
+ * logits z): an ONNX Runtime session, a remote model, or `applyModel` itself. Everything around the forward is the
+ * same code, so equal logits give equal predictions. The caller owns the four returned tensors.
+ */
+export async function predictWsFcnWith(
+  forward: (x: tf.Tensor4D) => Promise<tf.Tensor4D>,
+  numClasses: number,
+  images: tf.Tensor4D,
+  opts: PredictOptions = {},
+): Promise<Prediction> {
+  const views: { scores: tf.Tensor2D; masks: tf.Tensor4D }[] = [];
+  try {
+    for (const v of planViews(images, numClasses, opts)) {
+      let at: ViewPlacement = { h: 0, w: 0, top: 0, left: 0 };
+      const input = tf.tidy(() => {
+        const placed = placeView(viewImages(images, v), opts.canvas ?? null);
+        at = placed.at;
+        // the caller's images are not ours to dispose: a view that is the images themselves gets a copy
+        return placed.input === images ? tf.clone(images) : placed.input;
+      });
+      let z: tf.Tensor4D | undefined;
+      try {
+        z = await forward(input);
+        const zz = z;
+        views.push(
+          tf.tidy(() => {
+            const [scores, m] = viewOutputs(zz, input, at, opts);
+            return viewBack(images, v, scores, m);
+          }),
+        );
+      } finally {
+        tf.dispose([input, ...(z ? [z] : [])]);
       }
     }
-    const scores = tf.max(tf.stack(views.map((v) => v.scores)), 0) as tf.Tensor2D;
-    const labels = (
-      opts.labels ? tf.cast(opts.labels, 'float32') : tf.cast(tf.greater(scores, fpCut), 'float32')
-    ) as tf.Tensor2D;
-    const gate = tf.reshape(tf.concat([tf.ones([n, 1]), labels], 1), [n, 1, 1, K + 1]);
-    const mean = tf.div(tf.addN(views.map((v) => tf.mul(v.masks, gate))), views.length) as tf.Tensor4D;
-    const fg = tf.slice(mean, [0, 0, 0, 1], [-1, -1, -1, K]);
-    const bgChannel =
-      bg === 'model' ? tf.slice(mean, [0, 0, 0, 0], [-1, -1, -1, 1]) : tf.fill([n, H, W, 1], bg);
-    const masks = tf.concat([bgChannel, fg], 3) as tf.Tensor4D;
-    return { scores, labels, masks, classes: tf.argMax(masks, 3) as tf.Tensor3D };
-  });
+    return tf.tidy(() => ({ ...mergeViews(images, numClasses, views, opts) }));
+  } finally {
+    for (const v of views) tf.dispose([v.scores, v.masks]);
+  }
 }

@@ -1,0 +1,12 @@
+import { defineConfig } from 'tsup';
+
+export default defineConfig({
+  entry: { index: 'src/index.ts' },
+  format: ['esm', 'cjs'],
+  // Build against sibling packages' published types, not their sources (tsconfig paths are for tests/typecheck).
+  dts: { compilerOptions: { paths: {} } },
+  sourcemap: true,
+  clean: true,
+  target: 'es2022',
+  external: [/^@tensorflow\//, /^@wsss\//],
+});
