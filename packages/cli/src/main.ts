@@ -34,6 +34,12 @@ import { runFickleNetTrain } from './ficklenet/pipeline.js';
 import { type EngineRequest, parseEngineRequest } from './infer/engine.js';
 import { Output } from './run/output.js';
 import { defaultRunDir, type readRunConfig } from './run/runDir.js';
+import {
+  type DistributedOptions,
+  type DistributedPseudoLabelResult,
+  runDistributedPseudoLabels,
+  runWorker,
+} from './scale/jobs.js';
 
 // Node-only library API of run folders (the browser-safe entry is '@wsss/cli')
 export {
@@ -286,7 +292,15 @@ Examples:
   },
   'pseudo-labels': {
     summary: 'PAMR-refined pseudo masks of a training split as PNGs (+ their mIoU)',
-    options: { ...SPLIT_OUTPUT_OPTS, ...ENGINE_OPTS },
+    options: {
+      ...SPLIT_OUTPUT_OPTS,
+      ...ENGINE_OPTS,
+      redis: { type: 'string' },
+      workers: { type: 'string' },
+      'shard-size': { type: 'string' },
+      attempts: { type: 'string' },
+      lock: { type: 'string' },
+    },
     help: `wsss pseudo-labels --checkpoint <run|file> --output <folder> [options]
 
 For each image of a training split: the network's masks, refined by PAMR on the image, cleaned with the
@@ -303,8 +317,44 @@ Options:
   --engine, --ep         as for eval: the network on ONNX Runtime; PAMR and the rest stay in tfjs
   --set, --backend, --threads, --json, -q        as for train
 
+Scale-out (BullMQ + Redis; docs/SCALE.md):
+  --redis <url>          enqueue the split as shards on this Redis and wait for wsss worker processes (on
+                         any machine sharing the checkpoint, data and output paths) to do them; the same
+                         command again redoes nothing finished. Outputs and numbers equal one process's.
+  --workers <n>          also start n local workers for this run (1 wasm thread each; they stop with it)
+  --shard-size <k>       images per shard (default 16)   --attempts <n>  tries per shard (default 3)
+  --lock <seconds>       the local workers' shard lock (default 30): how soon a killed worker's shard is retried
+
+Examples:
+  wsss pseudo-labels --checkpoint runs/voc --data ~/VOC2012 --split train_aug --output pseudo/
+  wsss pseudo-labels --checkpoint runs/voc --split train_aug --output /shared/pseudo --redis redis://queue:6379 --workers 2`,
+  },
+  worker: {
+    summary: 'join a BullMQ worker pool on a Redis: pseudo-label shards of every run enqueued there',
+    options: {
+      ...COMMON,
+      ...COMPUTE,
+      redis: { type: 'string' },
+      concurrency: { type: 'string' },
+      lock: { type: 'string' },
+    },
+    help: `wsss worker --redis <url> [--concurrency n] [--backend …] [--threads n]
+
+Serves every run enqueued on that Redis (wsss pseudo-labels … --redis <url>), started before, during or after
+the producer: takes shards of images, runs them with the single-process command's code and writes each PNG
+atomically into the output folder the job names. Models are loaded once and cached by checkpoint checksum (a
+checkpoint that changed after enqueueing is refused). SIGTERM or Ctrl-C: finishes the shards in hand, then
+exits 0; a killed worker's shard goes to another worker when its lock expires. docs/SCALE.md has the recipe for
+several machines.
+
+Options:
+  --redis <url>          redis://host:port[/db] (required)
+  --concurrency <n>      shards at once (default 1)
+  --lock <seconds>       shard lock without renewal (default 30)
+  --backend, --threads, --set, --json, -q   as for train (--threads: wasm threads of this worker)
+
 Example:
-  wsss pseudo-labels --checkpoint runs/voc --data ~/VOC2012 --split train_aug --output pseudo/`,
+  wsss worker --redis redis://queue:6379 --threads 2`,
   },
   localize: {
     summary: 'FickleNet localization maps and seed PNGs of a split (+ seed precision/recall)',
@@ -532,6 +582,40 @@ function num(name: string, v: string | undefined): number | undefined {
   return n;
 }
 
+/** A whole-number option ≥ `min`. */
+function count(name: string, v: string, min: number): number {
+  const n = num(name, v)!;
+  if (!Number.isInteger(n) || n < min)
+    throw new ConfigError(`--${name} ${JSON.stringify(v)} is not allowed; expected a whole number ≥ ${min}`);
+  return n;
+}
+
+/** The scale-out options of a producer command (`--redis` given). */
+function distributedOptions(values: Record<string, unknown>): DistributedOptions {
+  const v = (k: string) => values[k] as string | undefined;
+  return {
+    redis: v('redis')!,
+    ...(v('workers') !== undefined ? { workers: count('workers', v('workers')!, 0) } : {}),
+    ...(v('shard-size') !== undefined ? { shardSize: count('shard-size', v('shard-size')!, 1) } : {}),
+    ...(v('attempts') !== undefined ? { attempts: count('attempts', v('attempts')!, 1) } : {}),
+    ...(v('lock') !== undefined ? { lockSeconds: num('lock', v('lock'))! } : {}),
+  };
+}
+
+/** The human summary of a distributed pseudo-labels run. */
+function formatDistributed(r: DistributedPseudoLabelResult): string {
+  const lines = [
+    `${r.images} pseudo-label PNG(s) of ${r.split} → ${r.output} by the workers of ${r.queue}: ${r.shards} shard(s), ${r.alreadyDone} already done, ${r.retries} retried, ${r.failed.length} failed; ${pct(r.coverage)} of pixels labelled; ${r.imagesPerSecond.toFixed(2)} img/s`,
+  ];
+  if (r.labelled)
+    lines.push(
+      `mIoU on labelled pixels ${pct(r.labelled.miou)}; with ambiguous pixels as background ${pct(r.ignoredAsBackground!.miou)}`,
+    );
+  for (const f of r.failed)
+    lines.push(`failed: shard ${f.shard} (images ${f.images[0]}–${f.images[1] - 1}): ${f.reason}`);
+  return lines.join('\n');
+}
+
 function numList(name: string, v: string | undefined): number[] | undefined {
   if (v === undefined) return undefined;
   return v.split(',').map((s) => num(name, s)!);
@@ -749,10 +833,14 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
       stderr.write(`\nwsss: second ${sig}, exiting without a checkpoint\n`);
       process.exit(EXIT.INTERRUPTED);
     }
-    stderr.write(`\nwsss: ${sig} — finishing the current step and writing a checkpoint (again to abort)\n`);
+    if (cmd === 'worker') {
+      if (!values['quiet'])
+        stderr.write(`\nwsss: ${sig} — finishing the shards in hand, then exiting (again to abort)\n`);
+    } else
+      stderr.write(`\nwsss: ${sig} — finishing the current step and writing a checkpoint (again to abort)\n`);
     controller.abort();
   };
-  const signals = io.signals !== false && (cmd === 'train' || cmd === 'demo');
+  const signals = io.signals !== false && (cmd === 'train' || cmd === 'demo' || cmd === 'worker');
   const sigint = () => onSignal('SIGINT');
   const sigterm = () => onSignal('SIGTERM');
   if (signals) {
@@ -871,16 +959,39 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
         return EXIT.OK;
       }
       case 'pseudo-labels': {
-        const r = await runPseudoLabels({
-          ...splitOutput(values, cmd, out, overrides),
-          engine: engineRequest(values),
-        });
+        if (values['redis'] === undefined)
+          for (const k of ['workers', 'shard-size', 'attempts', 'lock'])
+            if (values[k] !== undefined) throw new ConfigError(`--${k} goes with --redis <url>`);
+        const po = { ...splitOutput(values, cmd, out, overrides), engine: engineRequest(values) };
+        if (values['redis'] !== undefined) {
+          const r = await runDistributedPseudoLabels({ ...po, ...distributedOptions(values) });
+          out.result({ command: 'pseudo-labels', ...r }, formatDistributed(r));
+          return r.failed.length ? EXIT.INPUT : EXIT.OK;
+        }
+        const r = await runPseudoLabels(po);
         out.result(
           { command: 'pseudo-labels', ...r },
           `${r.images} pseudo-label PNG(s) of ${r.split} → ${r.output}; ${pct(r.coverage)} of pixels labelled; ${r.imagesPerSecond.toFixed(2)} img/s (${r.engine})` +
             (r.labelled
               ? `\nmIoU on labelled pixels ${pct(r.labelled.miou)}; with ambiguous pixels as background ${pct(r.ignoredAsBackground!.miou)}`
               : ''),
+        );
+        return EXIT.OK;
+      }
+      case 'worker': {
+        const r = await runWorker({
+          redis: required(values, 'redis', cmd),
+          out,
+          overrides,
+          signal: controller.signal,
+          ...(values['concurrency'] !== undefined
+            ? { concurrency: count('concurrency', values['concurrency'] as string, 1) }
+            : {}),
+          ...(values['lock'] !== undefined ? { lockSeconds: num('lock', values['lock'] as string)! } : {}),
+        });
+        out.result(
+          { command: 'worker', ...r },
+          `worker stopped after ${r.shards} shard(s) (${r.failed} failed)`,
         );
         return EXIT.OK;
       }

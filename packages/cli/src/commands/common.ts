@@ -173,7 +173,7 @@ interface OpenedCheckpoint {
   backend: string;
 }
 
-async function openCheckpointFile(path: string, overrides: PartialConfig[]) {
+export async function openCheckpointFile(path: string, overrides: PartialConfig[]) {
   const file = checkpointPath(path);
   const ckpt = await readCheckpoint(file);
   // keys added after the checkpoint was written take the reference defaults

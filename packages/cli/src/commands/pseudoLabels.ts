@@ -6,13 +6,21 @@
  */
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { backgroundSoftmax, ConfusionMatrix, cleanMasks, pseudoGtMask, resizeBilinear } from '@wsss/core';
-import { multiHot, writePredictionPng } from '@wsss/datasets';
+import {
+  backgroundSoftmax,
+  ConfusionMatrix,
+  type ConfusionMatrixJSON,
+  cleanMasks,
+  pseudoGtMask,
+  resizeBilinear,
+} from '@wsss/core';
+import { multiHot, type RandomAccessDataset, writePredictionPng } from '@wsss/datasets';
 import { pamr } from '@wsss/pamr';
 import type { WsssConfig } from '../config/schema.js';
 import { type EngineRequest, type InferenceEngine, startEngine } from '../infer/engine.js';
 import type { WsFcn } from '../model/wsfcn.js';
 import { metricsOf, type SegMetrics } from '../run/evaluate.js';
+import type { Output } from '../run/output.js';
 import { openCheckpoint, openSplit, type SplitOutputOptions } from './common.js';
 import { runSkipList } from './data.js';
 import { imageTensors } from './predictImage.js';
@@ -53,59 +61,95 @@ export async function runPseudoLabels(o: PseudoLabelOptions): Promise<PseudoLabe
   }
 }
 
-async function pseudoLabels(
-  o: PseudoLabelOptions,
-  opened: { file: string; net: WsFcn; config: WsssConfig; classNames: string[] },
-  engine: InferenceEngine,
-): Promise<PseudoLabelResult> {
-  const { file, config, classNames } = opened;
-  const split = o.split ?? config.data.trainSplit;
-  const runDir = resolve(file, '..', '..');
-  const ds = await openSplit(config, split, runDir, o.out, {
-    classNames,
-    ...(await runSkipList(runDir, config)),
+/** An opened checkpoint, its split and engine: what every shard of a pseudo-label job reads from. */
+export interface PseudoLabelContext {
+  config: WsssConfig;
+  ds: RandomAccessDataset;
+  engine: InferenceEngine;
+  output: string;
+}
+
+/** What a range of images adds to the totals: labelled/all pixels and, with ground truth, two confusion matrices. */
+export interface PseudoLabelPartial {
+  images: number;
+  labelled: number;
+  total: number;
+  /** Images without a ground-truth mask (no metrics when any). */
+  withoutGt: number;
+  onLabelled: ConfusionMatrixJSON;
+  asBackground: ConfusionMatrixJSON;
+}
+
+/** Opens the split a pseudo-label job reads (the checkpoint's training split by default, its skip list applied). */
+export async function openPseudoLabelSplit(
+  opened: { file: string; config: WsssConfig; classNames: string[] },
+  split: string | undefined,
+  out: Output,
+): Promise<{ split: string; ds: RandomAccessDataset }> {
+  const name = split ?? opened.config.data.trainSplit;
+  const runDir = resolve(opened.file, '..', '..');
+  const ds = await openSplit(opened.config, name, runDir, out, {
+    classNames: opened.classNames,
+    ...(await runSkipList(runDir, opened.config)),
   });
-  const n = o.limit ? Math.min(o.limit, ds.length) : ds.length;
+  return { split: name, ds };
+}
+
+/**
+ * Pseudo-labels images [start, end) of the split into `<output>/<id>.png` (written atomically) and returns what
+ * they add to the totals: the single-process command runs one range, a scale-out worker one shard.
+ */
+export async function pseudoLabelRange(
+  c: PseudoLabelContext,
+  start: number,
+  end: number,
+  onImage?: () => void,
+): Promise<PseudoLabelPartial> {
+  const { config, ds, engine } = c;
   const K = ds.numClasses;
   const onLabelled = new ConfusionMatrix(K + 1);
   const asBg = new ConfusionMatrix(K + 1);
-  let withGt = true;
-  let labelled = 0;
-  let total = 0;
-  const bar = o.out.progress('pseudo-labels', n, 'img');
-  const started = performance.now();
-  for (let i = 0; i < n; i++) {
+  const part = { images: 0, labelled: 0, total: 0, withoutGt: 0 };
+  for (let i = start; i < end; i++) {
     const rec = await ds.read(i);
     const { images, raw } = imageTensors(rec.image);
     const labels = tf.tensor2d(multiHot(rec.labels, K), [1, K]);
-    const z = await engine.forward(images);
-    const idx = tf.tidy(() => {
-      const { masks } = backgroundSoftmax(z);
-      const [, h, w] = masks.shape;
-      const refined = pamr(resizeBilinear(raw, [h, w], { alignCorners: true }), masks, {
-        iterations: config.train.pamrIterations,
-        dilations: config.train.pamrDilations,
+    let z: tf.Tensor4D | undefined;
+    let idx: tf.Tensor | undefined;
+    let data: Uint8Array;
+    try {
+      z = await engine.forward(images);
+      const zz = z;
+      idx = tf.tidy(() => {
+        const { masks } = backgroundSoftmax(zz);
+        const [, h, w] = masks.shape;
+        const refined = pamr(resizeBilinear(raw, [h, w], { alignCorners: true }), masks, {
+          iterations: config.train.pamrIterations,
+          dilations: config.train.pamrDilations,
+        });
+        const up = cleanMasks(
+          resizeBilinear(refined, [rec.image.height, rec.image.width], { alignCorners: true }),
+          labels,
+        );
+        const gt = pseudoGtMask(up);
+        return tf.where(
+          tf.greater(tf.sum(gt, 3), 0),
+          tf.argMax(gt, 3),
+          tf.fill([1, rec.image.height, rec.image.width], 255, 'int32'),
+        );
       });
-      const up = cleanMasks(
-        resizeBilinear(refined, [rec.image.height, rec.image.width], { alignCorners: true }),
-        labels,
-      );
-      const gt = pseudoGtMask(up);
-      return tf.where(
-        tf.greater(tf.sum(gt, 3), 0),
-        tf.argMax(gt, 3),
-        tf.fill([1, rec.image.height, rec.image.width], 255, 'int32'),
-      );
-    });
-    const data = Uint8Array.from((await idx.data()) as Int32Array);
-    tf.dispose([images, raw, labels, idx, z]);
-    await writePredictionPng(join(o.output, `${rec.id}.png`), {
+      data = Uint8Array.from((await idx.data()) as Int32Array);
+    } finally {
+      tf.dispose([images, raw, labels, ...(idx ? [idx] : []), ...(z ? [z] : [])]);
+    }
+    await writePredictionPng(join(c.output, `${rec.id}.png`), {
       width: rec.image.width,
       height: rec.image.height,
       data,
     });
-    for (const v of data) if (v !== 255) labelled++;
-    total += data.length;
+    for (const v of data) if (v !== 255) part.labelled++;
+    part.total += data.length;
+    part.images++;
     if (rec.mask) {
       const g = rec.mask.data;
       onLabelled.update(
@@ -116,23 +160,61 @@ async function pseudoLabels(
         Uint8Array.from(data, (v) => (v === 255 ? 0 : v)),
         g,
       );
-    } else withGt = false;
-    bar.tick(1);
+    } else part.withoutGt++;
+    onImage?.();
   }
-  bar.done();
-  const seconds = (performance.now() - started) / 1000;
+  return { ...part, onLabelled: onLabelled.toJSON(), asBackground: asBg.toJSON() };
+}
+
+/** Sums shard totals into the command's result (the same numbers as one process over the whole split). */
+export function pseudoLabelResult(
+  parts: PseudoLabelPartial[],
+  r: {
+    split: string;
+    output: string;
+    engine: string;
+    seconds: number;
+    miouOver: WsssConfig['eval']['miouOver'];
+  },
+): PseudoLabelResult {
+  const sum = (k: 'images' | 'labelled' | 'total' | 'withoutGt') => parts.reduce((a, p) => a + p[k], 0);
+  const n = sum('images');
+  const merged = (k: 'onLabelled' | 'asBackground') =>
+    parts.map((p) => ConfusionMatrix.fromJSON(p[k])).reduce((a, b) => a.merge(b));
   return {
-    split,
+    split: r.split,
     images: n,
-    output: o.output,
-    coverage: labelled / Math.max(1, total),
-    engine: engine.description,
-    imagesPerSecond: n / Math.max(seconds, 1e-9),
-    ...(withGt && n > 0
+    output: r.output,
+    coverage: sum('labelled') / Math.max(1, sum('total')),
+    engine: r.engine,
+    imagesPerSecond: n / Math.max(r.seconds, 1e-9),
+    ...(sum('withoutGt') === 0 && n > 0
       ? {
-          labelled: metricsOf(onLabelled, config.eval.miouOver),
-          ignoredAsBackground: metricsOf(asBg, config.eval.miouOver),
+          labelled: metricsOf(merged('onLabelled'), r.miouOver),
+          ignoredAsBackground: metricsOf(merged('asBackground'), r.miouOver),
         }
       : {}),
   };
+}
+
+async function pseudoLabels(
+  o: PseudoLabelOptions,
+  opened: { file: string; net: WsFcn; config: WsssConfig; classNames: string[] },
+  engine: InferenceEngine,
+): Promise<PseudoLabelResult> {
+  const { split, ds } = await openPseudoLabelSplit(opened, o.split, o.out);
+  const n = o.limit ? Math.min(o.limit, ds.length) : ds.length;
+  const bar = o.out.progress('pseudo-labels', n, 'img');
+  const started = performance.now();
+  const part = await pseudoLabelRange({ config: opened.config, ds, engine, output: o.output }, 0, n, () =>
+    bar.tick(1),
+  );
+  bar.done();
+  return pseudoLabelResult([part], {
+    split,
+    output: o.output,
+    engine: engine.description,
+    seconds: (performance.now() - started) / 1000,
+    miouOver: opened.config.eval.miouOver,
+  });
 }

@@ -1,0 +1,301 @@
+/**
+ * Scale-out on a real Redis (Debian's redis-server on a free loopback port, a temp dir, append-only file on),
+ * through the spawned `wsss` binary: `pseudo-labels --redis` with local and separate workers gives the single
+ * process's PNGs byte for byte and its numbers; a re-run redoes nothing; a worker killed with SIGKILL mid-shard
+ * has its shard redone by another; a Redis restart mid-run; a poisoned shard is reported and does not block the
+ * rest; wrong URLs fail fast.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CliResult, runCli, spawnSuite, startCli, tinyConfig } from './cli.js';
+
+const REDIS = '/usr/bin/redis-server';
+const HAVE_REDIS = existsSync(REDIS);
+
+async function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const s = createServer();
+    s.once('error', fail);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => done(port));
+    });
+  });
+}
+
+/** A redis-server of the test's own; `restart` stops it (flushing its append-only file) and starts it again. */
+class TestRedis {
+  private proc: ChildProcess | null = null;
+  constructor(
+    readonly port: number,
+    readonly dir: string,
+  ) {}
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+  async start(): Promise<void> {
+    this.proc = spawn(
+      REDIS,
+      [
+        '--port',
+        String(this.port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        this.dir,
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'always',
+        '--save',
+        '',
+        '--maxmemory-policy',
+        'noeviction',
+      ],
+      { stdio: 'ignore' },
+    );
+    for (let i = 0; i < 100; i++) {
+      try {
+        execFileSync('redis-cli', ['-p', String(this.port), 'ping'], { stdio: 'pipe' });
+        return;
+      } catch {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    throw new Error(`redis-server on ${this.port} did not start`);
+  }
+  async stop(): Promise<void> {
+    const p = this.proc;
+    this.proc = null;
+    if (!p || p.exitCode !== null) return;
+    await new Promise<void>((done) => {
+      p.once('exit', () => done());
+      p.kill('SIGTERM');
+    });
+  }
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.start();
+  }
+  cli(...args: string[]): string {
+    return execFileSync('redis-cli', ['-p', String(this.port), ...args], { encoding: 'utf8' }).trim();
+  }
+}
+
+const pngs = (dir: string) =>
+  existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => f.endsWith('.png'))
+        .sort()
+    : [];
+const result = (r: CliResult) => r.events.find((e) => e['type'] === 'result')!;
+
+describe.skipIf(!HAVE_REDIS && !process.env['CI'])(
+  `wsss pseudo-labels --redis and wsss worker, on a real Redis${HAVE_REDIS ? '' : ' (skipped: no redis-server; scripts/install-redis.sh)'}`,
+  () => {
+    let dir: string;
+    let run: string;
+    let redis: TestRedis;
+    // a bigger split than the training data's, so that there are several shards of visible length
+    let dataArgs: string[];
+    let single: string;
+    let singleResult: Record<string, unknown>;
+    beforeAll(async () => {
+      let data: string;
+      ({ dir, data } = await spawnSuite('wsss-scale-'));
+      run = join(dir, 'run');
+      const t = await runCli(['train', '-c', await tinyConfig(join(dir, 'tiny.json'), data), '--out', run]);
+      expect(t.code, t.stderr).toBe(0);
+      dataArgs = [
+        '--data',
+        join(dir, 'big'),
+        '--set',
+        'data.synthetic.train=48',
+        '--set',
+        'data.synthetic.val=4',
+        '--set',
+        'data.synthetic.size=96',
+      ];
+      single = join(dir, 'single');
+      const s = await runCli(['pseudo-labels', '--checkpoint', run, '-o', single, '--json', ...dataArgs]);
+      expect(s.code, s.stderr).toBe(0);
+      singleResult = result(s);
+      expect(pngs(single)).toHaveLength(48);
+      redis = new TestRedis(await freePort(), dir);
+      await redis.start();
+    }, 180_000);
+    afterAll(async () => {
+      await redis?.stop();
+      if (dir) await rm(dir, { recursive: true, force: true });
+    });
+
+    const sameAsSingle = (out: string) => {
+      expect(pngs(out)).toEqual(pngs(single));
+      for (const f of pngs(single))
+        expect(readFileSync(join(out, f)).equals(readFileSync(join(single, f))), f).toBe(true);
+    };
+
+    it('--workers 2: the single process PNGs byte for byte and its numbers; the same command again redoes nothing', async () => {
+      const out = join(dir, 'two');
+      const args = ['pseudo-labels', '--checkpoint', run, '-o', out, '--json', ...dataArgs];
+      const r = await runCli([...args, '--redis', redis.url, '--workers', '2', '--shard-size', '5']);
+      expect(r.code, r.stderr).toBe(0);
+      const res = result(r);
+      expect(res).toMatchObject({ images: 48, shards: 10, alreadyDone: 0, failed: [], retries: 0 });
+      for (const k of ['coverage', 'labelled', 'ignoredAsBackground'])
+        expect(res[k], k).toEqual(singleResult[k]);
+      sameAsSingle(out);
+      expect(r.stderr).toMatch(/queue wsss-run-[0-9a-f]{20} on redis:\/\/127\.0\.0\.1:\d+: 10 shard\(s\)/);
+      // the run left the registry; its finished shards stay in the queue: a re-run finds them
+      expect(redis.cli('SMEMBERS', 'wsss:runs')).toBe('');
+      const mtimes = pngs(out).map((f) => statSync(join(out, f)).mtimeMs);
+      const again = await runCli([...args, '--redis', redis.url, '--shard-size', '5']);
+      expect(again.code, again.stderr).toBe(0);
+      expect(result(again)).toMatchObject({ shards: 10, alreadyDone: 10, images: 48 });
+      expect(result(again)['labelled']).toEqual(singleResult['labelled']);
+      expect(pngs(out).map((f) => statSync(join(out, f)).mtimeMs)).toEqual(mtimes);
+    }, 180_000);
+
+    it('a worker killed with SIGKILL mid-shard: another worker redoes that shard; nothing lost or doubled', async () => {
+      const out = join(dir, 'killed');
+      const producer = startCli([
+        'pseudo-labels',
+        '--checkpoint',
+        run,
+        '-o',
+        out,
+        '--json',
+        ...dataArgs,
+        '--redis',
+        redis.url,
+        '--shard-size',
+        '48',
+      ]);
+      // one shard of every image: the first worker is stopped (SIGSTOP) as soon as it holds it, then killed
+      const a = startCli(['worker', '--redis', redis.url, '--threads', '1', '--lock', '2', '--json']);
+      await a.until(() => a.events().some((e) => e['type'] === 'serving'), 60_000);
+      const queue = () => redis.cli('SMEMBERS', 'wsss:runs');
+      await producer.until(() => queue() !== '', 60_000);
+      const active = `bull:${queue()}:active`;
+      for (let i = 0; i < 2000 && redis.cli('LLEN', active) === '0'; i++)
+        await new Promise((r) => setTimeout(r, 5));
+      a.kill('SIGSTOP');
+      const written = pngs(out).length;
+      a.kill('SIGKILL');
+      await a.done;
+      expect(written).toBeLessThan(48);
+      const b = startCli(['worker', '--redis', redis.url, '--threads', '1', '--lock', '2']);
+      const r = await producer.done;
+      b.kill('SIGTERM');
+      const stopped = await b.done;
+      expect(r.code, r.stderr).toBe(0);
+      expect(result(r)).toMatchObject({ images: 48, failed: [] });
+      expect(result(r)['labelled']).toEqual(singleResult['labelled']);
+      sameAsSingle(out);
+      expect(readdirSync(out).filter((f) => !f.endsWith('.png'))).toEqual([]); // no temp file left
+      expect(stopped.code, stopped.stderr).toBe(0);
+    }, 120_000);
+
+    it('Redis restarted mid-run: producer and worker reconnect and finish', async () => {
+      const out = join(dir, 'restart');
+      const producer = startCli([
+        'pseudo-labels',
+        '--checkpoint',
+        run,
+        '-o',
+        out,
+        '--json',
+        ...dataArgs,
+        '--redis',
+        redis.url,
+        '--workers',
+        '1',
+        '--shard-size',
+        '4',
+      ]);
+      await producer.until(() => pngs(out).length >= 8, 60_000);
+      await redis.restart();
+      const r = await producer.done;
+      expect(r.code, r.stderr).toBe(0);
+      expect(result(r)).toMatchObject({ images: 48, shards: 12, failed: [] });
+      sameAsSingle(out);
+    }, 120_000);
+
+    it('a poisoned shard is reported with its images and reason after its attempts; the rest are done; exit 3', async () => {
+      const out = join(dir, 'poisoned');
+      const big = join(dir, 'big');
+      // one training image of the split made unreadable (the split list names it)
+      const ids = readFileSync(join(big, 'ImageSets', 'Segmentation', 'train.txt'), 'utf8')
+        .trim()
+        .split('\n');
+      const name = readdirSync(join(big, 'JPEGImages')).find((f) => f.startsWith(`${ids[13]}.`))!;
+      const victim = join(big, 'JPEGImages', name);
+      const original = readFileSync(victim);
+      writeFileSync(victim, 'not a png');
+      try {
+        const r = await runCli([
+          'pseudo-labels',
+          '--checkpoint',
+          run,
+          '-o',
+          out,
+          '--json',
+          ...dataArgs,
+          '--redis',
+          redis.url,
+          '--workers',
+          '1',
+          '--shard-size',
+          '8',
+          '--attempts',
+          '2',
+        ]);
+        expect(r.code, r.stderr).toBe(3);
+        const res = result(r);
+        expect(res['failed']).toEqual([{ shard: 1, images: [8, 16], reason: expect.stringContaining(name) }]);
+        expect(res['retries']).toBe(1);
+        expect(pngs(out)).toHaveLength(40 + 5); // every other shard, and the poisoned shard's images before it
+      } finally {
+        writeFileSync(victim, original);
+      }
+    }, 120_000);
+
+    it('wrong or unreachable --redis fails fast naming the URL; scale-out options need --redis', async () => {
+      const dead = `redis://127.0.0.1:${await freePort()}`;
+      const t0 = Date.now();
+      const r = await runCli(['pseudo-labels', '--checkpoint', run, '-o', join(dir, 'x'), '--redis', dead]);
+      expect(r.code).toBe(4);
+      expect(r.stderr).toContain(`cannot reach Redis at ${dead}`);
+      expect(Date.now() - t0).toBeLessThan(15_000);
+      const w = await runCli(['worker', '--redis', dead]);
+      expect(w.code).toBe(4);
+      const bad = await runCli([
+        'pseudo-labels',
+        '--checkpoint',
+        run,
+        '-o',
+        join(dir, 'x'),
+        '--redis',
+        'http://h',
+      ]);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toContain('expected a redis:// or rediss:// URL');
+      const lone = await runCli([
+        'pseudo-labels',
+        '--checkpoint',
+        run,
+        '-o',
+        join(dir, 'x'),
+        '--workers',
+        '2',
+      ]);
+      expect(lone.code).toBe(2);
+      expect(lone.stderr).toContain('--workers goes with --redis <url>');
+      expect(existsSync(join(dir, 'x'))).toBe(false);
+    });
+  },
+);
