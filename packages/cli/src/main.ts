@@ -37,6 +37,8 @@ import { defaultRunDir, type readRunConfig } from './run/runDir.js';
 import {
   type DistributedOptions,
   type DistributedPseudoLabelResult,
+  type DistributedSummary,
+  runDistributedEval,
   runDistributedPseudoLabels,
   runWorker,
 } from './scale/jobs.js';
@@ -83,6 +85,22 @@ const EVAL_OPTS: Record<string, OptSpec> = {
   'fp-cut': { type: 'string' },
   crf: { type: 'boolean' },
 };
+/** Scale-out options of the commands that run over a Redis (docs/SCALE.md). */
+const SCALE_OPTS: Record<string, OptSpec> = {
+  redis: { type: 'string' },
+  workers: { type: 'string' },
+  'shard-size': { type: 'string' },
+  attempts: { type: 'string' },
+  lock: { type: 'string' },
+};
+const SCALE_HELP = `Scale-out (BullMQ + Redis; docs/SCALE.md):
+  --redis <url>          enqueue the split as shards on this Redis and wait for wsss worker processes (on
+                         any machine sharing the checkpoint, data and output paths) to do them; the same
+                         command again redoes nothing finished. Outputs and numbers equal one process's.
+  --workers <n>          also start n local workers for this run (1 wasm thread each; they stop with it)
+  --shard-size <k>       images per shard (default 16)   --attempts <n>  tries per shard (default 3)
+  --lock <seconds>       the local workers' shard lock (default 30): how soon a killed worker's shard is retried`;
+
 /** The inference engine of infer, eval and pseudo-labels. */
 const ENGINE_OPTS: Record<string, OptSpec> = {
   engine: { type: 'string' },
@@ -219,6 +237,7 @@ Examples:
       ...DATA_OPTS,
       ...EVAL_OPTS,
       ...ENGINE_OPTS,
+      ...SCALE_OPTS,
       checkpoint: { type: 'string' },
       split: { type: 'string' },
       'gt-labels': { type: 'boolean' },
@@ -246,6 +265,8 @@ Options:
   --limit <n>            first n images only    --save <dir>      also write the predicted PNGs
 ${ENGINE_HELP}
   --set <key=value>      any config key          --backend, --threads, --json, -q as for train
+
+${SCALE_HELP}
 
 Examples:
   wsss eval --checkpoint runs/demo-20261121-120000
@@ -295,11 +316,7 @@ Examples:
     options: {
       ...SPLIT_OUTPUT_OPTS,
       ...ENGINE_OPTS,
-      redis: { type: 'string' },
-      workers: { type: 'string' },
-      'shard-size': { type: 'string' },
-      attempts: { type: 'string' },
-      lock: { type: 'string' },
+      ...SCALE_OPTS,
     },
     help: `wsss pseudo-labels --checkpoint <run|file> --output <folder> [options]
 
@@ -317,20 +334,14 @@ Options:
   --engine, --ep         as for eval: the network on ONNX Runtime; PAMR and the rest stay in tfjs
   --set, --backend, --threads, --json, -q        as for train
 
-Scale-out (BullMQ + Redis; docs/SCALE.md):
-  --redis <url>          enqueue the split as shards on this Redis and wait for wsss worker processes (on
-                         any machine sharing the checkpoint, data and output paths) to do them; the same
-                         command again redoes nothing finished. Outputs and numbers equal one process's.
-  --workers <n>          also start n local workers for this run (1 wasm thread each; they stop with it)
-  --shard-size <k>       images per shard (default 16)   --attempts <n>  tries per shard (default 3)
-  --lock <seconds>       the local workers' shard lock (default 30): how soon a killed worker's shard is retried
+${SCALE_HELP}
 
 Examples:
   wsss pseudo-labels --checkpoint runs/voc --data ~/VOC2012 --split train_aug --output pseudo/
   wsss pseudo-labels --checkpoint runs/voc --split train_aug --output /shared/pseudo --redis redis://queue:6379 --workers 2`,
   },
   worker: {
-    summary: 'join a BullMQ worker pool on a Redis: pseudo-label shards of every run enqueued there',
+    summary: 'join a BullMQ worker pool on a Redis: pseudo-label and eval shards of every run enqueued there',
     options: {
       ...COMMON,
       ...COMPUTE,
@@ -340,7 +351,7 @@ Examples:
     },
     help: `wsss worker --redis <url> [--concurrency n] [--backend …] [--threads n]
 
-Serves every run enqueued on that Redis (wsss pseudo-labels … --redis <url>), started before, during or after
+Serves every run enqueued on that Redis (wsss pseudo-labels|eval … --redis <url>), started before, during or after
 the producer: takes shards of images, runs them with the single-process command's code and writes each PNG
 atomically into the output folder the job names. Models are loaded once and cached by checkpoint checksum (a
 checkpoint that changed after enqueueing is refused). SIGTERM or Ctrl-C: finishes the shards in hand, then
@@ -600,6 +611,18 @@ function distributedOptions(values: Record<string, unknown>): DistributedOptions
     ...(v('attempts') !== undefined ? { attempts: count('attempts', v('attempts')!, 1) } : {}),
     ...(v('lock') !== undefined ? { lockSeconds: num('lock', v('lock'))! } : {}),
   };
+}
+
+/** Scale-out options given without `--redis`. */
+function scaleOptionsNeedRedis(values: Record<string, unknown>): void {
+  if (values['redis'] !== undefined) return;
+  for (const k of ['workers', 'shard-size', 'attempts', 'lock'])
+    if (values[k] !== undefined) throw new ConfigError(`--${k} goes with --redis <url>`);
+}
+
+/** One line on how a distributed run went. */
+function distributedLine(r: DistributedSummary): string {
+  return `by the workers of ${r.queue}: ${r.shards} shard(s), ${r.alreadyDone} already done, ${r.retries} retried, ${r.failed.length} failed`;
 }
 
 /** The human summary of a distributed pseudo-labels run. */
@@ -924,6 +947,25 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
         return EXIT.OK;
       }
       case 'eval': {
+        if (values['redis'] !== undefined) {
+          const r = await runDistributedEval({
+            checkpoint: required(values, 'checkpoint', cmd),
+            out,
+            overrides,
+            ...(values['split'] ? { split: values['split'] as string } : {}),
+            ...(values['limit'] ? { limit: num('limit', values['limit'] as string)! } : {}),
+            crf: !!values['crf'],
+            ...(values['save'] ? { saveDir: values['save'] as string } : {}),
+            engine: engineRequest(values),
+            ...distributedOptions(values),
+          });
+          out.result(
+            { command: 'eval', ...r },
+            `${formatEval(r)}\n${distributedLine(r)}${r.failed.map((f) => `\nfailed: shard ${f.shard} (images ${f.images[0]}–${f.images[1] - 1}): ${f.reason}`).join('')}`,
+          );
+          return r.failed.length ? EXIT.INPUT : EXIT.OK;
+        }
+        scaleOptionsNeedRedis(values);
         const r = await runEval({
           checkpoint: required(values, 'checkpoint', cmd),
           out,
@@ -959,9 +1001,7 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
         return EXIT.OK;
       }
       case 'pseudo-labels': {
-        if (values['redis'] === undefined)
-          for (const k of ['workers', 'shard-size', 'attempts', 'lock'])
-            if (values[k] !== undefined) throw new ConfigError(`--${k} goes with --redis <url>`);
+        scaleOptionsNeedRedis(values);
         const po = { ...splitOutput(values, cmd, out, overrides), engine: engineRequest(values) };
         if (values['redis'] !== undefined) {
           const r = await runDistributedPseudoLabels({ ...po, ...distributedOptions(values) });

@@ -264,6 +264,42 @@ describe.skipIf(!HAVE_REDIS && !process.env['CI'])(
       }
     }, 120_000);
 
+    it('eval --redis: the single process numbers (mIoU, per class, image-label AP/F1) and --save PNGs', async () => {
+      const args = ['eval', '--checkpoint', run, '--json', ...dataArgs, '--split', 'train'];
+      const one = await runCli([...args, '--save', join(dir, 'eval-one')]);
+      expect(one.code, one.stderr).toBe(0);
+      const r = await runCli([
+        ...args,
+        '--save',
+        join(dir, 'eval-dist'),
+        '--redis',
+        redis.url,
+        '--workers',
+        '2',
+        '--shard-size',
+        '7',
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      const [a, b] = [result(one), result(r)];
+      expect(b).toMatchObject({ images: 48, shards: 7, failed: [] });
+      for (const k of [
+        'miou',
+        'miouNoBackground',
+        'pixelAccuracy',
+        'perClass',
+        'classification',
+        'masked',
+        'mode',
+      ])
+        expect(b[k], k).toEqual(a[k]);
+      expect(pngs(join(dir, 'eval-dist'))).toHaveLength(48);
+      for (const f of pngs(join(dir, 'eval-one')))
+        expect(
+          readFileSync(join(dir, 'eval-dist', f)).equals(readFileSync(join(dir, 'eval-one', f))),
+          f,
+        ).toBe(true);
+    }, 120_000);
+
     it('wrong or unreachable --redis fails fast naming the URL; scale-out options need --redis', async () => {
       const dead = `redis://127.0.0.1:${await freePort()}`;
       const t0 = Date.now();

@@ -8,9 +8,18 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { RandomAccessDataset } from '@wsss/datasets';
 import type { Job, Queue, Worker } from 'bullmq';
-import { checkpointPath, openCheckpoint, openCheckpointFile } from '../commands/common.js';
+import { checkpointPath, openAnyCheckpoint, openCheckpointFile } from '../commands/common.js';
 import { InputError } from '../commands/errors.js';
+import {
+  type EvalOptions,
+  type EvalPartial,
+  type EvalResult,
+  evalRange,
+  evalResult,
+  openEvalSplit,
+} from '../commands/eval.js';
 import {
   openPseudoLabelSplit,
   type PseudoLabelOptions,
@@ -21,14 +30,13 @@ import {
 } from '../commands/pseudoLabels.js';
 import type { PartialConfig } from '../config/presets.js';
 import { type EngineRequest, type InferenceEngine, startEngine } from '../infer/engine.js';
-import type { WsFcn } from '../model/wsfcn.js';
 import type { Output } from '../run/output.js';
 import { connectRedis, fileChecksum, loadQueueModules, RUNS_KEY, runQueueName } from './redis.js';
 
 /** What one shard job carries: everything a worker needs, nothing it must share with the producer but files. */
 export interface ShardJobData {
   v: 1;
-  command: 'pseudo-labels';
+  command: 'pseudo-labels' | 'eval';
   /** Absolute path of the checkpoint file and its SHA-256 (checked by the worker before use). */
   checkpoint: string;
   checksum: string;
@@ -36,8 +44,10 @@ export interface ShardJobData {
   overrides: PartialConfig[];
   engine: EngineRequest;
   split: string;
-  /** Absolute output folder. */
+  /** Absolute output folder ('' for an eval that saves no PNGs). */
   output: string;
+  /** Dense CRF post-processing (eval). */
+  crf?: boolean;
   /** Images [start, end) of the split. */
   start: number;
   end: number;
@@ -65,14 +75,16 @@ export interface FailedShard {
 }
 
 /** The distributed run's result: the command's own, and how it went. */
-export type DistributedPseudoLabelResult = PseudoLabelResult & {
-  queue: string;
-  shards: number;
-  /** Shards already done by an earlier run of the same command (not redone). */
-  alreadyDone: number;
-  failed: FailedShard[];
-  /** Attempts beyond the first, over all shards. */
-  retries: number;
+export type DistributedPseudoLabelResult = PseudoLabelResult & DistributedSummary;
+
+/** The options every split command shares with its distributed form. */
+type SplitCommandOptions = {
+  checkpoint: string;
+  out: Output;
+  overrides?: PartialConfig[];
+  split?: string;
+  limit?: number;
+  engine?: EngineRequest;
 };
 
 type Overrides = Record<string, unknown> & { data?: Record<string, unknown> };
@@ -132,63 +144,110 @@ async function stopLocalWorkers(children: ChildProcess[]): Promise<void> {
   );
 }
 
+/** How often a worker looks for new runs in the registry. */
+const REGISTRY_POLL_MS = 250;
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** What {@link distribute} returns to a command's producer. */
+interface Distributed<P> {
+  /** The completed shards' results, in split order. */
+  parts: P[];
+  split: string;
+  queue: string;
+  shards: number;
+  alreadyDone: number;
+  failed: FailedShard[];
+  retries: number;
+  seconds: number;
+  /** Images of the shards completed by this run (not an earlier one). */
+  freshImages: number;
+  checkpoint: Awaited<ReturnType<typeof openCheckpointFile>>;
+}
+
+/** The per-command parts of a distributed run. */
+interface CommandSpec {
+  command: ShardJobData['command'];
+  /** Refuses checkpoints the command cannot read. */
+  check(c: Awaited<ReturnType<typeof openCheckpointFile>>, file: string): void;
+  openSplit(
+    c: Awaited<ReturnType<typeof openCheckpointFile>>,
+    split: string | undefined,
+    out: Output,
+  ): Promise<{ split: string; ds: RandomAccessDataset }>;
+  /** The output folder (absolute), or '' when the command writes none. */
+  output: string;
+  crf: boolean;
+}
+
 /**
- * `wsss pseudo-labels … --redis <url>`: enqueues the split as shards (idempotent ids: a re-run adds only what is
- * missing and retries failed shards), shows aggregate progress, waits until every shard is done or has failed for
- * good, and sums the shards' totals into the single-process result.
+ * A command over `--redis <url>`: enqueues the split as shards (idempotent ids: a re-run adds only what is
+ * missing and retries failed shards with fresh attempts), shows aggregate progress, waits until every shard is
+ * done or has failed for good, and returns the shards' results in split order.
  */
-export async function runDistributedPseudoLabels(
-  o: PseudoLabelOptions & DistributedOptions,
-): Promise<DistributedPseudoLabelResult> {
+async function distribute<P extends { images: number }>(
+  spec: CommandSpec,
+  o: SplitCommandOptions & DistributedOptions,
+): Promise<Distributed<P>> {
   const client = await connectRedis(o.redis);
   const children: ChildProcess[] = [];
   let queue: Queue | undefined;
   try {
     const { bullmq } = await loadQueueModules();
+    // local workers start now: their start-up (runtime, backend) overlaps the producer's preparation
+    if (o.workers) children.push(...startLocalWorkers(o.workers, o.redis, o));
     const file = resolve(checkpointPath(o.checkpoint));
     const c = await openCheckpointFile(file, o.overrides ?? []);
-    if (c.ckpt.state.stage)
-      throw new InputError(
-        `${file} is a FickleNet + DSRG ${c.ckpt.state.stage} checkpoint: pseudo-labels needs a WS-FCN checkpoint`,
-      );
-    const { split, ds } = await openPseudoLabelSplit(c, o.split, o.out);
+    spec.check(c, file);
+    const { split, ds } = await spec.openSplit(c, o.split, o.out);
     const n = o.limit ? Math.min(o.limit, ds.length) : ds.length;
     const size = o.shardSize ?? 16;
     if (!Number.isInteger(size) || size < 1)
       throw new InputError(`--shard-size must be a whole number ≥ 1, got ${size}`);
     const checksum = await fileChecksum(file);
-    const output = resolve(o.output);
-    mkdirSync(output, { recursive: true });
+    const output = spec.output;
+    if (output) mkdirSync(output, { recursive: true });
     const overrides = runOverrides(o.overrides ?? [], c.config.data.root);
-    const name = runQueueName({ command: 'pseudo-labels', checksum, split, output, overrides, n, size });
+    const name = runQueueName({
+      command: spec.command,
+      checksum,
+      split,
+      output,
+      overrides,
+      n,
+      size,
+      ...(spec.crf ? { crf: true } : {}),
+    });
     queue = new bullmq.Queue(name, { connection: client });
     const shards = Math.ceil(n / size);
     const attempts = o.attempts ?? 3;
     let alreadyDone = 0;
+    const doneBefore = new Set<string>();
     const toAdd: { name: string; data: ShardJobData; opts: Record<string, unknown> }[] = [];
     for (let s = 0; s < shards; s++) {
       const id = `shard-${s}`;
       const existing = await queue.getJob(id);
       if (existing) {
         const state = await existing.getState();
-        if (state === 'completed') alreadyDone++;
-        else if (state === 'failed')
+        if (state === 'completed') {
+          alreadyDone++;
+          doneBefore.add(id);
+        } else if (state === 'failed')
           await existing.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
         continue;
       }
       toAdd.push({
-        name: 'pseudo-labels',
+        name: spec.command,
         data: {
           v: 1,
-          command: 'pseudo-labels',
+          command: spec.command,
           checkpoint: file,
           checksum,
           overrides,
           engine: o.engine ?? {},
           split,
           output,
+          ...(spec.crf ? { crf: true } : {}),
           start: s * size,
           end: Math.min(n, (s + 1) * size),
         },
@@ -201,10 +260,9 @@ export async function runDistributedPseudoLabels(
       `queue ${name} on ${o.redis}: ${shards} shard(s) of up to ${size} images (${n} images of ${split})${alreadyDone ? `; ${alreadyDone} already done by an earlier run` : ''}`,
     );
     o.out.event('queue', { queue: name, shards, shardSize: size, images: n, alreadyDone });
-    if (o.workers) children.push(...startLocalWorkers(o.workers, o.redis, o));
 
     const started = performance.now();
-    const bar = o.out.progress('pseudo-labels', shards, 'shard');
+    const bar = o.out.progress(spec.command, shards, 'shard');
     let shown = alreadyDone;
     bar.tick(alreadyDone);
     for (;;) {
@@ -229,38 +287,125 @@ export async function runDistributedPseudoLabels(
         shown = done;
       } else bar.tick(0, info);
       if (done >= shards) break;
-      await sleep(250);
+      await sleep(100);
     }
     bar.done();
     const seconds = (performance.now() - started) / 1000;
-    const jobs = (await queue.getJobs(['completed', 'failed'])) as Job<ShardJobData, PseudoLabelPartial>[];
-    const completed = jobs.filter((j) => j.finishedOn && !j.failedReason);
-    const failed: FailedShard[] = jobs
-      .filter((j) => j.failedReason)
+    // by state: a shard that failed an attempt and then succeeded keeps its last failedReason
+    type ShardJob = Job<ShardJobData, P>;
+    const index = (j: ShardJob) => Number(j.id!.slice(6));
+    const completed = ((await queue.getJobs(['completed'])) as ShardJob[]).sort(
+      (a, b) => index(a) - index(b),
+    );
+    const failedJobs = (await queue.getJobs(['failed'])) as ShardJob[];
+    const failed: FailedShard[] = failedJobs
       .map((j) => ({
-        shard: Number(j.id!.slice(6)),
+        shard: index(j),
         images: [j.data.start, j.data.end] as [number, number],
         reason: j.failedReason,
       }))
       .sort((a, b) => a.shard - b.shard);
-    const retries = jobs.reduce((a, j) => a + Math.max(0, j.attemptsMade - 1), 0);
+    const retries = [...completed, ...failedJobs].reduce((a, j) => a + Math.max(0, j.attemptsMade - 1), 0);
     await client.srem(RUNS_KEY, name);
-    const result = pseudoLabelResult(
-      completed.map((j) => j.returnvalue),
-      {
-        split,
-        output,
-        engine: o.engine?.engine === 'onnx' ? 'onnx (workers)' : 'tfjs (workers)',
-        seconds,
-        miouOver: c.config.eval.miouOver,
-      },
-    );
-    return { ...result, queue: name, shards, alreadyDone, failed, retries };
+    return {
+      parts: completed.map((j) => j.returnvalue),
+      split,
+      queue: name,
+      shards,
+      alreadyDone,
+      failed,
+      retries,
+      seconds,
+      // the rate of this run's work: shards done by an earlier run took no time here
+      freshImages: completed
+        .filter((j) => !doneBefore.has(j.id!))
+        .reduce((a, j) => a + j.returnvalue.images, 0),
+      checkpoint: c,
+    };
   } finally {
     await stopLocalWorkers(children);
     await queue?.close();
     client.disconnect();
   }
+}
+
+/** How a distributed run went, added to the command's result. */
+export interface DistributedSummary {
+  queue: string;
+  shards: number;
+  /** Shards already done by an earlier run of the same command (not redone). */
+  alreadyDone: number;
+  failed: FailedShard[];
+  /** Attempts beyond the first, over all shards. */
+  retries: number;
+}
+
+const summary = (d: Distributed<unknown>): DistributedSummary => ({
+  queue: d.queue,
+  shards: d.shards,
+  alreadyDone: d.alreadyDone,
+  failed: d.failed,
+  retries: d.retries,
+});
+
+const workersEngine = (e: EngineRequest | undefined) => `${e?.engine === 'onnx' ? 'onnx' : 'tfjs'} (workers)`;
+
+/** `wsss pseudo-labels … --redis <url>`: the split's pseudo-labels by workers; the single process's totals. */
+export async function runDistributedPseudoLabels(
+  o: PseudoLabelOptions & DistributedOptions,
+): Promise<DistributedPseudoLabelResult> {
+  const d = await distribute<PseudoLabelPartial>(
+    {
+      command: 'pseudo-labels',
+      check: (c, file) => {
+        if (c.ckpt.state.stage)
+          throw new InputError(
+            `${file} is a FickleNet + DSRG ${c.ckpt.state.stage} checkpoint: pseudo-labels needs a WS-FCN checkpoint`,
+          );
+      },
+      openSplit: openPseudoLabelSplit,
+      output: resolve(o.output),
+      crf: false,
+    },
+    o,
+  );
+  const result = pseudoLabelResult(d.parts, {
+    split: d.split,
+    output: resolve(o.output),
+    engine: workersEngine(o.engine),
+    seconds: d.seconds,
+    miouOver: d.checkpoint.config.eval.miouOver,
+  });
+  return { ...result, imagesPerSecond: d.freshImages / Math.max(d.seconds, 1e-9), ...summary(d) };
+}
+
+/** `wsss eval … --redis <url>`: the split evaluated by workers; per-shard confusions summed (the same numbers). */
+export async function runDistributedEval(
+  o: EvalOptions & DistributedOptions,
+): Promise<EvalResult & DistributedSummary> {
+  const d = await distribute<EvalPartial>(
+    {
+      command: 'eval',
+      check: (c, file) => {
+        if (c.ckpt.state.stage === 'classifier')
+          throw new InputError(
+            `${file} is a FickleNet classifier checkpoint: it localizes (wsss localize) but does not segment; evaluate the run's DSRG network (checkpoints/last.safetensors)`,
+          );
+      },
+      openSplit: openEvalSplit,
+      output: o.saveDir ? resolve(o.saveDir) : '',
+      crf: !!o.crf,
+    },
+    o,
+  );
+  const c = d.checkpoint;
+  const result = await evalResult(d.parts, {
+    opened: { ...c, backend: 'workers', dsrg: c.ckpt.state.stage === 'dsrg' },
+    split: d.split,
+    crf: !!o.crf,
+    engine: workersEngine(o.engine),
+  });
+  return { ...result, ...summary(d) };
 }
 
 /** `wsss worker` options. */
@@ -278,17 +423,14 @@ export interface WorkerOptions {
 }
 
 /** A model opened by a worker, by checkpoint checksum, overrides and engine. */
-interface OpenedModel {
-  net: WsFcn;
+type OpenedModel = Awaited<ReturnType<typeof openAnyCheckpoint>> & {
   engine: InferenceEngine;
-  config: Awaited<ReturnType<typeof openCheckpoint>>['config'];
-  file: string;
-  classNames: string[];
-  splits: Map<string, Awaited<ReturnType<typeof openPseudoLabelSplit>>>;
-}
+  /** Splits opened for a command, by `<command>:<split>`. */
+  splits: Map<string, { split: string; ds: RandomAccessDataset }>;
+};
 
 /**
- * `wsss worker --redis <url>`: serves every run registered on that Redis (polling the registry each second), one
+ * `wsss worker --redis <url>`: serves every run registered on that Redis (polling the registry four times a second), one
  * BullMQ worker per run queue, models loaded once and cached by checkpoint checksum. On abort it stops taking
  * shards, finishes those in hand and returns the number of shards it processed.
  */
@@ -313,8 +455,8 @@ export async function runWorker(o: WorkerOptions): Promise<{ shards: number; fai
           throw new bullmq.UnrecoverableError(
             `checkpoint ${d.checkpoint} changed since the run was enqueued (SHA-256 ${sum.slice(0, 12)}…, the run's ${d.checksum.slice(0, 12)}…)`,
           );
-        const opened = await openCheckpoint(d.checkpoint, [...d.overrides, ...(o.overrides ?? [])], o.out);
-        const engine = await startEngine(opened.net.model, d.engine, {
+        const opened = await openAnyCheckpoint(d.checkpoint, [...d.overrides, ...(o.overrides ?? [])], o.out);
+        const engine = await startEngine((opened.dsrg ?? opened.net)!.model, d.engine, {
           backend: opened.backend,
           threads: opened.config.threads,
           out: o.out,
@@ -327,22 +469,36 @@ export async function runWorker(o: WorkerOptions): Promise<{ shards: number; fai
     return m;
   };
 
-  const processShard = async (job: Job<ShardJobData>): Promise<PseudoLabelPartial> => {
+  const processShard = async (job: Job<ShardJobData>): Promise<PseudoLabelPartial | EvalPartial> => {
     const d = job.data;
-    if (d.v !== 1 || d.command !== 'pseudo-labels')
+    if (d.v !== 1 || (d.command !== 'pseudo-labels' && d.command !== 'eval'))
       throw new bullmq.UnrecoverableError(`unknown job ${JSON.stringify(d.command)} (v${d.v}): update wsss`);
     const m = await modelFor(d);
-    let split = m.splits.get(d.split);
+    const key = `${d.command}:${d.split}`;
+    let split = m.splits.get(key);
     if (!split) {
-      split = await openPseudoLabelSplit(m, d.split, o.out);
-      m.splits.set(d.split, split);
+      split = await (d.command === 'eval' ? openEvalSplit : openPseudoLabelSplit)(m, d.split, o.out);
+      m.splits.set(key, split);
     }
     const t0 = performance.now();
-    const part = await pseudoLabelRange(
-      { config: m.config, ds: split.ds, engine: m.engine, output: d.output },
-      d.start,
-      d.end,
-    );
+    const part =
+      d.command === 'eval'
+        ? await evalRange(
+            {
+              opened: m,
+              ds: split.ds,
+              engine: m.engine,
+              crf: !!d.crf,
+              ...(d.output ? { saveDir: d.output } : {}),
+            },
+            d.start,
+            d.end,
+          )
+        : await pseudoLabelRange(
+            { config: m.config, ds: split.ds, engine: m.engine, output: d.output },
+            d.start,
+            d.end,
+          );
     o.out.info(
       `${job.queueName} ${job.id}: images ${d.start}–${d.end - 1} in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
     );
@@ -353,7 +509,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ shards: number; fai
     const names = new Set(await client.smembers(RUNS_KEY));
     for (const name of names) {
       if (workers.has(name)) continue;
-      const w = new bullmq.Worker<ShardJobData, PseudoLabelPartial>(name, processShard, {
+      const w = new bullmq.Worker<ShardJobData, PseudoLabelPartial | EvalPartial>(name, processShard, {
         connection: client,
         concurrency: o.concurrency ?? 1,
         lockDuration: lockMs,
@@ -381,15 +537,15 @@ export async function runWorker(o: WorkerOptions): Promise<{ shards: number; fai
     while (!o.signal?.aborted) {
       await sync().catch((e: Error) => o.out.event('redis', { error: e.message }));
       await new Promise<void>((done) => {
-        const t = setTimeout(done, 1000);
-        o.signal?.addEventListener(
-          'abort',
-          () => {
-            clearTimeout(t);
-            done();
-          },
-          { once: true },
-        );
+        const wake = () => {
+          clearTimeout(t);
+          done();
+        };
+        const t = setTimeout(() => {
+          o.signal?.removeEventListener('abort', wake);
+          done();
+        }, REGISTRY_POLL_MS);
+        o.signal?.addEventListener('abort', wake, { once: true });
       });
     }
     // finish the shards in hand; unstarted ones stay queued for other workers
@@ -399,7 +555,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ shards: number; fai
       await m.then(
         async (x) => {
           await x.engine.release();
-          x.net.model.dispose();
+          (x.dsrg ?? x.net)!.model.dispose();
         },
         () => {},
       );
