@@ -39,6 +39,7 @@ import {
   type DistributedPseudoLabelResult,
   type DistributedSummary,
   runDistributedEval,
+  runDistributedInfer,
   runDistributedPseudoLabels,
   runWorker,
 } from './scale/jobs.js';
@@ -94,7 +95,7 @@ const SCALE_OPTS: Record<string, OptSpec> = {
   lock: { type: 'string' },
 };
 const SCALE_HELP = `Scale-out (BullMQ + Redis; docs/SCALE.md):
-  --redis <url>          enqueue the split as shards on this Redis and wait for wsss worker processes (on
+  --redis <url>          enqueue the images as shards on this Redis and wait for wsss worker processes (on
                          any machine sharing the checkpoint, data and output paths) to do them; the same
                          command again redoes nothing finished. Outputs and numbers equal one process's.
   --workers <n>          also start n local workers for this run (1 wasm thread each; they stop with it)
@@ -279,6 +280,7 @@ Examples:
       ...COMPUTE,
       ...EVAL_OPTS,
       ...ENGINE_OPTS,
+      ...SCALE_OPTS,
       checkpoint: { type: 'string' },
       input: { type: 'string', short: 'i', multiple: true },
       output: { type: 'string', short: 'o' },
@@ -305,6 +307,8 @@ Options:
   --scales, --single-scale, --no-flip, --bg-score, --fp-cut, --crf   as for eval
   --engine, --ep         as for eval (ONNX Runtime: wsss infer … --engine onnx)
   --set, --backend, --threads, --json, -q      as for train
+
+${SCALE_HELP}
 
 Examples:
   wsss infer --checkpoint runs/demo-20261121-120000 --input photos/ --output masks/
@@ -341,7 +345,8 @@ Examples:
   wsss pseudo-labels --checkpoint runs/voc --split train_aug --output /shared/pseudo --redis redis://queue:6379 --workers 2`,
   },
   worker: {
-    summary: 'join a BullMQ worker pool on a Redis: pseudo-label and eval shards of every run enqueued there',
+    summary:
+      'join a BullMQ worker pool on a Redis: pseudo-labels, eval and infer shards of every run enqueued there',
     options: {
       ...COMMON,
       ...COMPUTE,
@@ -351,7 +356,7 @@ Examples:
     },
     help: `wsss worker --redis <url> [--concurrency n] [--backend …] [--threads n]
 
-Serves every run enqueued on that Redis (wsss pseudo-labels|eval … --redis <url>), started before, during or after
+Serves every run enqueued on that Redis (wsss pseudo-labels|eval|infer … --redis <url>), started before, during or after
 the producer: takes shards of images, runs them with the single-process command's code and writes each PNG
 atomically into the output folder the job names. Models are loaded once and cached by checkpoint checksum (a
 checkpoint that changed after enqueueing is refused). SIGTERM or Ctrl-C: finishes the shards in hand, then
@@ -983,6 +988,26 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
         // --input may repeat, and a shell-expanded pattern leaves its other files as positionals
         const inputs = [...((values['input'] as string[] | undefined) ?? []), ...positionals];
         if (!values['input']) throw new ConfigError('--input is required (see wsss infer --help)');
+        if (values['redis'] !== undefined) {
+          const r = await runDistributedInfer({
+            checkpoint: required(values, 'checkpoint', cmd),
+            inputs,
+            output: required(values, 'output', cmd),
+            out,
+            overlay: !values['no-overlay'],
+            crf: !!values['crf'],
+            overrides,
+            engine: engineRequest(values),
+            ...(values['labels'] ? { labels: values['labels'] as string } : {}),
+            ...distributedOptions(values),
+          });
+          out.result(
+            { command: 'infer', ...r },
+            `${r.images} image(s) → ${r.output} ${distributedLine(r)}${r.failed.map((f) => `\nfailed: shard ${f.shard} (images ${f.images[0]}–${f.images[1] - 1}): ${f.reason}`).join('')}`,
+          );
+          return r.failed.length ? EXIT.INPUT : EXIT.OK;
+        }
+        scaleOptionsNeedRedis(values);
         const r = await runInfer({
           checkpoint: required(values, 'checkpoint', cmd),
           inputs,

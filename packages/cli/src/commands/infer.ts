@@ -76,6 +76,114 @@ export async function runInfer(
   }
 }
 
+/** What inferring one image needs: the network and how it runs, the settings, where to write. */
+export interface InferContext {
+  net: WsFcn;
+  config: WsssConfig;
+  classNames: string[];
+  forward: NetForward;
+  output: string;
+  overlay: boolean;
+  crf: boolean;
+}
+
+/** One image → `<output>/<id>.png` (and the overlay), both written atomically: the code of every infer path. */
+export async function inferImage(
+  c: InferContext,
+  id: string,
+  img: RgbImage,
+  given?: number[],
+): Promise<InferItem> {
+  const p = await predictImage(c.net, img, c.config.eval, {
+    ...(given ? { gtLabels: given } : {}),
+    crf: c.crf,
+    focalP: c.config.train.focalP,
+    focalLambda: c.config.train.focalLambda,
+    forward: c.forward,
+  });
+  const mask = join(c.output, `${id}.png`);
+  await writePredictionPng(mask, p.mask);
+  const item: InferItem = {
+    id,
+    mask,
+    labels: p.labels.map((k) => c.classNames[k] ?? String(k)),
+    width: img.width,
+    height: img.height,
+  };
+  if (c.overlay) {
+    item.overlay = join(c.output, 'overlay', `${id}.jpg`);
+    await writeOverlay(item.overlay, img, p.mask, 0.5);
+  }
+  return item;
+}
+
+/** The images of an infer run, flattened for shards: each from a folder (by index) or a file, with its output id. */
+export interface InferPlan {
+  /** Folder inputs (absolute), with the labels file of a single folder input. */
+  folders: { dir: string; labels?: string }[];
+  items: InferPlanItem[];
+}
+
+/** One image of an {@link InferPlan}. */
+export interface InferPlanItem {
+  id: string;
+  /** An image file (absolute) … */
+  file?: string;
+  /** … or image `index` of folder `folder`. */
+  folder?: number;
+  index?: number;
+}
+
+/** Resolves `--input` values as {@link runInfer} does, into a plan of absolute paths that another process can run. */
+export async function inferPlan(
+  inputs: readonly string[],
+  classNames: readonly string[],
+  labels?: string,
+): Promise<InferPlan> {
+  if (inputs.includes('-'))
+    throw new InputError(
+      '--input - (paths on stdin) streams in one process: it cannot be combined with --redis',
+    );
+  const plan: InferPlan = { folders: [], items: [] };
+  for (const source of await resolveInputs(inputs, classNames, labels)) {
+    if (source.kind === 'folder') {
+      const f =
+        plan.folders.push({ dir: resolve(source.dir), ...(labels ? { labels: resolve(labels) } : {}) }) - 1;
+      source.ds.ids.forEach((id, index) =>
+        plan.items.push({ id: source.prefix ? `${source.prefix}/${id}` : id, folder: f, index }),
+      );
+    } else for (const { file, id } of source.files) plan.items.push({ id, file: resolve(file) });
+  }
+  return plan;
+}
+
+/**
+ * Runs some images of a plan (a scale-out worker's shard): folders opened once per `folders` cache, images read as
+ * the single-process command reads them.
+ */
+export async function inferPlanItems(
+  c: InferContext,
+  plan: InferPlan,
+  items: readonly InferPlanItem[],
+  folders: Map<string, ImageFolderDataset>,
+): Promise<{ images: number; items: InferItem[] }> {
+  const out: InferItem[] = [];
+  for (const it of items) {
+    if (it.folder !== undefined) {
+      const f = plan.folders[it.folder]!;
+      const key = JSON.stringify(f);
+      let ds = folders.get(key);
+      if (!ds) {
+        ds = await openFolder(f.dir, c.classNames, f.labels);
+        folders.set(key, ds);
+      }
+      const rec = await ds.read(it.index!);
+      out.push(await inferImage(c, it.id, rec.image, f.labels ? ds.labelsOf(it.index!) : undefined));
+    } else out.push(await inferImage(c, it.id, await readImage(it.file!, { orient: true })));
+  }
+  return { images: out.length, items: out };
+}
+
 async function inferAll(
   o: InferOptions,
   net: WsFcn,
@@ -84,27 +192,17 @@ async function inferAll(
   forward: NetForward,
 ): Promise<{ images: number; output: string; items: InferItem[] }> {
   const items: InferItem[] = [];
+  const ctx: InferContext = {
+    net,
+    config,
+    classNames,
+    forward,
+    output: o.output,
+    overlay: o.overlay !== false,
+    crf: !!o.crf,
+  };
   const one = async (id: string, img: RgbImage, given?: number[]) => {
-    const p = await predictImage(net, img, config.eval, {
-      ...(given ? { gtLabels: given } : {}),
-      crf: !!o.crf,
-      focalP: config.train.focalP,
-      focalLambda: config.train.focalLambda,
-      forward,
-    });
-    const mask = join(o.output, `${id}.png`);
-    await writePredictionPng(mask, p.mask);
-    const item: InferItem = {
-      id,
-      mask,
-      labels: p.labels.map((c) => classNames[c] ?? String(c)),
-      width: img.width,
-      height: img.height,
-    };
-    if (o.overlay !== false) {
-      item.overlay = join(o.output, 'overlay', `${id}.jpg`);
-      await writeOverlay(item.overlay, img, p.mask, 0.5);
-    }
+    const item = await inferImage(ctx, id, img, given);
     items.push(item);
     o.out.event('prediction', { ...item });
     return item;

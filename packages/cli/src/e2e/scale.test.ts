@@ -300,6 +300,56 @@ describe.skipIf(!HAVE_REDIS && !process.env['CI'])(
         ).toBe(true);
     }, 120_000);
 
+    it('infer --redis: a folder and a file give the single process masks and overlays, items in input order', async () => {
+      const images = join(dir, 'big', 'JPEGImages');
+      const file = join(images, readdirSync(images).sort()[0]!);
+      const args = ['infer', '--checkpoint', run, '--json', '-i', images, file];
+      const one = await runCli([...args, '-o', join(dir, 'infer-one')]);
+      expect(one.code, one.stderr).toBe(0);
+      const r = await runCli([
+        ...args,
+        '-o',
+        join(dir, 'infer-dist'),
+        '--redis',
+        redis.url,
+        '--workers',
+        '2',
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      const [a, b] = [result(one), result(r)];
+      expect(b).toMatchObject({
+        images: a['images'],
+        failed: [],
+        shards: Math.ceil((a['images'] as number) / 16),
+      });
+      const ids = (x: Record<string, unknown>) => (x['items'] as { id: string }[]) ?? [];
+      const single = one.events.filter((e) => e['type'] === 'prediction').map((e) => [e['id'], e['labels']]);
+      expect(ids(b).map((i) => [i.id, (i as unknown as { labels: string[] }).labels])).toEqual(single);
+      const images2 = (root: string) =>
+        (readdirSync(root, { recursive: true }) as string[]).filter((x) => /\.(png|jpg)$/.test(x)).sort();
+      const written = images2(join(dir, 'infer-one'));
+      expect(written.length).toBe(2 * (a['images'] as number)); // masks and overlays, nested by input folder
+      expect(images2(join(dir, 'infer-dist'))).toEqual(written);
+      for (const f of written)
+        expect(
+          readFileSync(join(dir, 'infer-dist', f)).equals(readFileSync(join(dir, 'infer-one', f))),
+          f,
+        ).toBe(true);
+      const stdin = await runCli([
+        'infer',
+        '--checkpoint',
+        run,
+        '-i',
+        '-',
+        '-o',
+        join(dir, 'x'),
+        '--redis',
+        redis.url,
+      ]);
+      expect(stdin.code).toBe(3);
+      expect(stdin.stderr).toContain('cannot be combined with --redis');
+    }, 120_000);
+
     it('wrong or unreachable --redis fails fast naming the URL; scale-out options need --redis', async () => {
       const dead = `redis://127.0.0.1:${await freePort()}`;
       const t0 = Date.now();

@@ -8,7 +8,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { RandomAccessDataset } from '@wsss/datasets';
+import type { ImageFolderDataset, RandomAccessDataset } from '@wsss/datasets';
 import type { Job, Queue, Worker } from 'bullmq';
 import { checkpointPath, openAnyCheckpoint, openCheckpointFile } from '../commands/common.js';
 import { InputError } from '../commands/errors.js';
@@ -20,6 +20,14 @@ import {
   evalResult,
   openEvalSplit,
 } from '../commands/eval.js';
+import {
+  type InferItem,
+  type InferOptions,
+  type InferPlan,
+  type InferPlanItem,
+  inferPlan,
+  inferPlanItems,
+} from '../commands/infer.js';
 import {
   openPseudoLabelSplit,
   type PseudoLabelOptions,
@@ -36,7 +44,7 @@ import { connectRedis, fileChecksum, loadQueueModules, RUNS_KEY, runQueueName } 
 /** What one shard job carries: everything a worker needs, nothing it must share with the producer but files. */
 export interface ShardJobData {
   v: 1;
-  command: 'pseudo-labels' | 'eval';
+  command: 'pseudo-labels' | 'eval' | 'infer';
   /** Absolute path of the checkpoint file and its SHA-256 (checked by the worker before use). */
   checkpoint: string;
   checksum: string;
@@ -46,8 +54,10 @@ export interface ShardJobData {
   split: string;
   /** Absolute output folder ('' for an eval that saves no PNGs). */
   output: string;
-  /** Dense CRF post-processing (eval). */
+  /** Dense CRF post-processing (eval, infer). */
   crf?: boolean;
+  /** infer: the folders of the run and this shard's images; overlays or not. */
+  infer?: { folders: InferPlan['folders']; items: InferPlanItem[]; overlay: boolean };
   /** Images [start, end) of the split. */
   start: number;
   end: number;
@@ -174,7 +184,11 @@ interface CommandSpec {
     c: Awaited<ReturnType<typeof openCheckpointFile>>,
     split: string | undefined,
     out: Output,
-  ): Promise<{ split: string; ds: RandomAccessDataset }>;
+  ): Promise<{ split: string; ds: { length: number } }>;
+  /** What a shard of images [start, end) carries besides the common fields. */
+  extra?(start: number, end: number): Partial<ShardJobData>;
+  /** Identifies the run's inputs beyond the split (infer: its images). */
+  key?: unknown;
   /** The output folder (absolute), or '' when the command writes none. */
   output: string;
   crf: boolean;
@@ -217,6 +231,7 @@ async function distribute<P extends { images: number }>(
       n,
       size,
       ...(spec.crf ? { crf: true } : {}),
+      ...(spec.key !== undefined ? { key: spec.key } : {}),
     });
     queue = new bullmq.Queue(name, { connection: client });
     const shards = Math.ceil(n / size);
@@ -250,6 +265,7 @@ async function distribute<P extends { images: number }>(
           ...(spec.crf ? { crf: true } : {}),
           start: s * size,
           end: Math.min(n, (s + 1) * size),
+          ...spec.extra?.(s * size, Math.min(n, (s + 1) * size)),
         },
         opts: { jobId: id, attempts, removeOnComplete: false, removeOnFail: false },
       });
@@ -379,6 +395,41 @@ export async function runDistributedPseudoLabels(
   return { ...result, imagesPerSecond: d.freshImages / Math.max(d.seconds, 1e-9), ...summary(d) };
 }
 
+/** `wsss infer … --redis <url>`: the inputs' masks and overlays by workers; the items in input order. */
+export async function runDistributedInfer(
+  o: InferOptions & DistributedOptions,
+): Promise<{ images: number; output: string; items: InferItem[] } & DistributedSummary> {
+  let plan: InferPlan | undefined;
+  const output = resolve(o.output);
+  const overlay = o.overlay !== false;
+  const d = await distribute<{ images: number; items: InferItem[] }>(
+    {
+      command: 'infer',
+      check: (c, file) => {
+        if (c.ckpt.state.stage)
+          throw new InputError(
+            `${file} is a FickleNet + DSRG ${c.ckpt.state.stage} checkpoint: infer needs a WS-FCN checkpoint`,
+          );
+      },
+      openSplit: async (c) => {
+        plan = await inferPlan(o.inputs, c.classNames, o.labels);
+        return { split: 'inputs', ds: { length: plan.items.length } };
+      },
+      extra: (start, end) => ({
+        infer: { folders: plan!.folders, items: plan!.items.slice(start, end), overlay },
+      }),
+      get key() {
+        return plan ? { plan, overlay } : undefined;
+      },
+      output,
+      crf: !!o.crf,
+    },
+    { ...o, split: 'inputs' },
+  );
+  const items = d.parts.flatMap((p) => p.items);
+  return { images: items.length, output, items, ...summary(d) };
+}
+
 /** `wsss eval … --redis <url>`: the split evaluated by workers; per-shard confusions summed (the same numbers). */
 export async function runDistributedEval(
   o: EvalOptions & DistributedOptions,
@@ -423,10 +474,15 @@ export interface WorkerOptions {
 }
 
 /** A model opened by a worker, by checkpoint checksum, overrides and engine. */
+/** What a shard returns to its producer. */
+type ShardResult = PseudoLabelPartial | EvalPartial | { images: number; items: InferItem[] };
+
 type OpenedModel = Awaited<ReturnType<typeof openAnyCheckpoint>> & {
   engine: InferenceEngine;
   /** Splits opened for a command, by `<command>:<split>`. */
   splits: Map<string, { split: string; ds: RandomAccessDataset }>;
+  /** Folders opened for infer shards. */
+  folders: Map<string, ImageFolderDataset>;
 };
 
 /**
@@ -461,7 +517,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ shards: number; fai
           threads: opened.config.threads,
           out: o.out,
         });
-        return { ...opened, engine, splits: new Map() };
+        return { ...opened, engine, splits: new Map(), folders: new Map() };
       })();
       m.catch(() => models.delete(key));
       models.set(key, m);
@@ -469,11 +525,32 @@ export async function runWorker(o: WorkerOptions): Promise<{ shards: number; fai
     return m;
   };
 
-  const processShard = async (job: Job<ShardJobData>): Promise<PseudoLabelPartial | EvalPartial> => {
+  const processShard = async (job: Job<ShardJobData>): Promise<ShardResult> => {
     const d = job.data;
-    if (d.v !== 1 || (d.command !== 'pseudo-labels' && d.command !== 'eval'))
+    if (d.v !== 1 || !['pseudo-labels', 'eval', 'infer'].includes(d.command))
       throw new bullmq.UnrecoverableError(`unknown job ${JSON.stringify(d.command)} (v${d.v}): update wsss`);
     const m = await modelFor(d);
+    if (d.command === 'infer') {
+      const t0 = performance.now();
+      const r = await inferPlanItems(
+        {
+          net: m.net!,
+          config: m.config,
+          classNames: m.classNames,
+          forward: m.engine.forward,
+          output: d.output,
+          overlay: d.infer!.overlay,
+          crf: !!d.crf,
+        },
+        { folders: d.infer!.folders, items: [] },
+        d.infer!.items,
+        m.folders,
+      );
+      o.out.info(
+        `${job.queueName} ${job.id}: images ${d.start}–${d.end - 1} in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+      );
+      return r;
+    }
     const key = `${d.command}:${d.split}`;
     let split = m.splits.get(key);
     if (!split) {
@@ -509,7 +586,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ shards: number; fai
     const names = new Set(await client.smembers(RUNS_KEY));
     for (const name of names) {
       if (workers.has(name)) continue;
-      const w = new bullmq.Worker<ShardJobData, PseudoLabelPartial | EvalPartial>(name, processShard, {
+      const w = new bullmq.Worker<ShardJobData, ShardResult>(name, processShard, {
         connection: client,
         concurrency: o.concurrency ?? 1,
         lockDuration: lockMs,
