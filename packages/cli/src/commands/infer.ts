@@ -149,9 +149,8 @@ export async function inferPlan(
     if (source.kind === 'folder') {
       const f =
         plan.folders.push({ dir: resolve(source.dir), ...(labels ? { labels: resolve(labels) } : {}) }) - 1;
-      source.ds.ids.forEach((id, index) =>
-        plan.items.push({ id: source.prefix ? `${source.prefix}/${id}` : id, folder: f, index }),
-      );
+      for (const [index, id] of source.ds.ids.entries())
+        plan.items.push({ id: source.prefix ? `${source.prefix}/${id}` : id, folder: f, index });
     } else for (const { file, id } of source.files) plan.items.push({ id, file: resolve(file) });
   }
   return plan;
