@@ -855,6 +855,7 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
   const out = new Output({ json: !!values['json'], quiet: !!values['quiet'], stdout, stderr });
   const controller = new AbortController();
   let interrupts = 0;
+  let producer = false;
   const onSignal = (sig: string) => {
     interrupts++;
     if (interrupts > 1) {
@@ -864,11 +865,14 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
     if (cmd === 'worker') {
       if (!values['quiet'])
         stderr.write(`\nwsss: ${sig} — finishing the shards in hand, then exiting (again to abort)\n`);
+    } else if (producer) {
+      // the producer holds no work: it stops watching; the queue stays for the workers and a re-run
     } else
       stderr.write(`\nwsss: ${sig} — finishing the current step and writing a checkpoint (again to abort)\n`);
     controller.abort();
   };
-  const signals = io.signals !== false && (cmd === 'train' || cmd === 'demo' || cmd === 'worker');
+  producer = values['redis'] !== undefined && cmd !== 'worker';
+  const signals = io.signals !== false && (cmd === 'train' || cmd === 'demo' || cmd === 'worker' || producer);
   const sigint = () => onSignal('SIGINT');
   const sigterm = () => onSignal('SIGTERM');
   if (signals) {
@@ -963,6 +967,7 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
             ...(values['save'] ? { saveDir: values['save'] as string } : {}),
             engine: engineRequest(values),
             ...distributedOptions(values),
+            signal: controller.signal,
           });
           out.result(
             { command: 'eval', ...r },
@@ -1000,6 +1005,7 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
             engine: engineRequest(values),
             ...(values['labels'] ? { labels: values['labels'] as string } : {}),
             ...distributedOptions(values),
+            signal: controller.signal,
           });
           out.result(
             { command: 'infer', ...r },
@@ -1029,7 +1035,11 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
         scaleOptionsNeedRedis(values);
         const po = { ...splitOutput(values, cmd, out, overrides), engine: engineRequest(values) };
         if (values['redis'] !== undefined) {
-          const r = await runDistributedPseudoLabels({ ...po, ...distributedOptions(values) });
+          const r = await runDistributedPseudoLabels({
+            ...po,
+            ...distributedOptions(values),
+            signal: controller.signal,
+          });
           out.result({ command: 'pseudo-labels', ...r }, formatDistributed(r));
           return r.failed.length ? EXIT.INPUT : EXIT.OK;
         }

@@ -350,6 +350,25 @@ describe.skipIf(!HAVE_REDIS && !process.env['CI'])(
       expect(stdin.stderr).toContain('cannot be combined with --redis');
     }, 120_000);
 
+    it('Ctrl-C on the producer: exit 130 naming the queue, which stays; the same command again finishes it', async () => {
+      const out = join(dir, 'ctrl-c');
+      const args = ['pseudo-labels', '--checkpoint', run, '-o', out, ...dataArgs, '--redis', redis.url];
+      const p = startCli([...args, '--shard-size', '6']);
+      await p.until(() => redis.cli('SMEMBERS', 'wsss:runs') !== '', 60_000);
+      p.kill('SIGINT');
+      const r = await p.done;
+      expect(r.code, r.stderr).toBe(130);
+      expect(r.stderr).toMatch(
+        /interrupted: queue wsss-run-[0-9a-f]{20} stays on redis:\S+ with 8 of 8 shard\(s\) to do/,
+      );
+      expect(redis.cli('SMEMBERS', 'wsss:runs')).not.toBe('');
+      const again = await runCli([...args, '--shard-size', '6', '--workers', '1', '--json']);
+      expect(again.code, again.stderr).toBe(0);
+      expect(result(again)).toMatchObject({ shards: 8, alreadyDone: 0, images: 48, failed: [] });
+      sameAsSingle(out);
+      expect(redis.cli('SMEMBERS', 'wsss:runs')).toBe('');
+    }, 120_000);
+
     it('wrong or unreachable --redis fails fast naming the URL; scale-out options need --redis', async () => {
       const dead = `redis://127.0.0.1:${await freePort()}`;
       const t0 = Date.now();

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type { ImageFolderDataset, RandomAccessDataset } from '@wsss/datasets';
 import type { Job, Queue, Worker } from 'bullmq';
 import { checkpointPath, openAnyCheckpoint, openCheckpointFile } from '../commands/common.js';
-import { InputError } from '../commands/errors.js';
+import { InputError, InterruptedError } from '../commands/errors.js';
 import {
   type EvalOptions,
   type EvalPartial,
@@ -75,6 +75,8 @@ export interface DistributedOptions {
   /** Options for the local workers: wasm threads each (default 1), lock seconds. */
   workerThreads?: number;
   lockSeconds?: number;
+  /** Aborted on Ctrl-C: stop watching (and the local workers), leave the queue for the workers and a re-run. */
+  signal?: AbortSignal;
 }
 
 /** A shard that failed all its attempts. */
@@ -278,9 +280,11 @@ async function distribute<P extends { images: number }>(
     o.out.event('queue', { queue: name, shards, shardSize: size, images: n, alreadyDone });
 
     const started = performance.now();
-    const bar = o.out.progress(spec.command, shards, 'shard');
+    // progress in images: every shard holds `size` images but the last
+    const imagesOf = (doneShards: number) => Math.min(n, doneShards * size);
+    const bar = o.out.progress(spec.command, n, 'img');
     let shown = alreadyDone;
-    bar.tick(alreadyDone);
+    bar.tick(imagesOf(alreadyDone));
     for (;;) {
       const counts = await queue.getJobCounts(
         'completed',
@@ -299,10 +303,14 @@ async function distribute<P extends { images: number }>(
       const workers = await queue.getWorkersCount().catch(() => 0);
       const info = `workers ${workers}${counts['failed'] ? `, failed ${counts['failed']}` : ''}`;
       if (done > shown) {
-        bar.tick(done - shown, info);
+        bar.tick(imagesOf(done) - imagesOf(shown), info);
         shown = done;
       } else bar.tick(0, info);
       if (done >= shards) break;
+      if (o.signal?.aborted)
+        throw new InterruptedError(
+          `interrupted: queue ${name} stays on ${o.redis} with ${shards - done} of ${shards} shard(s) to do; running workers keep at it, and the same command again waits for them and prints the totals`,
+        );
       await sleep(100);
     }
     bar.done();
