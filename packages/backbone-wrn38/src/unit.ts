@@ -23,18 +23,18 @@ import { declareUnitWeights, hasProjection, residualUnit, type UnitWeights } fro
  * Options of {@link Wrn38Unit}: the unit's kind, channels, stride, dilations and dropout (as in
  * {@link UnitSpec}), the BatchNorm mode of its BNs and the init of its convolutions.
  */
-export interface Wrn38UnitOptions {
-  kind: 'basic' | 'bottleneck';
-  inChannels: number;
-  /** Basic units: the channels between the two 3×3 convolutions (bottlenecks use out/4 and out/2). */
-  midChannels: number;
-  outChannels: number;
-  stride: number;
-  /** Dilation (= padding) of a basic unit's first 3×3 convolution. */
-  firstDilation: number;
-  dilation: number;
-  /** Channel-wise dropout rate after a bottleneck's inner activations (training only). */
-  dropout: number;
+export interface Wrn38UnitOptions
+  extends Pick<
+    UnitSpec,
+    | 'kind'
+    | 'inChannels'
+    | 'midChannels'
+    | 'outChannels'
+    | 'stride'
+    | 'firstDilation'
+    | 'dilation'
+    | 'dropout'
+  > {
   bnMode: BatchNormMode;
   init: InitName;
 }

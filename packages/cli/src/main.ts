@@ -15,7 +15,7 @@ import { EXPORT_FORMATS, type ExportFormat, runExport } from './commands/export.
 import { type ImportSource, runImport } from './commands/import.js';
 import { runInfer } from './commands/infer.js';
 import { runLocalize } from './commands/localize.js';
-import { runPseudoLabels } from './commands/pseudoLabels.js';
+import { type PseudoLabelResult, runPseudoLabels } from './commands/pseudoLabels.js';
 import { fickleRunConfig, runTrain } from './commands/train.js';
 import { parseSets, resolveConfig } from './config/load.js';
 import { type PartialConfig, PRESET_NAMES, VOC_PRESET } from './config/presets.js';
@@ -36,7 +36,6 @@ import { Output } from './run/output.js';
 import { defaultRunDir, type readRunConfig } from './run/runDir.js';
 import {
   type DistributedOptions,
-  type DistributedPseudoLabelResult,
   type DistributedSummary,
   runDistributedEval,
   runDistributedInfer,
@@ -625,23 +624,25 @@ function scaleOptionsNeedRedis(values: Record<string, unknown>): void {
     if (values[k] !== undefined) throw new ConfigError(`--${k} goes with --redis <url>`);
 }
 
-/** One line on how a distributed run went. */
-function distributedLine(r: DistributedSummary): string {
-  return `by the workers of ${r.queue}: ${r.shards} shard(s), ${r.alreadyDone} already done, ${r.retries} retried, ${r.failed.length} failed`;
+/** A command's summary, then how its distributed run went and each shard that failed. */
+function withDistributed(text: string, r: DistributedSummary): string {
+  return [
+    text,
+    `by the workers of ${r.queue}: ${r.shards} shard(s), ${r.alreadyDone} already done, ${r.retries} retried, ${r.failed.length} failed`,
+    ...r.failed.map(
+      (f) => `failed: shard ${f.shard} (images ${f.images[0]}–${f.images[1] - 1}): ${f.reason}`,
+    ),
+  ].join('\n');
 }
 
-/** The human summary of a distributed pseudo-labels run. */
-function formatDistributed(r: DistributedPseudoLabelResult): string {
-  const lines = [
-    `${r.images} pseudo-label PNG(s) of ${r.split} → ${r.output} by the workers of ${r.queue}: ${r.shards} shard(s), ${r.alreadyDone} already done, ${r.retries} retried, ${r.failed.length} failed; ${pct(r.coverage)} of pixels labelled; ${r.imagesPerSecond.toFixed(2)} img/s`,
-  ];
-  if (r.labelled)
-    lines.push(
-      `mIoU on labelled pixels ${pct(r.labelled.miou)}; with ambiguous pixels as background ${pct(r.ignoredAsBackground!.miou)}`,
-    );
-  for (const f of r.failed)
-    lines.push(`failed: shard ${f.shard} (images ${f.images[0]}–${f.images[1] - 1}): ${f.reason}`);
-  return lines.join('\n');
+/** The human summary of a pseudo-labels run. */
+function formatPseudoLabels(r: PseudoLabelResult): string {
+  return (
+    `${r.images} pseudo-label PNG(s) of ${r.split} → ${r.output}; ${pct(r.coverage)} of pixels labelled; ${r.imagesPerSecond.toFixed(2)} img/s (${r.engine})` +
+    (r.labelled
+      ? `\nmIoU on labelled pixels ${pct(r.labelled.miou)}; with ambiguous pixels as background ${pct(r.ignoredAsBackground!.miou)}`
+      : '')
+  );
 }
 
 function numList(name: string, v: string | undefined): number[] | undefined {
@@ -956,27 +957,7 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
         return EXIT.OK;
       }
       case 'eval': {
-        if (values['redis'] !== undefined) {
-          const r = await runDistributedEval({
-            checkpoint: required(values, 'checkpoint', cmd),
-            out,
-            overrides,
-            ...(values['split'] ? { split: values['split'] as string } : {}),
-            ...(values['limit'] ? { limit: num('limit', values['limit'] as string)! } : {}),
-            crf: !!values['crf'],
-            ...(values['save'] ? { saveDir: values['save'] as string } : {}),
-            engine: engineRequest(values),
-            ...distributedOptions(values),
-            signal: controller.signal,
-          });
-          out.result(
-            { command: 'eval', ...r },
-            `${formatEval(r)}\n${distributedLine(r)}${r.failed.map((f) => `\nfailed: shard ${f.shard} (images ${f.images[0]}–${f.images[1] - 1}): ${f.reason}`).join('')}`,
-          );
-          return r.failed.length ? EXIT.INPUT : EXIT.OK;
-        }
-        scaleOptionsNeedRedis(values);
-        const r = await runEval({
+        const eo = {
           checkpoint: required(values, 'checkpoint', cmd),
           out,
           overrides,
@@ -985,7 +966,18 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
           crf: !!values['crf'],
           ...(values['save'] ? { saveDir: values['save'] as string } : {}),
           engine: engineRequest(values),
-        });
+        };
+        if (values['redis'] !== undefined) {
+          const r = await runDistributedEval({
+            ...eo,
+            ...distributedOptions(values),
+            signal: controller.signal,
+          });
+          out.result({ command: 'eval', ...r }, withDistributed(formatEval(r), r));
+          return r.failed.length ? EXIT.INPUT : EXIT.OK;
+        }
+        scaleOptionsNeedRedis(values);
+        const r = await runEval(eo);
         out.result({ command: 'eval', ...r }, formatEval(r));
         return EXIT.OK;
       }
@@ -993,28 +985,7 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
         // --input may repeat, and a shell-expanded pattern leaves its other files as positionals
         const inputs = [...((values['input'] as string[] | undefined) ?? []), ...positionals];
         if (!values['input']) throw new ConfigError('--input is required (see wsss infer --help)');
-        if (values['redis'] !== undefined) {
-          const r = await runDistributedInfer({
-            checkpoint: required(values, 'checkpoint', cmd),
-            inputs,
-            output: required(values, 'output', cmd),
-            out,
-            overlay: !values['no-overlay'],
-            crf: !!values['crf'],
-            overrides,
-            engine: engineRequest(values),
-            ...(values['labels'] ? { labels: values['labels'] as string } : {}),
-            ...distributedOptions(values),
-            signal: controller.signal,
-          });
-          out.result(
-            { command: 'infer', ...r },
-            `${r.images} image(s) → ${r.output} ${distributedLine(r)}${r.failed.map((f) => `\nfailed: shard ${f.shard} (images ${f.images[0]}–${f.images[1] - 1}): ${f.reason}`).join('')}`,
-          );
-          return r.failed.length ? EXIT.INPUT : EXIT.OK;
-        }
-        scaleOptionsNeedRedis(values);
-        const r = await runInfer({
+        const io = {
           checkpoint: required(values, 'checkpoint', cmd),
           inputs,
           output: required(values, 'output', cmd),
@@ -1024,7 +995,18 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
           overrides,
           engine: engineRequest(values),
           ...(values['labels'] ? { labels: values['labels'] as string } : {}),
-        });
+        };
+        if (values['redis'] !== undefined) {
+          const r = await runDistributedInfer({
+            ...io,
+            ...distributedOptions(values),
+            signal: controller.signal,
+          });
+          out.result({ command: 'infer', ...r }, withDistributed(`${r.images} image(s) → ${r.output}`, r));
+          return r.failed.length ? EXIT.INPUT : EXIT.OK;
+        }
+        scaleOptionsNeedRedis(values);
+        const r = await runInfer(io);
         out.result(
           { command: 'infer', images: r.images, output: r.output },
           `${r.images} image(s) → ${r.output}`,
@@ -1040,17 +1022,11 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
             ...distributedOptions(values),
             signal: controller.signal,
           });
-          out.result({ command: 'pseudo-labels', ...r }, formatDistributed(r));
+          out.result({ command: 'pseudo-labels', ...r }, withDistributed(formatPseudoLabels(r), r));
           return r.failed.length ? EXIT.INPUT : EXIT.OK;
         }
         const r = await runPseudoLabels(po);
-        out.result(
-          { command: 'pseudo-labels', ...r },
-          `${r.images} pseudo-label PNG(s) of ${r.split} → ${r.output}; ${pct(r.coverage)} of pixels labelled; ${r.imagesPerSecond.toFixed(2)} img/s (${r.engine})` +
-            (r.labelled
-              ? `\nmIoU on labelled pixels ${pct(r.labelled.miou)}; with ambiguous pixels as background ${pct(r.ignoredAsBackground!.miou)}`
-              : ''),
-        );
+        out.result({ command: 'pseudo-labels', ...r }, formatPseudoLabels(r));
         return EXIT.OK;
       }
       case 'worker': {

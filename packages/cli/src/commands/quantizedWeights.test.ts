@@ -33,6 +33,15 @@ async function artifactsOf(model: tfl.LayersModel): Promise<tf.io.ModelArtifacts
   return saved!;
 }
 
+/** Two dense layers (6 → 5 → 3) with random kernels and biases. */
+const smallDenseModel = () =>
+  tfl.sequential({
+    layers: [
+      tfl.layers.dense({ inputShape: [6], units: 5, activation: 'relu', kernelInitializer: 'glorotNormal' }),
+      tfl.layers.dense({ units: 3, biasInitializer: 'randomNormal' }),
+    ],
+  });
+
 describe('float16 weights (wsss export --float16)', () => {
   beforeAll(async () => {
     await useBackend('cpu');
@@ -78,17 +87,7 @@ describe('float16 weights (wsss export --float16)', () => {
   });
 
   it("converts a model's float32 weights: half the bytes, float16 in the manifest, the same predictions within float16 precision", async () => {
-    const model = tfl.sequential({
-      layers: [
-        tfl.layers.dense({
-          inputShape: [6],
-          units: 5,
-          activation: 'relu',
-          kernelInitializer: 'glorotNormal',
-        }),
-        tfl.layers.dense({ units: 3, biasInitializer: 'randomNormal' }),
-      ],
-    });
+    const model = smallDenseModel();
     const artifacts = await artifactsOf(model);
     const half = float16Artifacts(artifacts);
     const fullBytes = tf.io.CompositeArrayBuffer.join(artifacts.weightData!).byteLength;
@@ -157,17 +156,7 @@ describe('float16 weights (wsss export --float16)', () => {
         expect(Math.abs(q[i]! * scale + min - v[i]!)).toBeLessThanOrEqual(scale / 2 + 1e-7);
     }
     expect(affineQuantize(new Float32Array([0.5, 0.5]), 8)).toMatchObject({ min: 0.5, scale: 1 });
-    const model = tfl.sequential({
-      layers: [
-        tfl.layers.dense({
-          inputShape: [6],
-          units: 5,
-          activation: 'relu',
-          kernelInitializer: 'glorotNormal',
-        }),
-        tfl.layers.dense({ units: 3, biasInitializer: 'randomNormal' }),
-      ],
-    });
+    const model = smallDenseModel();
     const artifacts = await artifactsOf(model);
     const x = tf.tensor2d(seededValues(24, 3), [4, 6]);
     const a = model.predict(x) as tf.Tensor;

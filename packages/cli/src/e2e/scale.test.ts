@@ -133,6 +133,20 @@ describe.skipIf(!HAVE_REDIS && !process.env['CI'])(
       if (dir) await rm(dir, { recursive: true, force: true });
     });
 
+    /** `wsss pseudo-labels` over the test's Redis, writing `out`, with JSON events. */
+    const producerArgs = (out: string, ...extra: string[]) => [
+      'pseudo-labels',
+      '--checkpoint',
+      run,
+      '-o',
+      out,
+      '--json',
+      ...dataArgs,
+      '--redis',
+      redis.url,
+      ...extra,
+    ];
+
     const sameAsSingle = (out: string) => {
       expect(pngs(out)).toEqual(pngs(single));
       for (const f of pngs(single))
@@ -162,19 +176,7 @@ describe.skipIf(!HAVE_REDIS && !process.env['CI'])(
 
     it('a worker killed with SIGKILL mid-shard: another worker redoes that shard; nothing lost or doubled', async () => {
       const out = join(dir, 'killed');
-      const producer = startCli([
-        'pseudo-labels',
-        '--checkpoint',
-        run,
-        '-o',
-        out,
-        '--json',
-        ...dataArgs,
-        '--redis',
-        redis.url,
-        '--shard-size',
-        '48',
-      ]);
+      const producer = startCli(producerArgs(out, '--shard-size', '48'));
       // one shard of every image: the first worker is stopped (SIGSTOP) as soon as it holds it, then killed
       const a = startCli(['worker', '--redis', redis.url, '--threads', '1', '--lock', '2', '--json']);
       await a.until(() => a.events().some((e) => e['type'] === 'serving'), 60_000);
@@ -188,7 +190,17 @@ describe.skipIf(!HAVE_REDIS && !process.env['CI'])(
       a.kill('SIGKILL');
       await a.done;
       expect(written).toBeLessThan(48);
-      const b = startCli(['worker', '--redis', redis.url, '--threads', '1', '--lock', '2']);
+      const b = startCli([
+        'worker',
+        '--redis',
+        redis.url,
+        '--threads',
+        '1',
+        '--lock',
+        '2',
+        '--concurrency',
+        '2',
+      ]);
       const r = await producer.done;
       b.kill('SIGTERM');
       const stopped = await b.done;
@@ -202,21 +214,7 @@ describe.skipIf(!HAVE_REDIS && !process.env['CI'])(
 
     it('Redis restarted mid-run: producer and worker reconnect and finish', async () => {
       const out = join(dir, 'restart');
-      const producer = startCli([
-        'pseudo-labels',
-        '--checkpoint',
-        run,
-        '-o',
-        out,
-        '--json',
-        ...dataArgs,
-        '--redis',
-        redis.url,
-        '--workers',
-        '1',
-        '--shard-size',
-        '4',
-      ]);
+      const producer = startCli(producerArgs(out, '--workers', '1', '--shard-size', '4'));
       await producer.until(() => pngs(out).length >= 8, 60_000);
       await redis.restart();
       const r = await producer.done;
@@ -237,23 +235,7 @@ describe.skipIf(!HAVE_REDIS && !process.env['CI'])(
       const original = readFileSync(victim);
       writeFileSync(victim, 'not a png');
       try {
-        const r = await runCli([
-          'pseudo-labels',
-          '--checkpoint',
-          run,
-          '-o',
-          out,
-          '--json',
-          ...dataArgs,
-          '--redis',
-          redis.url,
-          '--workers',
-          '1',
-          '--shard-size',
-          '8',
-          '--attempts',
-          '2',
-        ]);
+        const r = await runCli(producerArgs(out, '--workers', '1', '--shard-size', '8', '--attempts', '2'));
         expect(r.code, r.stderr).toBe(3);
         const res = result(r);
         expect(res['failed']).toEqual([{ shard: 1, images: [8, 16], reason: expect.stringContaining(name) }]);

@@ -73,7 +73,7 @@ export async function onnxEngine(
   model: LayersModel,
   opts: { executionProvider?: OnnxExecutionProvider; threads: number | 'auto' },
 ): Promise<InferenceEngine> {
-  let bytes: Uint8Array | null = exportOnnx(model, { metadata: { 'wsss.source': 'wsss --engine onnx' } });
+  const bytes = exportOnnx(model, { metadata: { 'wsss.source': 'wsss --engine onnx' } });
   let session: OnnxSession;
   try {
     session = await OnnxSession.create(bytes, {
@@ -83,7 +83,6 @@ export async function onnxEngine(
   } catch (e) {
     throw new EngineUnavailableError(`--engine onnx: ${(e as Error).message}`, { cause: e });
   }
-  bytes = null;
   const [output] = session.outputNames;
   const d = session.describe();
   const threads =
