@@ -14,7 +14,7 @@ import { formatEval, runEval } from './commands/eval.js';
 import { EXPORT_FORMATS, type ExportFormat, runExport } from './commands/export.js';
 import { type ImportSource, runImport } from './commands/import.js';
 import { runInfer } from './commands/infer.js';
-import { runLocalize } from './commands/localize.js';
+import { type LocalizeCommandResult, runLocalize } from './commands/localize.js';
 import { type PseudoLabelResult, runPseudoLabels } from './commands/pseudoLabels.js';
 import { fickleRunConfig, runTrain } from './commands/train.js';
 import { parseSets, resolveConfig } from './config/load.js';
@@ -39,6 +39,7 @@ import {
   type DistributedSummary,
   runDistributedEval,
   runDistributedInfer,
+  runDistributedLocalize,
   runDistributedPseudoLabels,
   runWorker,
 } from './scale/jobs.js';
@@ -320,6 +321,7 @@ Examples:
       ...SPLIT_OUTPUT_OPTS,
       ...ENGINE_OPTS,
       ...SCALE_OPTS,
+      crf: { type: 'boolean' },
     },
     help: `wsss pseudo-labels --checkpoint <run|file> --output <folder> [options]
 
@@ -334,6 +336,9 @@ Options:
   --split <name>         split (default the config's data.trainSplit)
   --data, --dataset, --labels, --masks, --val   data overrides (folder splits: train, val, all)
   --limit <n>            first n images only
+  --crf                  dense CRF instead of the thresholds: the refined, label-cleaned masks go through
+                         WS-FCN's CRF (spec §4.9) and every pixel takes its label (none ignored), as the
+                         reference's pseudo ground truth for a second-stage network (needs @wsss/crf)
   --engine, --ep         as for eval: the network on ONNX Runtime; PAMR and the rest stay in tfjs
   --set, --backend, --threads, --json, -q        as for train
 
@@ -345,7 +350,7 @@ Examples:
   },
   worker: {
     summary:
-      'join a BullMQ worker pool on a Redis: pseudo-labels, eval and infer shards of every run enqueued there',
+      'join a BullMQ worker pool on a Redis: pseudo-labels, localize, eval and infer shards of every run enqueued there',
     options: {
       ...COMMON,
       ...COMPUTE,
@@ -355,9 +360,9 @@ Examples:
     },
     help: `wsss worker --redis <url> [--concurrency n] [--backend …] [--threads n]
 
-Serves every run enqueued on that Redis (wsss pseudo-labels|eval|infer … --redis <url>), started before, during or after
-the producer: takes shards of images, runs them with the single-process command's code and writes each PNG
-atomically into the output folder the job names. Models are loaded once and cached by checkpoint checksum (a
+Serves every run enqueued on that Redis (wsss pseudo-labels|localize|eval|infer … --redis <url>), started
+before, during or after the producer: takes shards of images, runs them with the single-process command's code
+and writes each PNG atomically into the output folder the job names. Models are loaded once and cached by checkpoint checksum (a
 checkpoint that changed after enqueueing is refused). SIGTERM or Ctrl-C: finishes the shards in hand, then
 exits 0; a killed worker's shard goes to another worker when its lock expires. docs/SCALE.md has the recipe for
 several machines.
@@ -373,7 +378,12 @@ Example:
   },
   localize: {
     summary: 'FickleNet localization maps and seed PNGs of a split (+ seed precision/recall)',
-    options: { ...SPLIT_OUTPUT_OPTS, runs: { type: 'string' }, 'no-maps': { type: 'boolean' } },
+    options: {
+      ...SPLIT_OUTPUT_OPTS,
+      ...SCALE_OPTS,
+      runs: { type: 'string' },
+      'no-maps': { type: 'boolean' },
+    },
     help: `wsss localize --checkpoint <ficklenet run|classifier.safetensors> --output <folder> [options]
 
 For each image of a split (resized to ficklenet.size²): Grad-CAM maps of the FickleNet classifier over
@@ -393,8 +403,11 @@ Options:
   --data, --dataset, --labels, --masks, --val   data overrides (folder splits: train, val, all)
   --set <key=value>      e.g. --set ficklenet.thFg=0.6; --backend, --threads, --json, -q as for train
 
-Example:
-  wsss localize --checkpoint runs/fickle --split val --output seeds-val/`,
+${SCALE_HELP}
+
+Examples:
+  wsss localize --checkpoint runs/fickle --split val --output seeds-val/
+  wsss localize --checkpoint runs/fickle --output /shared/seeds --redis redis://queue:6379 --workers 2`,
   },
   demo: {
     summary: 'the embedded demo: synthetic set → train → evaluate → report (CPU, no download)',
@@ -636,9 +649,20 @@ function withDistributed(text: string, r: DistributedSummary): string {
 }
 
 /** The human summary of a pseudo-labels run. */
+function formatLocalize(r: LocalizeCommandResult): string {
+  const s = r.scores;
+  return (
+    `${r.images} image(s) of ${r.split} → ${r.output} (${r.msPerImage.toFixed(0)} ms per image)\n` +
+    (s
+      ? `seed precision ${pct(s.precision)}, recall ${pct(s.recall)} (foreground ${pct(s.fgPrecision)} / ${pct(s.fgRecall)}); ${pct(r.coverage)} of pixels seeded`
+      : `${pct(r.coverage)} of pixels seeded (no ground truth to score against)`) +
+    `\nreport: ${r.report}`
+  );
+}
+
 function formatPseudoLabels(r: PseudoLabelResult): string {
   return (
-    `${r.images} pseudo-label PNG(s) of ${r.split} → ${r.output}; ${pct(r.coverage)} of pixels labelled; ${r.imagesPerSecond.toFixed(2)} img/s (${r.engine})` +
+    `${r.images} pseudo-label PNG(s) of ${r.split} → ${r.output}${r.crf ? ' (dense CRF)' : ''}; ${pct(r.coverage)} of pixels labelled; ${r.imagesPerSecond.toFixed(2)} img/s (${r.engine})` +
     (r.labelled
       ? `\nmIoU on labelled pixels ${pct(r.labelled.miou)}; with ambiguous pixels as background ${pct(r.ignoredAsBackground!.miou)}`
       : '')
@@ -679,7 +703,8 @@ function optionOverrides(v: Record<string, unknown>): PartialConfig {
   s('seed', 'train.seed', n('seed'));
   s('val-every', 'train.valEvery', n('val-every'));
   s('crop', 'data.crop', n('crop'));
-  s('workers', 'data.workers', n('workers'));
+  // with --redis, --workers counts worker processes (scale-out), not data-loader threads
+  if (v['redis'] === undefined) s('workers', 'data.workers', n('workers'));
   s('checkpoint-every', 'train.checkpointEvery');
   if (v['scales'] !== undefined) setPath(o, 'eval.scales', numList('scales', v['scales'] as string));
   if (v['no-flip']) setPath(o, 'eval.flip', false);
@@ -1015,7 +1040,11 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
       }
       case 'pseudo-labels': {
         scaleOptionsNeedRedis(values);
-        const po = { ...splitOutput(values, cmd, out, overrides), engine: engineRequest(values) };
+        const po = {
+          ...splitOutput(values, cmd, out, overrides),
+          engine: engineRequest(values),
+          crf: !!values['crf'],
+        };
         if (values['redis'] !== undefined) {
           const r = await runDistributedPseudoLabels({
             ...po,
@@ -1047,19 +1076,19 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
         return EXIT.OK;
       }
       case 'localize': {
-        const r = await runLocalize({
-          ...splitOutput(values, cmd, out, overrides),
-          noMaps: !!values['no-maps'],
-        });
-        const s = r.scores;
-        out.result(
-          { command: 'localize', ...r },
-          `${r.images} image(s) of ${r.split} → ${r.output} (${r.msPerImage.toFixed(0)} ms per image)\n` +
-            (s
-              ? `seed precision ${pct(s.precision)}, recall ${pct(s.recall)} (foreground ${pct(s.fgPrecision)} / ${pct(s.fgRecall)}); ${pct(r.coverage)} of pixels seeded`
-              : `${pct(r.coverage)} of pixels seeded (no ground truth to score against)`) +
-            `\nreport: ${r.report}`,
-        );
+        const lo = { ...splitOutput(values, cmd, out, overrides), noMaps: !!values['no-maps'] };
+        if (values['redis'] !== undefined) {
+          const r = await runDistributedLocalize({
+            ...lo,
+            ...distributedOptions(values),
+            signal: controller.signal,
+          });
+          out.result({ command: 'localize', ...r }, withDistributed(formatLocalize(r), r));
+          return r.failed.length ? EXIT.INPUT : EXIT.OK;
+        }
+        scaleOptionsNeedRedis(values);
+        const r = await runLocalize(lo);
+        out.result({ command: 'localize', ...r }, formatLocalize(r));
         return EXIT.OK;
       }
       case 'demo': {

@@ -6,21 +6,28 @@
  */
 
 import { existsSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { withoutInitialization } from '@wsss/core';
 import { writeFileAtomic } from '@wsss/core/node';
-import type { IndexMask, RgbImage } from '@wsss/datasets';
-import { VOC_PRESET } from '../config/presets.js';
-import { deepMerge, validate, type WsssConfig } from '../config/schema.js';
+import {
+  type IndexMask,
+  type RandomAccessDataset,
+  type RgbImage,
+  readImage,
+  readIndexPng,
+} from '@wsss/datasets';
+import type { PartialConfig } from '../config/presets.js';
+import type { WsssConfig } from '../config/schema.js';
 import { buildClassifier, localizeSettings } from '../ficklenet/build.js';
-import { type LocalizeSplitSummary, localizeSplit } from '../ficklenet/localizeSplit.js';
+import { type LocalizeSplitSummary, localizeSplit, MAPS_DIR, SEEDS_DIR } from '../ficklenet/localizeSplit.js';
+import type { FickleClassifierNet } from '../ficklenet/model.js';
 import { CLASSIFIER_CHECKPOINT } from '../ficklenet/pipeline.js';
 import { applyCheckpointWeights } from '../run/checkpoint.js';
 import { firstRecords } from '../run/evaluate.js';
 import { esc, pct, type ReportSample, renderReport } from '../run/report.js';
-import { openSplit, readCheckpoint, type SplitOutputOptions, startBackend } from './common.js';
-import { runSkipList } from './data.js';
+import { openCheckpointFile, type SplitOutputOptions, startBackend } from './common.js';
 import { InputError } from './errors.js';
+import { openPseudoLabelSplit } from './pseudoLabels.js';
 
 /**
  * `checkpoint`: a FickleNet run folder or a classifier checkpoint; `split` default: the config's training split;
@@ -50,27 +57,37 @@ export function classifierCheckpointPath(p: string): string {
   return p;
 }
 
-export async function runLocalize(o: LocalizeOptions): Promise<LocalizeCommandResult> {
-  const file = classifierCheckpointPath(o.checkpoint);
-  const ckpt = await readCheckpoint(file);
-  if (ckpt.state.stage !== 'classifier')
+/** Reads a classifier checkpoint and its config (with the command's overrides); refuses any other checkpoint. */
+export async function openClassifierCheckpoint(path: string, overrides: PartialConfig[]) {
+  const c = await openCheckpointFile(classifierCheckpointPath(path), overrides);
+  checkClassifier(c.ckpt.state.stage, c.file);
+  return c;
+}
+
+/** Refuses a checkpoint that is not a FickleNet classifier's. */
+export function checkClassifier(stage: string | undefined, file: string): void {
+  if (stage !== 'classifier')
     throw new InputError(
-      `${file} is not a FickleNet classifier checkpoint (stage '${ckpt.state.stage ?? 'wsfcn'}'); pass a run of wsss train --method ficklenet or its checkpoints/${CLASSIFIER_CHECKPOINT}`,
+      `${file} is not a FickleNet classifier checkpoint (stage '${stage ?? 'wsfcn'}'); pass a run of wsss train --method ficklenet or its checkpoints/${CLASSIFIER_CHECKPOINT}`,
     );
-  const config: WsssConfig = deepMerge(VOC_PRESET, ckpt.state.config, ...(o.overrides ?? []));
-  validate(config);
-  await startBackend(config.backend, config.threads, o.out);
-  const runDir = resolve(file, '..', '..');
-  const split = o.split ?? config.data.trainSplit;
-  const full = await openSplit(config, split, runDir, o.out, {
-    classNames: ckpt.state.classNames,
-    ...(await runSkipList(runDir, config)),
-  });
-  const ds = firstRecords(full, o.limit ?? 0);
+}
+
+/** Builds the classifier a checkpoint holds, with its weights (on the backend already started). */
+export function classifierOf(c: Awaited<ReturnType<typeof openClassifierCheckpoint>>): FickleClassifierNet {
   const net = withoutInitialization(() =>
-    buildClassifier(ckpt.state.config, ckpt.state.classNames.length - 1),
+    buildClassifier(c.ckpt.state.config, c.ckpt.state.classNames.length - 1),
   );
-  applyCheckpointWeights(net, ckpt, file);
+  applyCheckpointWeights(net, c.ckpt, c.file);
+  return net;
+}
+
+export async function runLocalize(o: LocalizeOptions): Promise<LocalizeCommandResult> {
+  const c = await openClassifierCheckpoint(o.checkpoint, o.overrides ?? []);
+  const { config, file } = c;
+  await startBackend(config.backend, config.threads, o.out);
+  const { split, ds: full } = await openPseudoLabelSplit(c, o.split, o.out);
+  const ds = firstRecords(full, o.limit ?? 0);
+  const net = classifierOf(c);
   const keep: { seeds: IndexMask; heat: RgbImage | null; gt?: IndexMask }[] = [];
   let summary: LocalizeSplitSummary;
   try {
@@ -83,7 +100,7 @@ export async function runLocalize(o: LocalizeOptions): Promise<LocalizeCommandRe
       maps: !o.noMaps,
       out: o.out,
       onImage: (i, r) => {
-        if (i < 8) keep.push(r);
+        if (i < REPORT_SAMPLES) keep.push(r);
       },
     });
   } finally {
@@ -98,14 +115,63 @@ export async function runLocalize(o: LocalizeOptions): Promise<LocalizeCommandRe
       masks: [r.gt ?? null, r.heat ? { rgb: r.heat } : null, r.seeds],
     });
   }
+  const report = await writeLocalizeReport(o.output, {
+    split,
+    config,
+    classNames: c.classNames,
+    summary,
+    samples,
+  });
+  return { ...summary, output: o.output, report, checkpoint: file };
+}
+
+/** Images shown in the report. */
+export const REPORT_SAMPLES = 8;
+
+/**
+ * The report's samples read back from a localization's output (what a distributed run has: the workers wrote the
+ * files): image | ground truth | map | seeds for the first images.
+ */
+export async function samplesFromOutput(
+  ds: RandomAccessDataset,
+  dir: string,
+  count: number,
+): Promise<ReportSample[]> {
+  const samples: ReportSample[] = [];
+  for (let i = 0; i < Math.min(count, REPORT_SAMPLES); i++) {
+    const rec = await ds.read(i);
+    const map = join(dir, MAPS_DIR, `${rec.id}.png`);
+    const heat = existsSync(map) ? await readImage(map) : null;
+    const seeds = await readIndexPng(join(dir, SEEDS_DIR, `${rec.id}.png`));
+    samples.push({
+      id: rec.id,
+      image: rec.image,
+      masks: [rec.mask ?? null, heat ? { rgb: heat } : null, seeds],
+    });
+  }
+  return samples;
+}
+
+/** Writes `<dir>/report.html` for a split's localization; returns its path. */
+export async function writeLocalizeReport(
+  dir: string,
+  r: {
+    split: string;
+    config: WsssConfig;
+    classNames: string[];
+    summary: LocalizeSplitSummary;
+    samples: ReportSample[];
+  },
+): Promise<string> {
+  const { summary, split, config } = r;
   const s = summary.scores;
   const html = await renderReport({
     title: `wsss localize — FickleNet seeds of ${split}`,
-    runDir: o.output,
+    runDir: dir,
     preset: 'localize',
     backend: config.backend,
     config,
-    classNames: ckpt.state.classNames,
+    classNames: r.classNames,
     metrics: [],
     sections: [
       `<h2>Seeds</h2><p>${summary.images} images, ${summary.settings.runs} random selections each, maps at ${summary.settings.size}² → image size; θ_fg ${summary.settings.thFg}, θ_bg ${summary.settings.thBg}, ${esc(summary.settings.aggregate)} aggregation. ${
@@ -114,7 +180,7 @@ export async function runLocalize(o: LocalizeOptions): Promise<LocalizeCommandRe
           : 'No ground truth in this split.'
       } ${pct(summary.coverage)} of pixels seeded; ${summary.msPerImage.toFixed(0)} ms per image.</p>`,
     ],
-    samples,
+    samples: r.samples,
     sampleColumns: [
       { title: 'ground truth' },
       { title: 'localization map' },
@@ -123,7 +189,7 @@ export async function runLocalize(o: LocalizeOptions): Promise<LocalizeCommandRe
     sampleNote:
       'Map: each pixel in the colour of its strongest present class, as bright as its map value. Seeds: washed-out pixels carry no seed.',
   });
-  const report = join(o.output, 'report.html');
+  const report = join(dir, 'report.html');
   await writeFileAtomic(report, html);
-  return { ...summary, output: o.output, report, checkpoint: file };
+  return report;
 }

@@ -29,7 +29,8 @@ export function imageTensors(img: RgbImage): { images: tf.Tensor4D; raw: tf.Tens
 }
 
 let crfModule: typeof import('@wsss/crf') | null = null;
-async function loadCrf(): Promise<typeof import('@wsss/crf')> {
+/** @wsss/crf, loaded on first use (`--crf`). */
+export async function loadCrf(): Promise<typeof import('@wsss/crf')> {
   if (crfModule) return crfModule;
   try {
     crfModule = await import('@wsss/crf');

@@ -23,11 +23,13 @@ import { metricsOf, type SegMetrics } from '../run/evaluate.js';
 import type { Output } from '../run/output.js';
 import { openCheckpoint, openSplit, type SplitOutputOptions } from './common.js';
 import { runSkipList } from './data.js';
-import { imageTensors } from './predictImage.js';
+import { imageTensors, loadCrf } from './predictImage.js';
 
 export interface PseudoLabelOptions extends SplitOutputOptions {
   /** Inference engine (`--engine`, `--ep`): tfjs (default) or ONNX Runtime; PAMR and the rest run in tfjs. */
   engine?: EngineRequest;
+  /** `--crf`: see {@link PseudoLabelContext.crf}. */
+  crf?: boolean;
 }
 
 export interface PseudoLabelResult {
@@ -41,8 +43,10 @@ export interface PseudoLabelResult {
   ignoredAsBackground?: SegMetrics;
   /** What ran the network (see `EvalResult.engine`). */
   engine: string;
-  /** Images per second over the split (reading, forward, PAMR, writing). */
+  /** Images per second over the split (reading, forward, PAMR, CRF, writing). */
   imagesPerSecond: number;
+  /** Labels from the dense CRF (`--crf`) rather than the thresholds. */
+  crf: boolean;
 }
 
 export async function runPseudoLabels(o: PseudoLabelOptions): Promise<PseudoLabelResult> {
@@ -67,6 +71,11 @@ export interface PseudoLabelContext {
   ds: RandomAccessDataset;
   engine: InferenceEngine;
   output: string;
+  /**
+   * Dense CRF instead of the thresholds: the PAMR-refined, label-cleaned masks go through WS-FCN's CRF (spec §4.9)
+   * and every pixel takes its label (none ignored), as the reference's pseudo ground truth for a second stage.
+   */
+  crf?: boolean;
 }
 
 /** What a range of images adds to the totals: labelled/all pixels and, with ground truth, two confusion matrices. */
@@ -107,6 +116,7 @@ export async function pseudoLabelRange(
 ): Promise<PseudoLabelPartial> {
   const { config, ds, engine } = c;
   const K = ds.numClasses;
+  const crf = c.crf ? await loadCrf() : null;
   const onLabelled = new ConfusionMatrix(K + 1);
   const asBg = new ConfusionMatrix(K + 1);
   const part = { images: 0, labelled: 0, total: 0, withoutGt: 0 };
@@ -120,6 +130,7 @@ export async function pseudoLabelRange(
     try {
       z = await engine.forward(images);
       const zz = z;
+      // with the CRF: the refined, label-cleaned foreground probabilities (background comes from them, spec §4.9)
       idx = tf.tidy(() => {
         const { masks } = backgroundSoftmax(zz);
         const [, h, w] = masks.shape;
@@ -131,6 +142,7 @@ export async function pseudoLabelRange(
           resizeBilinear(refined, [rec.image.height, rec.image.width], { alignCorners: true }),
           labels,
         );
+        if (crf) return tf.slice(up, [0, 0, 0, 1], [-1, -1, -1, K]);
         const gt = pseudoGtMask(up);
         return tf.where(
           tf.greater(tf.sum(gt, 3), 0),
@@ -138,7 +150,9 @@ export async function pseudoLabelRange(
           tf.fill([1, rec.image.height, rec.image.width], 255, 'int32'),
         );
       });
-      data = Uint8Array.from((await idx.data()) as Int32Array);
+      data = crf
+        ? Uint8Array.from(crf.wsFcnCrf(rec.image, (await idx.data()) as Float32Array, rec.labels).labels)
+        : Uint8Array.from((await idx.data()) as Int32Array);
     } finally {
       tf.dispose([images, raw, labels, ...(idx ? [idx] : []), ...(z ? [z] : [])]);
     }
@@ -175,6 +189,7 @@ export function pseudoLabelResult(
     engine: string;
     seconds: number;
     miouOver: WsssConfig['eval']['miouOver'];
+    crf: boolean;
   },
 ): PseudoLabelResult {
   const sum = (k: 'images' | 'labelled' | 'total' | 'withoutGt') => parts.reduce((a, p) => a + p[k], 0);
@@ -188,6 +203,7 @@ export function pseudoLabelResult(
     coverage: sum('labelled') / Math.max(1, sum('total')),
     engine: r.engine,
     imagesPerSecond: n / Math.max(r.seconds, 1e-9),
+    crf: r.crf,
     ...(sum('withoutGt') === 0 && n > 0
       ? {
           labelled: metricsOf(merged('onLabelled'), r.miouOver),
@@ -206,8 +222,11 @@ async function pseudoLabels(
   const n = o.limit ? Math.min(o.limit, ds.length) : ds.length;
   const bar = o.out.progress('pseudo-labels', n, 'img');
   const started = performance.now();
-  const part = await pseudoLabelRange({ config: opened.config, ds, engine, output: o.output }, 0, n, () =>
-    bar.tick(1),
+  const part = await pseudoLabelRange(
+    { config: opened.config, ds, engine, output: o.output, crf: !!o.crf },
+    0,
+    n,
+    () => bar.tick(1),
   );
   bar.done();
   return pseudoLabelResult([part], {
@@ -216,5 +235,6 @@ async function pseudoLabels(
     engine: engine.description,
     seconds: (performance.now() - started) / 1000,
     miouOver: opened.config.eval.miouOver,
+    crf: !!o.crf,
   });
 }

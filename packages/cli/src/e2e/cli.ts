@@ -313,6 +313,28 @@ export async function tinyConfig(
  * The start of a spawned-binary suite: fails with what to run when the build is stale, makes a temporary folder
  * and writes {@link tinyData} into `<dir>/data`.
  */
+/**
+ * Trains, in parallel, the tiny WS-FCN run `<dir>/run` and the tiny FickleNet + DSRG run `<dir>/fickle` on `data`
+ * (the checkpoints the command tests read); fails with the trainer's stderr.
+ */
+export async function trainTinyRuns(dir: string, data: string): Promise<{ run: string; fickle: string }> {
+  const run = join(dir, 'run');
+  const fickle = join(dir, 'fickle');
+  const results = await Promise.all([
+    runCli(['train', '-c', await tinyConfig(join(dir, 'tiny.json'), data), '--out', run]),
+    runCli([
+      'train',
+      '-c',
+      await tinyConfig(join(dir, 'fickle.json'), data, { method: 'ficklenet' }),
+      '--out',
+      fickle,
+    ]),
+  ]);
+  for (const r of results)
+    if (r.code !== 0) throw new Error(`tiny training failed (exit ${r.code}):\n${r.stderr}`);
+  return { run, fickle };
+}
+
 export async function spawnSuite(prefix: string): Promise<{ dir: string; data: string }> {
   const stale = builtCliProblem();
   if (stale) throw new Error(stale);

@@ -7,7 +7,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFi
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, spawnSuite, startCli, tinyConfig } from './cli.js';
+import { runCli, spawnSuite, startCli, trainTinyRuns } from './cli.js';
 
 describe('every wsss command, spawned', () => {
   let dir: string;
@@ -16,20 +16,7 @@ describe('every wsss command, spawned', () => {
   let fickle: string;
   beforeAll(async () => {
     ({ dir, data } = await spawnSuite('wsss-cmds-'));
-    run = join(dir, 'run');
-    fickle = join(dir, 'fickle');
-    const [a, b] = await Promise.all([
-      runCli(['train', '-c', await tinyConfig(join(dir, 'tiny.json'), data), '--out', run]),
-      runCli([
-        'train',
-        '-c',
-        await tinyConfig(join(dir, 'fickle.json'), data, { method: 'ficklenet' }),
-        '--out',
-        fickle,
-      ]),
-    ]);
-    expect(a.code, a.stderr).toBe(0);
-    expect(b.code, b.stderr).toBe(0);
+    ({ run, fickle } = await trainTinyRuns(dir, data));
   }, 120_000);
   afterAll(() => dir && rm(dir, { recursive: true, force: true }));
 

@@ -11,7 +11,7 @@ import { rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliResult, runCli, spawnSuite, startCli, tinyConfig } from './cli.js';
+import { type CliResult, runCli, spawnSuite, startCli, trainTinyRuns } from './cli.js';
 
 const REDIS = '/usr/bin/redis-server';
 const HAVE_REDIS = existsSync(REDIS);
@@ -99,6 +99,7 @@ describe.skipIf(!HAVE_REDIS && !process.env['CI'])(
   () => {
     let dir: string;
     let run: string;
+    let fickle: string;
     let redis: TestRedis;
     // a bigger split than the training data's, so that there are several shards of visible length
     let dataArgs: string[];
@@ -107,9 +108,7 @@ describe.skipIf(!HAVE_REDIS && !process.env['CI'])(
     beforeAll(async () => {
       let data: string;
       ({ dir, data } = await spawnSuite('wsss-scale-'));
-      run = join(dir, 'run');
-      const t = await runCli(['train', '-c', await tinyConfig(join(dir, 'tiny.json'), data), '--out', run]);
-      expect(t.code, t.stderr).toBe(0);
+      ({ run, fickle } = await trainTinyRuns(dir, data));
       dataArgs = [
         '--data',
         join(dir, 'big'),
@@ -159,17 +158,18 @@ describe.skipIf(!HAVE_REDIS && !process.env['CI'])(
       const r = await runCli([...args, '--redis', redis.url, '--workers', '2', '--shard-size', '5']);
       expect(r.code, r.stderr).toBe(0);
       const res = result(r);
-      expect(res).toMatchObject({ images: 48, shards: 10, alreadyDone: 0, failed: [], retries: 0 });
+      expect(res).toMatchObject({ images: 48, shards: 14, alreadyDone: 0, failed: [], retries: 0 });
       for (const k of ['coverage', 'labelled', 'ignoredAsBackground'])
         expect(res[k], k).toEqual(singleResult[k]);
       sameAsSingle(out);
-      expect(r.stderr).toMatch(/queue wsss-run-[0-9a-f]{20} on redis:\/\/127\.0\.0\.1:\d+: 10 shard\(s\)/);
-      // the run left the registry; its finished shards stay in the queue: a re-run finds them
+      expect(r.stderr).toMatch(/queue wsss-run-[0-9a-f]{20} on redis:\/\/127\.0\.0\.1:\d+: 14 shard\(s\)/);
+      // 7 shards of 5, then the last 13 images in shards of 2 (shardPlan); the run left the registry; its finished
+      // shards stay in the queue: a re-run finds them
       expect(redis.cli('SMEMBERS', 'wsss:runs')).toBe('');
       const mtimes = pngs(out).map((f) => statSync(join(out, f)).mtimeMs);
       const again = await runCli([...args, '--redis', redis.url, '--shard-size', '5']);
       expect(again.code, again.stderr).toBe(0);
-      expect(result(again)).toMatchObject({ shards: 10, alreadyDone: 10, images: 48 });
+      expect(result(again)).toMatchObject({ shards: 14, alreadyDone: 14, images: 48 });
       expect(result(again)['labelled']).toEqual(singleResult['labelled']);
       expect(pngs(out).map((f) => statSync(join(out, f)).mtimeMs)).toEqual(mtimes);
     }, 180_000);
@@ -205,7 +205,7 @@ describe.skipIf(!HAVE_REDIS && !process.env['CI'])(
       b.kill('SIGTERM');
       const stopped = await b.done;
       expect(r.code, r.stderr).toBe(0);
-      expect(result(r)).toMatchObject({ images: 48, failed: [] });
+      expect(result(r)).toMatchObject({ images: 48, failed: [], retries: 1 });
       expect(result(r)['labelled']).toEqual(singleResult['labelled']);
       sameAsSingle(out);
       expect(readdirSync(out).filter((f) => !f.endsWith('.png'))).toEqual([]); // no temp file left
@@ -219,7 +219,7 @@ describe.skipIf(!HAVE_REDIS && !process.env['CI'])(
       await redis.restart();
       const r = await producer.done;
       expect(r.code, r.stderr).toBe(0);
-      expect(result(r)).toMatchObject({ images: 48, shards: 12, failed: [] });
+      expect(result(r)).toMatchObject({ images: 48, shards: 18, failed: [] });
       sameAsSingle(out);
     }, 120_000);
 
@@ -282,6 +282,87 @@ describe.skipIf(!HAVE_REDIS && !process.env['CI'])(
         ).toBe(true);
     }, 120_000);
 
+    it('pseudo-labels --crf, alone and --redis: the same PNGs byte for byte, every pixel labelled', async () => {
+      const args = ['pseudo-labels', '--checkpoint', run, '--json', '--crf', ...dataArgs];
+      const one = await runCli([...args, '-o', join(dir, 'crf-one')]);
+      expect(one.code, one.stderr).toBe(0);
+      const r = await runCli([...args, '-o', join(dir, 'crf-dist'), '--redis', redis.url, '--workers', '2']);
+      expect(r.code, r.stderr).toBe(0);
+      const [a, b] = [result(one), result(r)];
+      expect(a).toMatchObject({ crf: true, coverage: 1, images: 48 });
+      expect(b).toMatchObject({ crf: true, coverage: 1, images: 48, shards: 3, failed: [] });
+      for (const k of ['labelled', 'ignoredAsBackground']) expect(b[k], k).toEqual(a[k]);
+      // with every pixel labelled both scores are the same
+      expect(a['labelled']).toEqual(a['ignoredAsBackground']);
+      const files = pngs(join(dir, 'crf-one'));
+      expect(files).toHaveLength(48);
+      let changed = 0;
+      for (const f of files) {
+        const crf = readFileSync(join(dir, 'crf-one', f));
+        expect(readFileSync(join(dir, 'crf-dist', f)).equals(crf), f).toBe(true);
+        if (!crf.equals(readFileSync(join(single, f)))) changed++;
+      }
+      // the CRF's labels are not the thresholded pseudo ground truth (which leaves pixels at 255)
+      expect(changed).toBeGreaterThan(0);
+      expect(singleResult['coverage']).toBeLessThan(1);
+    }, 120_000);
+
+    it('localize --redis: the single process seeds and maps byte for byte, its scores, summary and report', async () => {
+      const args = ['localize', '--checkpoint', fickle, '--json', ...dataArgs, '--runs', '2'];
+      const one = await runCli([...args, '-o', join(dir, 'loc-one')]);
+      expect(one.code, one.stderr).toBe(0);
+      const r = await runCli([
+        ...args,
+        '-o',
+        join(dir, 'loc-dist'),
+        '--redis',
+        redis.url,
+        '--workers',
+        '2',
+        '--shard-size',
+        '10',
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      const [a, b] = [result(one), result(r)];
+      expect(b).toMatchObject({ command: 'localize', images: 48, shards: 5, failed: [], retries: 0 });
+      for (const k of ['split', 'images', 'scores', 'coverage', 'settings', 'trueSeeds'])
+        expect(b[k], k).toEqual(a[k]);
+      for (const sub of ['seeds', 'maps']) {
+        const files = pngs(join(dir, 'loc-one', sub));
+        expect(files, sub).toHaveLength(48);
+        expect(pngs(join(dir, 'loc-dist', sub))).toEqual(files);
+        for (const f of files)
+          expect(
+            readFileSync(join(dir, 'loc-dist', sub, f)).equals(readFileSync(join(dir, 'loc-one', sub, f))),
+            `${sub}/${f}`,
+          ).toBe(true);
+      }
+      const summary = (d: string) => {
+        const { msPerImage: _, ...rest } = JSON.parse(readFileSync(join(dir, d, 'summary.json'), 'utf8'));
+        return rest;
+      };
+      expect(summary('loc-dist')).toEqual(summary('loc-one'));
+      // the same report (samples read back from the workers' files) but for its folder, date and time per image
+      const report = (d: string) =>
+        readFileSync(join(dir, d, 'report.html'), 'utf8')
+          .replace(/[\d.]+ ms per image/, '')
+          .replace(/<p class="muted">Run folder .*?<\/p>/, '');
+      expect(report('loc-dist')).toContain('FickleNet seeds of train');
+      expect(report('loc-dist')).toEqual(report('loc-one'));
+      // a WS-FCN checkpoint is refused before anything is enqueued
+      const w = await runCli([
+        'localize',
+        '--checkpoint',
+        run,
+        '-o',
+        join(dir, 'loc-x'),
+        '--redis',
+        redis.url,
+      ]);
+      expect(w.code).toBe(3);
+      expect(w.stderr).toContain('no checkpoints/classifier.safetensors');
+    }, 120_000);
+
     it('infer --redis: a folder and a file give the single process masks and overlays, items in input order', async () => {
       const images = join(dir, 'big', 'JPEGImages');
       const file = join(images, readdirSync(images).sort()[0]!);
@@ -341,12 +422,12 @@ describe.skipIf(!HAVE_REDIS && !process.env['CI'])(
       const r = await p.done;
       expect(r.code, r.stderr).toBe(130);
       expect(r.stderr).toMatch(
-        /interrupted: queue wsss-run-[0-9a-f]{20} stays on redis:\S+ with 8 of 8 shard\(s\) to do/,
+        /interrupted: queue wsss-run-[0-9a-f]{20} stays on redis:\S+ with 12 of 12 shard\(s\) to do/,
       );
       expect(redis.cli('SMEMBERS', 'wsss:runs')).not.toBe('');
       const again = await runCli([...args, '--shard-size', '6', '--workers', '1', '--json']);
       expect(again.code, again.stderr).toBe(0);
-      expect(result(again)).toMatchObject({ shards: 8, alreadyDone: 0, images: 48, failed: [] });
+      expect(result(again)).toMatchObject({ shards: 12, alreadyDone: 0, images: 48, failed: [] });
       sameAsSingle(out);
       expect(redis.cli('SMEMBERS', 'wsss:runs')).toBe('');
     }, 120_000);

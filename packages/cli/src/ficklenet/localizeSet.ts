@@ -102,6 +102,19 @@ export function seedGrid(seedsAtSize: Uint8Array, size: number, grid: number): U
   return out;
 }
 
+const SEED_SCORE_KEYS = [
+  'seeded',
+  'correct',
+  'labelled',
+  'fgSeeded',
+  'fgCorrect',
+  'fgLabelled',
+  'images',
+] as const;
+
+/** {@link SeedScore}'s counts. */
+export type SeedScoreCounts = Record<(typeof SEED_SCORE_KEYS)[number], number>;
+
 /** Seed precision/recall against ground truth, accumulated over images (ignored ground truth skipped). */
 export class SeedScore {
   /** Seeded pixels (label ≠ 255) with ground truth, and those whose seed equals it. */
@@ -136,6 +149,18 @@ export class SeedScore {
       }
     }
     this.images++;
+  }
+
+  /** The counts, as plain data (what a scale-out shard returns). */
+  counts(): SeedScoreCounts {
+    const { seeded, correct, labelled, fgSeeded, fgCorrect, fgLabelled, images } = this;
+    return { seeded, correct, labelled, fgSeeded, fgCorrect, fgLabelled, images };
+  }
+
+  /** Adds another score's counts (images scored elsewhere: a shard, an earlier run). */
+  merge(c: SeedScoreCounts): this {
+    for (const k of SEED_SCORE_KEYS) this[k] += c[k];
+    return this;
   }
 
   /**

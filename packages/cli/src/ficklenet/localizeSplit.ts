@@ -19,7 +19,7 @@ import {
   writeIndexPng,
 } from '@wsss/datasets';
 import type { Output } from '../run/output.js';
-import { type LocalizeImageOptions, localizeImage, SeedScore } from './localizeSet.js';
+import { type LocalizeImageOptions, localizeImage, SeedScore, type SeedScoreCounts } from './localizeSet.js';
 import type { FickleClassifierNet } from './model.js';
 
 export const SEEDS_DIR = 'seeds';
@@ -101,8 +101,31 @@ export interface LocalizeSplitOptions extends Omit<LocalizeImageOptions, 'seed' 
   onImage?: (index: number, r: { seeds: IndexMask; heat: RgbImage | null; gt?: IndexMask }) => void;
 }
 
-/** Localizes every image of `ds`, writing seeds (and maps); returns the summary (also written to summary.json). */
-export async function localizeSplit(o: LocalizeSplitOptions): Promise<LocalizeSplitSummary> {
+/** What images [start, end) of a split add to a localization's totals (a scale-out shard returns one). */
+export interface LocalizePartial {
+  images: number;
+  /** Images seeded by their own mask, and images kept from an interrupted run. */
+  trueSeeds: number;
+  kept: number;
+  /** Seeded pixels (not 255) and all pixels. */
+  seeded: number;
+  pixels: number;
+  score: SeedScoreCounts;
+  /** Milliseconds spent localizing and writing the images localized here. */
+  ms: number;
+}
+
+/**
+ * Localizes images [start, end) of `o.ds` into `o.dir` (seeds, maps): the single-process command runs one range,
+ * a scale-out worker one shard. Every file is written atomically; image i's selections are seeded by `o.seed + i`,
+ * so a range gives the same files wherever it runs.
+ */
+export async function localizeRange(
+  o: Omit<LocalizeSplitOptions, 'split' | 'out'>,
+  start: number,
+  end: number,
+  onDone?: () => void,
+): Promise<LocalizePartial> {
   const seedsDir = join(o.dir, SEEDS_DIR);
   const mapsDir = join(o.dir, MAPS_DIR);
   await fsp.mkdir(seedsDir, { recursive: true });
@@ -110,14 +133,16 @@ export async function localizeSplit(o: LocalizeSplitOptions): Promise<LocalizeSp
   const K = o.net.selection.options.numClasses;
   const palette = vocColorMap();
   const score = new SeedScore();
-  let seeded = 0;
-  let pixels = 0;
-  const t0 = performance.now();
-  const bar = o.out.progress(`localizing ${o.split}`, o.ds.length, 'img');
-  let kept = 0;
-  let timed = 0;
-  let trueSeeded = 0;
-  for (let i = 0; i < o.ds.length; i++) {
+  const p = { images: 0, trueSeeds: 0, kept: 0, seeded: 0, pixels: 0, ms: 0 };
+  const count = (i: number, seeds: IndexMask, heat: RgbImage | null, gt: IndexMask | undefined) => {
+    if (gt) score.add(seeds, gt);
+    for (const v of seeds.data) if (v !== IGNORE_INDEX) p.seeded++;
+    p.pixels += seeds.data.length;
+    p.images++;
+    o.onImage?.(i, { seeds, heat, ...(gt ? { gt } : {}) });
+    onDone?.();
+  };
+  for (let i = start; i < end; i++) {
     const rec = await o.ds.read(i);
     const seedFile = join(seedsDir, `${rec.id}.png`);
     if (
@@ -125,25 +150,16 @@ export async function localizeSplit(o: LocalizeSplitOptions): Promise<LocalizeSp
       existsSync(seedFile) &&
       (o.maps === false || existsSync(join(mapsDir, `${rec.id}.png`)))
     ) {
-      const seeds = await readIndexPng(seedFile);
-      if (rec.mask) score.add(seeds, rec.mask);
-      for (const v of seeds.data) if (v !== IGNORE_INDEX) seeded++;
-      pixels += seeds.data.length;
-      o.onImage?.(i, { seeds, heat: null, ...(rec.mask ? { gt: rec.mask } : {}) });
-      kept++;
-      bar.tick(1);
+      p.kept++;
+      count(i, await readIndexPng(seedFile), null, rec.mask);
       continue;
     }
     if (o.trueSeeds?.(i) && rec.mask) {
       const seeds = { width: rec.mask.width, height: rec.mask.height, data: Uint8Array.from(rec.mask.data) };
       if (o.maps !== false) await writeImage(join(mapsDir, `${rec.id}.png`), maskPicture(seeds));
       await writeIndexPng(seedFile, seeds, palette);
-      if (rec.mask) score.add(seeds, rec.mask);
-      for (const v of seeds.data) if (v !== IGNORE_INDEX) seeded++;
-      pixels += seeds.data.length;
-      o.onImage?.(i, { seeds, heat: null, gt: rec.mask });
-      trueSeeded++;
-      bar.tick(1);
+      p.trueSeeds++;
+      count(i, seeds, null, rec.mask);
       continue;
     }
     const t1 = performance.now();
@@ -159,23 +175,32 @@ export async function localizeSplit(o: LocalizeSplitOptions): Promise<LocalizeSp
     const heat = o.maps !== false ? heatMap(r.maps, r.labels, K, rec.image.width, rec.image.height) : null;
     if (heat) await writeImage(join(mapsDir, `${rec.id}.png`), heat);
     await writeIndexPng(seedFile, r.seeds, palette);
-    timed += performance.now() - t1;
-    if (rec.mask) score.add(r.seeds, rec.mask);
-    for (const v of r.seeds.data) if (v !== IGNORE_INDEX) seeded++;
-    pixels += r.seeds.data.length;
-    o.onImage?.(i, { seeds: r.seeds, heat, ...(rec.mask ? { gt: rec.mask } : {}) });
-    bar.tick(1);
+    p.ms += performance.now() - t1;
+    count(i, r.seeds, heat, rec.mask);
   }
-  const msPerImage =
-    (kept || trueSeeded ? timed : performance.now() - t0) / Math.max(1, o.ds.length - kept - trueSeeded);
-  if (kept) o.out.info(`  kept the seeds of ${kept} image(s) localized before the interruption`);
-  const summary: LocalizeSplitSummary = {
+  return { ...p, score: score.counts() };
+}
+
+/** The summary of a split's localization from its ranges' partials; `wallMs` times the whole when nothing was kept. */
+export function localizeSummary(
+  parts: readonly LocalizePartial[],
+  o: Pick<LocalizeSplitOptions, 'split' | 'size' | 'runs' | 'aggregate' | 'thFg' | 'thBg' | 'seed'>,
+  wallMs?: number,
+): LocalizeSplitSummary {
+  const score = new SeedScore();
+  const t = { images: 0, trueSeeds: 0, kept: 0, seeded: 0, pixels: 0, ms: 0 };
+  for (const part of parts) {
+    score.merge(part.score);
+    for (const k of Object.keys(t) as (keyof typeof t)[]) t[k] += part[k];
+  }
+  const localized = Math.max(1, t.images - t.kept - t.trueSeeds);
+  return {
     split: o.split,
-    images: o.ds.length,
-    trueSeeds: trueSeeded,
+    images: t.images,
+    trueSeeds: t.trueSeeds,
     scores: score.images ? score.summary() : null,
-    coverage: pixels ? seeded / pixels : 0,
-    msPerImage,
+    coverage: t.pixels ? t.seeded / t.pixels : 0,
+    msPerImage: (wallMs !== undefined && !t.kept && !t.trueSeeds ? wallMs : t.ms) / localized,
     settings: {
       size: o.size,
       runs: o.runs,
@@ -185,12 +210,26 @@ export async function localizeSplit(o: LocalizeSplitOptions): Promise<LocalizeSp
       seed: o.seed,
     },
   };
+}
+
+/** Writes `<dir>/summary.json`, the marker that the split is complete. */
+export async function writeLocalizeSummary(dir: string, summary: LocalizeSplitSummary): Promise<void> {
+  await writeFileAtomic(join(dir, SUMMARY_FILE), `${JSON.stringify(summary, null, 2)}\n`);
+}
+
+/** Localizes every image of `ds`, writing seeds (and maps); returns the summary (also written to summary.json). */
+export async function localizeSplit(o: LocalizeSplitOptions): Promise<LocalizeSplitSummary> {
+  const t0 = performance.now();
+  const bar = o.out.progress(`localizing ${o.split}`, o.ds.length, 'img');
+  const part = await localizeRange(o, 0, o.ds.length, () => bar.tick(1));
+  if (part.kept) o.out.info(`  kept the seeds of ${part.kept} image(s) localized before the interruption`);
+  const summary = localizeSummary([part], o, performance.now() - t0);
   bar.done(
     summary.scores
       ? `seed precision ${(summary.scores.precision * 100).toFixed(1)}%, recall ${(summary.scores.recall * 100).toFixed(1)}%`
       : `${(summary.coverage * 100).toFixed(1)}% of pixels seeded`,
   );
-  await writeFileAtomic(join(o.dir, SUMMARY_FILE), `${JSON.stringify(summary, null, 2)}\n`);
+  await writeLocalizeSummary(o.dir, summary);
   return summary;
 }
 

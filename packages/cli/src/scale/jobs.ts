@@ -1,8 +1,9 @@
 /**
- * Distributed `wsss pseudo-labels` on BullMQ (DESIGN §7): the producer cuts the split into shards of K images,
- * enqueues them with idempotent job ids in the run's own queue and sums what the shards return; `wsss worker`
- * processes shards of every run registered on the Redis with the very code the single-process command runs
- * (`pseudoLabelRange`), each PNG written atomically, so outputs and numbers equal one process's.
+ * `wsss pseudo-labels|localize|eval|infer … --redis` on BullMQ (DESIGN §7): the producer cuts the work into shards
+ * of K images, enqueues them with idempotent job ids in the run's own queue and combines what the shards return;
+ * `wsss worker` processes shards of every run registered on the Redis with the very code the single-process
+ * command runs (`pseudoLabelRange`, `localizeRange`, `evalRange`, `inferPlanItems`), each file written atomically,
+ * so outputs and numbers equal one process's.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -10,7 +11,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ImageFolderDataset, RandomAccessDataset } from '@wsss/datasets';
 import type { Job, Queue, Worker } from 'bullmq';
-import { checkpointPath, openAnyCheckpoint, openCheckpointFile } from '../commands/common.js';
+import { checkpointPath, openAnyCheckpoint, openCheckpointFile, startBackend } from '../commands/common.js';
 import { InputError, InterruptedError } from '../commands/errors.js';
 import {
   type EvalOptions,
@@ -29,6 +30,16 @@ import {
   inferPlanItems,
 } from '../commands/infer.js';
 import {
+  checkClassifier,
+  classifierCheckpointPath,
+  classifierOf,
+  type LocalizeCommandResult,
+  type LocalizeOptions,
+  openClassifierCheckpoint,
+  samplesFromOutput,
+  writeLocalizeReport,
+} from '../commands/localize.js';
+import {
   openPseudoLabelSplit,
   type PseudoLabelOptions,
   type PseudoLabelPartial,
@@ -37,14 +48,22 @@ import {
   pseudoLabelResult,
 } from '../commands/pseudoLabels.js';
 import type { PartialConfig } from '../config/presets.js';
+import { localizeSettings } from '../ficklenet/build.js';
+import {
+  type LocalizePartial,
+  localizeRange,
+  localizeSummary,
+  writeLocalizeSummary,
+} from '../ficklenet/localizeSplit.js';
+import type { FickleClassifierNet } from '../ficklenet/model.js';
 import { type EngineRequest, type InferenceEngine, startEngine } from '../infer/engine.js';
 import type { Output } from '../run/output.js';
-import { connectRedis, fileChecksum, loadQueueModules, RUNS_KEY, runQueueName } from './redis.js';
+import { connectRedis, fileChecksum, loadQueueModules, RUNS_KEY, retriesKey, runQueueName } from './redis.js';
 
 /** What one shard job carries: everything a worker needs, nothing it must share with the producer but files. */
 export interface ShardJobData {
   v: 1;
-  command: 'pseudo-labels' | 'eval' | 'infer';
+  command: 'pseudo-labels' | 'localize' | 'eval' | 'infer';
   /** Absolute path of the checkpoint file and its SHA-256 (checked by the worker before use). */
   checkpoint: string;
   checksum: string;
@@ -54,8 +73,10 @@ export interface ShardJobData {
   split: string;
   /** Absolute output folder ('' for an eval that saves no PNGs). */
   output: string;
-  /** Dense CRF post-processing (eval, infer). */
+  /** Dense CRF post-processing (eval, infer) or labelling (pseudo-labels). */
   crf?: boolean;
+  /** localize: write the heat maps too. */
+  localize?: { maps: boolean };
   /** infer: the folders of the run and this shard's images; overlays or not. */
   infer?: { folders: InferPlan['folders']; items: InferPlanItem[]; overlay: boolean };
   /** Images [start, end) of the split. */
@@ -123,12 +144,20 @@ function runOverrides(overrides: PartialConfig[], configRoot: string | null): Pa
 
 const WSSS_BIN = () => fileURLToPath(new URL('../bin/wsss.mjs', import.meta.url));
 
+/**
+ * Node flags of a worker process. A worker is meant to own its cores: V8's parallel garbage collection would
+ * take CPU from the next worker (measured: one process at 1 wasm thread used 1.17 cores with it, 1.05 without,
+ * and was 6 % faster without), so workers collect garbage on their own thread.
+ */
+export const WORKER_NODE_FLAGS = ['--single-threaded-gc'];
+
 /** Starts `n` local worker processes on `redis` (for `--workers n`). */
 function startLocalWorkers(n: number, redis: string, o: DistributedOptions): ChildProcess[] {
   return Array.from({ length: n }, () =>
     spawn(
       process.execPath,
       [
+        ...WORKER_NODE_FLAGS,
         WSSS_BIN(),
         'worker',
         '--redis',
@@ -156,6 +185,21 @@ async function stopLocalWorkers(children: ChildProcess[]): Promise<void> {
   );
 }
 
+/**
+ * The shards of `n` images for `--shard-size k`: shards of k images; when there are at least 8 of them, the last
+ * 2k images go in shards of ⌈k/4⌉, so that the workers finish together (the idle time at the end, up to the
+ * duration of the last shard a worker takes, is a quarter of a full shard's). [start, end) pairs in split order.
+ */
+export function shardPlan(n: number, k: number): [number, number][] {
+  const tail = n >= 8 * k ? 2 * k : 0;
+  const head = Math.floor((n - tail) / k) * k;
+  const small = tail ? Math.ceil(k / 4) : k;
+  const plan: [number, number][] = [];
+  for (let s = 0; s < head; s += k) plan.push([s, s + k]);
+  for (let s = head; s < n; s += small) plan.push([s, Math.min(n, s + small)]);
+  return plan;
+}
+
 /** How often a worker looks for new runs in the registry. */
 const REGISTRY_POLL_MS = 250;
 
@@ -180,6 +224,8 @@ interface Distributed<P> {
 /** The per-command parts of a distributed run. */
 interface CommandSpec {
   command: ShardJobData['command'];
+  /** The checkpoint file a `--checkpoint` path names (default: a run's last checkpoint). */
+  file?(path: string): string;
   /** Refuses checkpoints the command cannot read. */
   check(c: Awaited<ReturnType<typeof openCheckpointFile>>, file: string): void;
   openSplit(
@@ -212,7 +258,7 @@ async function distribute<P extends { images: number }>(
     const { bullmq } = await loadQueueModules();
     // local workers start now: their start-up (runtime, backend) overlaps the producer's preparation
     if (o.workers) children.push(...startLocalWorkers(o.workers, o.redis, o));
-    const file = resolve(checkpointPath(o.checkpoint));
+    const file = resolve((spec.file ?? checkpointPath)(o.checkpoint));
     const c = await openCheckpointFile(file, o.overrides ?? []);
     spec.check(c, file);
     const { split, ds } = await spec.openSplit(c, o.split, o.out);
@@ -232,11 +278,13 @@ async function distribute<P extends { images: number }>(
       overrides,
       n,
       size,
+      plan: 'tail/4',
       ...(spec.crf ? { crf: true } : {}),
       ...(spec.key !== undefined ? { key: spec.key } : {}),
     });
     queue = new bullmq.Queue(name, { connection: client });
-    const shards = Math.ceil(n / size);
+    const plan = shardPlan(n, size);
+    const shards = plan.length;
     const attempts = o.attempts ?? 3;
     let alreadyDone = 0;
     const doneBefore = new Set<string>();
@@ -265,9 +313,9 @@ async function distribute<P extends { images: number }>(
           split,
           output,
           ...(spec.crf ? { crf: true } : {}),
-          start: s * size,
-          end: Math.min(n, (s + 1) * size),
-          ...spec.extra?.(s * size, Math.min(n, (s + 1) * size)),
+          start: plan[s]![0],
+          end: plan[s]![1],
+          ...spec.extra?.(plan[s]![0], plan[s]![1]),
         },
         opts: { jobId: id, attempts, removeOnComplete: false, removeOnFail: false },
       });
@@ -280,8 +328,8 @@ async function distribute<P extends { images: number }>(
     o.out.event('queue', { queue: name, shards, shardSize: size, images: n, alreadyDone });
 
     const started = performance.now();
-    // progress in images: every shard holds `size` images but the last
-    const imagesOf = (doneShards: number) => Math.min(n, doneShards * size);
+    // progress in images (shards finish about in order)
+    const imagesOf = (doneShards: number) => (doneShards ? plan[Math.min(doneShards, shards) - 1]![1] : 0);
     const bar = o.out.progress(spec.command, n, 'img');
     let shown = alreadyDone;
     bar.tick(imagesOf(alreadyDone));
@@ -301,7 +349,8 @@ async function distribute<P extends { images: number }>(
           `queue ${name} on ${o.redis} holds ${known} of the run's ${shards} shards: Redis lost the others (restarted without persistence, evicted or flushed?); run the same command again`,
         );
       const workers = await queue.getWorkersCount().catch(() => 0);
-      const info = `workers ${workers}${counts['failed'] ? `, failed ${counts['failed']}` : ''}`;
+      const retried = Number(await client.get(retriesKey(name))) || 0;
+      const info = `workers ${workers}${retried ? `, retries ${retried}` : ''}${counts['failed'] ? `, failed ${counts['failed']}` : ''}`;
       if (done > shown) {
         bar.tick(imagesOf(done) - imagesOf(shown), info);
         shown = done;
@@ -329,8 +378,9 @@ async function distribute<P extends { images: number }>(
         reason: j.failedReason,
       }))
       .sort((a, b) => a.shard - b.shard);
-    const retries = [...completed, ...failedJobs].reduce((a, j) => a + Math.max(0, j.attemptsMade - 1), 0);
+    const retries = Number(await client.get(retriesKey(name))) || 0;
     await client.srem(RUNS_KEY, name);
+    await client.del(retriesKey(name));
     return {
       parts: completed.map((j) => j.returnvalue),
       split,
@@ -360,7 +410,7 @@ export interface DistributedSummary {
   /** Shards already done by an earlier run of the same command (not redone). */
   alreadyDone: number;
   failed: FailedShard[];
-  /** Attempts beyond the first, over all shards. */
+  /** Shard starts beyond the first (after a failed attempt or a worker that died), over all shards. */
   retries: number;
 }
 
@@ -389,7 +439,7 @@ export async function runDistributedPseudoLabels(
       },
       openSplit: openPseudoLabelSplit,
       output: resolve(o.output),
-      crf: false,
+      crf: !!o.crf,
     },
     o,
   );
@@ -399,8 +449,51 @@ export async function runDistributedPseudoLabels(
     engine: workersEngine(o.engine),
     seconds: d.seconds,
     miouOver: d.checkpoint.config.eval.miouOver,
+    crf: !!o.crf,
   });
   return { ...result, imagesPerSecond: d.freshImages / Math.max(d.seconds, 1e-9), ...summary(d) };
+}
+
+/**
+ * `wsss localize … --redis <url>`: the split's FickleNet seeds and maps by workers (image i's selections are seeded
+ * by its index, so the files are one process's); the producer sums the seed scores and writes summary.json and
+ * report.html.
+ */
+export async function runDistributedLocalize(
+  o: LocalizeOptions & DistributedOptions,
+): Promise<LocalizeCommandResult & DistributedSummary> {
+  const output = resolve(o.output);
+  const maps = !o.noMaps;
+  let ds: RandomAccessDataset | undefined;
+  const d = await distribute<LocalizePartial>(
+    {
+      command: 'localize',
+      file: classifierCheckpointPath,
+      check: (c, file) => checkClassifier(c.ckpt.state.stage, file),
+      openSplit: async (c, split, out) => {
+        const opened = await openPseudoLabelSplit(c, split, out);
+        ds = opened.ds;
+        return opened;
+      },
+      extra: () => ({ localize: { maps } }),
+      key: { maps },
+      output,
+      crf: false,
+    },
+    o,
+  );
+  const c = d.checkpoint;
+  const settings = localizeSettings(c.config);
+  const result = localizeSummary(d.parts, { split: d.split, ...settings });
+  await writeLocalizeSummary(output, result);
+  const report = await writeLocalizeReport(output, {
+    split: d.split,
+    config: c.config,
+    classNames: c.classNames,
+    summary: result,
+    samples: await samplesFromOutput(ds!, output, result.images),
+  });
+  return { ...result, output, report, checkpoint: c.file, ...summary(d) };
 }
 
 /** `wsss infer … --redis <url>`: the inputs' masks and overlays by workers; the items in input order. */
@@ -481,12 +574,21 @@ export interface WorkerOptions {
   signal?: AbortSignal;
 }
 
-/** A model opened by a worker, by checkpoint checksum, overrides and engine. */
 /** What a shard returns to its producer. */
-type ShardResult = PseudoLabelPartial | EvalPartial | { images: number; items: InferItem[] };
+type ShardResult =
+  | PseudoLabelPartial
+  | LocalizePartial
+  | EvalPartial
+  | { images: number; items: InferItem[] };
 
-type OpenedModel = Awaited<ReturnType<typeof openAnyCheckpoint>> & {
-  engine: InferenceEngine;
+/** A model opened by a worker: a segmentation network and its engine, or a FickleNet classifier (localize). */
+type OpenedModel = (
+  | (Awaited<ReturnType<typeof openAnyCheckpoint>> & { engine: InferenceEngine; classifier?: undefined })
+  | (Awaited<ReturnType<typeof openClassifierCheckpoint>> & {
+      classifier: FickleClassifierNet;
+      engine?: undefined;
+    })
+) & {
   /** Splits opened for a command, by `<command>:<split>`. */
   splits: Map<string, { split: string; ds: RandomAccessDataset }>;
   /** Folders opened for infer shards. */
@@ -508,7 +610,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ shards: number; fai
   const lockMs = Math.round((o.lockSeconds ?? 30) * 1000);
 
   const modelFor = (d: ShardJobData): Promise<OpenedModel> => {
-    const key = JSON.stringify([d.checksum, d.overrides, d.engine]);
+    const key = JSON.stringify([d.checksum, d.overrides, d.command === 'localize' ? 'classifier' : d.engine]);
     let m = models.get(key);
     if (!m) {
       m = (async () => {
@@ -519,7 +621,13 @@ export async function runWorker(o: WorkerOptions): Promise<{ shards: number; fai
           throw new bullmq.UnrecoverableError(
             `checkpoint ${d.checkpoint} changed since the run was enqueued (SHA-256 ${sum.slice(0, 12)}…, the run's ${d.checksum.slice(0, 12)}…)`,
           );
-        const opened = await openAnyCheckpoint(d.checkpoint, [...d.overrides, ...(o.overrides ?? [])], o.out);
+        const overrides = [...d.overrides, ...(o.overrides ?? [])];
+        if (d.command === 'localize') {
+          const c = await openClassifierCheckpoint(d.checkpoint, overrides);
+          await startBackend(c.config.backend, c.config.threads, o.out);
+          return { ...c, classifier: classifierOf(c), splits: new Map(), folders: new Map() };
+        }
+        const opened = await openAnyCheckpoint(d.checkpoint, overrides, o.out);
         const engine = await startEngine((opened.dsrg ?? opened.net)!.model, d.engine, {
           backend: opened.backend,
           threads: opened.config.threads,
@@ -535,12 +643,35 @@ export async function runWorker(o: WorkerOptions): Promise<{ shards: number; fai
 
   const processShard = async (job: Job<ShardJobData>): Promise<ShardResult> => {
     const d = job.data;
-    if (d.v !== 1 || !['pseudo-labels', 'eval', 'infer'].includes(d.command))
+    if (d.v !== 1 || !['pseudo-labels', 'localize', 'eval', 'infer'].includes(d.command))
       throw new bullmq.UnrecoverableError(`unknown job ${JSON.stringify(d.command)} (v${d.v}): update wsss`);
+    // a start after a failed attempt or a dead worker's: counted for the producer's progress line
+    if (job.attemptsStarted > 1) await client.incr(retriesKey(job.queueName));
     const m = await modelFor(d);
+    const t0 = performance.now();
+    const part = await runShard(d, m);
+    o.out.info(
+      `${job.queueName} ${job.id}: images ${d.start}–${d.end - 1} in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    );
+    return part;
+  };
+
+  const runShard = async (d: ShardJobData, m: OpenedModel): Promise<ShardResult> => {
+    if (m.classifier) {
+      return localizeRange(
+        {
+          net: m.classifier,
+          ds: await splitOf(d, m),
+          dir: d.output,
+          ...localizeSettings(m.config),
+          maps: d.localize?.maps !== false,
+        },
+        d.start,
+        d.end,
+      );
+    }
     if (d.command === 'infer') {
-      const t0 = performance.now();
-      const r = await inferPlanItems(
+      return inferPlanItems(
         {
           net: m.net!,
           config: m.config,
@@ -554,40 +685,30 @@ export async function runWorker(o: WorkerOptions): Promise<{ shards: number; fai
         d.infer!.items,
         m.folders,
       );
-      o.out.info(
-        `${job.queueName} ${job.id}: images ${d.start}–${d.end - 1} in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
-      );
-      return r;
     }
+    const ds = await splitOf(d, m);
+    if (d.command === 'eval')
+      return evalRange(
+        { opened: m, ds, engine: m.engine, crf: !!d.crf, ...(d.output ? { saveDir: d.output } : {}) },
+        d.start,
+        d.end,
+      );
+    return pseudoLabelRange(
+      { config: m.config, ds, engine: m.engine, output: d.output, crf: !!d.crf },
+      d.start,
+      d.end,
+    );
+  };
+
+  /** The split a shard reads, opened once per model and command. */
+  const splitOf = async (d: ShardJobData, m: OpenedModel): Promise<RandomAccessDataset> => {
     const key = `${d.command}:${d.split}`;
     let split = m.splits.get(key);
     if (!split) {
       split = await (d.command === 'eval' ? openEvalSplit : openPseudoLabelSplit)(m, d.split, o.out);
       m.splits.set(key, split);
     }
-    const t0 = performance.now();
-    const part =
-      d.command === 'eval'
-        ? await evalRange(
-            {
-              opened: m,
-              ds: split.ds,
-              engine: m.engine,
-              crf: !!d.crf,
-              ...(d.output ? { saveDir: d.output } : {}),
-            },
-            d.start,
-            d.end,
-          )
-        : await pseudoLabelRange(
-            { config: m.config, ds: split.ds, engine: m.engine, output: d.output },
-            d.start,
-            d.end,
-          );
-    o.out.info(
-      `${job.queueName} ${job.id}: images ${d.start}–${d.end - 1} in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
-    );
-    return part;
+    return split.ds;
   };
 
   const sync = async () => {
@@ -639,8 +760,8 @@ export async function runWorker(o: WorkerOptions): Promise<{ shards: number; fai
     for (const m of models.values())
       await m.then(
         async (x) => {
-          await x.engine.release();
-          (x.dsrg ?? x.net)!.model.dispose();
+          await x.engine?.release();
+          (x.classifier ?? x.dsrg ?? x.net)!.model.dispose();
         },
         () => {},
       );

@@ -18,6 +18,9 @@ export const RUNS_KEY = 'wsss:runs';
 /** Queue names start with this; the rest identifies the run. */
 export const QUEUE_PREFIX = 'wsss-run-';
 
+/** The count of a run's shard retries (starts beyond a shard's first), for the producer's progress line. */
+export const retriesKey = (queue: string) => `wsss:retries:${queue}`;
+
 let modules: Promise<{ bullmq: BullMq; IORedis: IORedisModule['default'] }> | null = null;
 
 /** bullmq and ioredis, imported on first use (single-process commands never load them). */
