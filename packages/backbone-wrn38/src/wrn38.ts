@@ -12,6 +12,7 @@ import {
   type BatchNormWeights,
   type ConvWeights,
   channelDropout,
+  checkpointed,
   countParameters,
   type InitName,
   type Kwargs,
@@ -134,6 +135,17 @@ export function residualUnit(
 /** A unit's weights by their role (`bn2a`, `branch1`, `conv2a`, …); absent where the unit has none. */
 export type UnitWeights = Partial<Record<UnitBn, BatchNormWeights> & Record<UnitConv, ConvWeights>>;
 
+/** The trainable variables of a unit's weights (what a recomputed unit passes gradients to). */
+function unitVariables(w: UnitWeights): tf.Variable[] {
+  const out: tf.Variable[] = [];
+  for (const v of Object.values(w)) {
+    if (!v) continue;
+    const parts = 'kernel' in v ? [v.kernel, v.bias] : [v.gamma, v.beta];
+    for (const p of parts) if (p?.trainable) out.push(p.read() as tf.Variable);
+  }
+  return out;
+}
+
 /**
  * Declares a unit's weights under the reference module names (`bn_branch2a`, `conv_branch1`, `conv_branch2a`,
  * `bn_branch2b1`, `conv_branch2b1`, and for bottlenecks `bn_branch2b2`, `conv_branch2b2`) through `add`.
@@ -179,6 +191,14 @@ export class WideResNet38 extends WsssLayer<Wrn38Options> {
   private conv1a?: ConvWeights;
   private unitWeights: UnitWeights[] = [];
   private bn7?: BatchNormWeights;
+  /**
+   * Stages (2…7: b2…b7) whose residual units recompute their activations in the backward pass instead of keeping
+   * them (activation recomputation, `checkpointed` of @wsss/core): each unit keeps only its input while the forward
+   * is recorded, at the price of running it again during the backward. Gradients are unchanged. A training-time
+   * setting, not part of the layer's config; units whose pre-activation is a requested tap (conv4, conv5) run
+   * plainly. Default: none.
+   */
+  recomputeStages: ReadonlySet<number> = new Set();
 
   constructor(args: Partial<Wrn38Options> & LayerArgs = {}) {
     super(args, WRN38_DEFAULTS);
@@ -294,13 +314,19 @@ export class WideResNet38 extends WsssLayer<Wrn38Options> {
       let x = this.applyConv(this.conv1a!, x0, { padding: 1 });
       this.units.forEach((u, i) => {
         const w = this.unitWeights[i]!;
-        const { y, a } = residualUnit(u, x, training, {
+        const ops: UnitOps = {
           bnRelu: (name, t) => this.applyBatchNorm(w[name]!, t, training, true),
           conv: (name, t, args) => this.applyConv(w[name]!, t, args),
-        });
-        if (u.name === 'b5' && wanted.has('conv4')) taps.conv4 = a;
-        if (u.name === 'b6' && wanted.has('conv5')) taps.conv5 = a;
-        x = y;
+        };
+        const tapped = (u.name === 'b5' && wanted.has('conv4')) || (u.name === 'b6' && wanted.has('conv5'));
+        if (training && !tapped && this.recomputeStages.has(u.stage)) {
+          x = checkpointed((t) => residualUnit(u, t, training, ops).y, x, unitVariables(w));
+        } else {
+          const { y, a } = residualUnit(u, x, training, ops);
+          if (u.name === 'b5' && wanted.has('conv4')) taps.conv4 = a;
+          if (u.name === 'b6' && wanted.has('conv5')) taps.conv5 = a;
+          x = y;
+        }
         if (u === this.lastUnit(2) && wanted.has('conv2')) taps.conv2 = x;
         if (u === this.lastUnit(3) && wanted.has('conv3')) taps.conv3 = x;
       });

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { parseArgs } from 'node:util';
+import { memoryUsage } from '@wsss/core';
 import { runBench } from './commands/bench.js';
 import { formatBench } from './commands/benchFormat.js';
 import type { SplitOutputOptions } from './commands/common.js';
@@ -143,6 +144,8 @@ const COMMANDS: Record<string, { options: Record<string, OptSpec>; summary: stri
       weights: { type: 'string' },
       epochs: { type: 'string' },
       'batch-size': { type: 'string' },
+      accumulate: { type: 'string' },
+      recompute: { type: 'string' },
       lr: { type: 'string' },
       seed: { type: 'string' },
       'val-every': { type: 'string' },
@@ -203,6 +206,11 @@ Your own images (--dataset folder; see "Your own images" in the README):
   --variant <name>       model.variant: ${VARIANTS.join(' | ')} (default wsfcn)
   --weights <file>       model.weights: ImageNet ResNet-38d backbone weights (.pth or .safetensors)
   --epochs <n>           train.epochs          --batch-size <n>   train.batchSize
+  --accumulate <m>       train.accumulate: run each batch as m micro-batches, one update from their summed
+                         gradients (the memory of batch/m images; WS-FCN; default 1)
+  --recompute <stages>   train.recompute: all | none | backbone stages such as 5,6,7 whose units recompute
+                         their activations in the backward pass instead of keeping them (less memory, same
+                         gradients, one more forward of those stages)
   --lr <x>               optim.lr              --seed <n>         train.seed (default 0)
   --val-every <k>        train.valEvery        --crop <px>        data.crop
   --workers <n>          data.workers (augmentation threads, default 0)
@@ -450,6 +458,8 @@ Examples:
       batch: { type: 'string' },
       reps: { type: 'string' },
       classes: { type: 'string' },
+      accumulate: { type: 'string' },
+      recompute: { type: 'string' },
     },
     help: `wsss bench [options]
 
@@ -461,6 +471,8 @@ Options:
   --preset <name>        ${PRESET_NAMES.join(' | ')} (default demo)
   --size <px>            image side (default the preset's crop)
   --batch <n>            batch (default the preset's batch size)
+  --accumulate <m>       the training step in m micro-batches (train.accumulate)
+  --recompute <stages>   all | none | 5,6,7: recomputed backbone stages (train.recompute)
   --reps <n>             timed repetitions after one warm-up (default 3)
   --classes <n>          foreground classes (default from the data set)
   --set, --backend, --threads, --json, -q        as for train
@@ -669,6 +681,28 @@ function formatPseudoLabels(r: PseudoLabelResult): string {
   );
 }
 
+/**
+ * A wasm heap exhausted (our guard's message, or the runtime's abort inside a kernel) gets what to change: the
+ * heap stops at 4 GiB whatever the machine has.
+ */
+function withMemoryHint(msg: string, cmd: string): string {
+  if (!/^Aborted\(|wasm backend out of memory|memory access out of bounds/.test(msg)) return msg;
+  const heap = memoryUsage().wasmHeapBytes;
+  const size = heap ? ` (its heap is ${(heap / 2 ** 20).toFixed(0)} MiB; wasm memory stops at 4096 MiB)` : '';
+  const what =
+    cmd === 'train' || cmd === 'bench' || cmd === 'demo'
+      ? "train.accumulate (--accumulate <m>: each batch in m micro-batches, one update), train.recompute (--recompute all: the backbone keeps only its units' inputs and recomputes the rest in the backward pass), a smaller train.batchSize or data.crop, or a GPU backend"
+      : 'fewer or smaller images at once (eval.scales, --single-scale), or a GPU backend or --engine onnx';
+  return `the wasm backend ran out of memory${size}: ${msg}. What uses less: ${what}.`;
+}
+
+/** `--recompute all|none|5,6,7` → backbone stages. */
+function recomputeStages(v: string): number[] {
+  if (v === 'all') return [2, 3, 4, 5, 6, 7];
+  if (v === 'none' || v === '') return [];
+  return numList('recompute', v)!;
+}
+
 function numList(name: string, v: string | undefined): number[] | undefined {
   if (v === undefined) return undefined;
   return v.split(',').map((s) => num(name, s)!);
@@ -699,6 +733,8 @@ function optionOverrides(v: Record<string, unknown>): PartialConfig {
   s('weights', 'model.weights');
   s('epochs', 'train.epochs', n('epochs'));
   s('batch-size', 'train.batchSize', n('batch-size'));
+  s('accumulate', 'train.accumulate', n('accumulate'));
+  if (v['recompute'] !== undefined) setPath(o, 'train.recompute', recomputeStages(v['recompute'] as string));
   s('lr', 'optim.lr', n('lr'));
   s('seed', 'train.seed', n('seed'));
   s('val-every', 'train.valEvery', n('val-every'));
@@ -1194,7 +1230,7 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
     return EXIT.INTERNAL;
   } catch (e) {
     const code = exitCodeOf(e);
-    const msg = (e as Error)?.message ?? String(e);
+    const msg = withMemoryHint((e as Error)?.message ?? String(e), cmd);
     if (out.json)
       stdout.write(
         `${JSON.stringify({ type: 'error', exitCode: code, error: (e as Error)?.name, message: msg })}\n`,

@@ -30,3 +30,5 @@ export { reduceMax } from './ops/reduceMax.js';
 export { type ResizeBilinearOptions, resizeBilinear } from './ops/resize.js';
 export * from './ops/stopGradient.js';
 export * from './training/groupedOptimizer.js';
+export * from './training/memory.js';
+export * from './training/recompute.js';

@@ -4,6 +4,7 @@
  * against PyTorch is `npm run bench` in a clone of the repository.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { type MemoryUsage, memoryUsage } from '@wsss/core';
 import type { WsssConfig } from '../config/schema.js';
 import { predictWsFcn } from '../infer/predict.js';
 import { lossConfigOf } from '../run/evaluate.js';
@@ -29,9 +30,16 @@ export interface BenchRow {
   imagesPerSecond: number;
 }
 
-export async function runBench(
-  o: BenchOptions,
-): Promise<{ backend: string; size: number; batch: number; rows: BenchRow[] }> {
+export async function runBench(o: BenchOptions): Promise<{
+  backend: string;
+  size: number;
+  batch: number;
+  accumulate: number;
+  recompute: number[];
+  rows: BenchRow[];
+  /** Memory after the timed training steps (the wasm heap: the high-water mark of the process). */
+  memory: MemoryUsage;
+}> {
   const backend = await startBackend(o.config.backend, o.config.threads, o.out);
   const size = o.size ?? o.config.data.crop;
   const batch = o.batch ?? o.config.train.batchSize;
@@ -52,6 +60,8 @@ export async function runBench(
     weightDecay: o.config.optim.weightDecay,
     lrMults: o.config.optim.lrMults,
     loss: { ...lossConfigOf(o.config), pretrainEpochs: 0 },
+    accumulate: Math.min(o.config.train.accumulate, batch),
+    recompute: o.config.train.recompute,
   });
   const raw = tf.randomUniform([batch, size, size, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
   const images = tf.tidy(() => tf.div(tf.sub(raw, 0.45), 0.225)) as tf.Tensor4D;
@@ -72,12 +82,13 @@ export async function runBench(
     rows.push({ what, ms, imagesPerSecond: (imgs * 1000) / ms });
   };
   await time(
-    `train step (batch ${batch}, ${size}×${size}, mask loss + PAMR)`,
+    `train step (batch ${batch}${trainer.accumulate > 1 ? ` in ${trainer.accumulate} micro-batches` : ''}${o.config.train.recompute.length ? `, recompute b${o.config.train.recompute.join('/b')}` : ''}, ${size}×${size}, mask loss + PAMR)`,
     async () => {
       await trainer.step({ images, raw, labels }, 0);
     },
     batch,
   );
+  const memory = memoryUsage();
   await time(
     `inference (batch ${batch}, single scale)`,
     async () => {
@@ -101,5 +112,13 @@ export async function runBench(
   tf.dispose([raw, images, labels]);
   trainer.dispose();
   net.model.dispose();
-  return { backend, size, batch, rows };
+  return {
+    backend,
+    size,
+    batch,
+    accumulate: trainer.accumulate,
+    recompute: [...o.config.train.recompute],
+    rows,
+    memory,
+  };
 }

@@ -106,6 +106,18 @@ export function checkConsistency(c: WsssConfig, requireData = true): void {
     throw new ConfigError(
       `config: model.backbone.channels = ${JSON.stringify(c.model.backbone.channels)} is not allowed; expected multiples of 4`,
     );
+  if (c.train.accumulate > c.train.batchSize)
+    throw new ConfigError(
+      `config: train.accumulate = ${c.train.accumulate} is more than train.batchSize = ${c.train.batchSize}; expected at most one micro-batch per image`,
+    );
+  if (c.train.recompute.some((s) => s > 7) || new Set(c.train.recompute).size !== c.train.recompute.length)
+    throw new ConfigError(
+      `config: train.recompute = ${JSON.stringify(c.train.recompute)} is not allowed; expected distinct backbone stages 2…7 (b2…b7), e.g. [5, 6, 7]`,
+    );
+  if (c.train.accumulate > 1 && c.method === 'ficklenet')
+    throw new ConfigError(
+      `config: train.accumulate = ${c.train.accumulate} applies to WS-FCN training; FickleNet + DSRG (method ficklenet) trains its batches whole`,
+    );
   if (requireData && c.data.dataset !== 'synthetic' && c.data.root === null)
     throw new ConfigError(
       `config: data.root is missing for data.dataset = '${c.data.dataset}'; pass --data <folder> (${c.data.dataset === 'folder' ? 'your image folder' : c.data.dataset === 'voc' ? 'the VOC2012 folder' : 'the COCO folder'})`,

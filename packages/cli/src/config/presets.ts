@@ -42,6 +42,8 @@ export const VOC_PRESET: WsssConfig = {
   train: {
     epochs: 31, // NUM_EPOCHS 30, range inclusive: epochs 0…30 (spec §4.1)
     batchSize: 16,
+    accumulate: 1,
+    recompute: [],
     // losses, PAMR, focal penalty: the reference values of the training step (spec §3.5–§3.8, §4.8)
     pretrainEpochs: WSFCN_LOSS_DEFAULTS.pretrainEpochs,
     maskLossWeight: WSFCN_LOSS_DEFAULTS.maskLossWeight,

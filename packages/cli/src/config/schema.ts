@@ -90,6 +90,16 @@ export interface WsssConfig {
   train: {
     epochs: number;
     batchSize: number;
+    /**
+     * Micro-batches per optimizer step (gradient accumulation, WS-FCN): each batch of `batchSize` images runs in
+     * this many parts, one after the other, and one update is made from their summed gradients.
+     */
+    accumulate: number;
+    /**
+     * Backbone stages (2…7 = b2…b7) whose residual units recompute their activations in the backward pass instead
+     * of keeping them (activation recomputation): less memory, one more forward of those stages, same gradients.
+     */
+    recompute: number[];
     /** Mask loss from this (0-based) epoch on (TRAIN.PRETRAIN). */
     pretrainEpochs: number;
     maskLossWeight: number;
@@ -368,7 +378,17 @@ export const CONFIG_SCHEMA: Field = {
       doc: 'training schedule and losses',
       fields: {
         epochs: int('epochs to run', 1),
-        batchSize: int('images per batch', 1),
+        batchSize: int('images per batch (per optimizer step)', 1),
+        accumulate: int(
+          'micro-batches per optimizer step: the batch runs in this many parts, one update from their summed gradients (WS-FCN)',
+          1,
+        ),
+        recompute: {
+          kind: 'numbers',
+          integer: true,
+          min: 2,
+          doc: 'backbone stages 2…7 (b2…b7) whose units recompute their activations in the backward pass instead of keeping them (less memory, same gradients); [] none',
+        },
         pretrainEpochs: int('mask loss from this 0-based epoch on', 0),
         maskLossWeight: nonneg('weight of the mask loss'),
         focalP: nonneg('focal penalty power p'),

@@ -109,28 +109,68 @@ describe('wsss train runs, spawned', () => {
     });
   }
 
+  /**
+   * Trains `<name>` whole and `<name>-split` stopped after `stop` steps then resumed, with the same extra options;
+   * the two must end with the same bytes and metrics. Returns the whole run's result.
+   */
+  async function expectResumeExact(name: string, extra: string[], stop: string, what = name) {
+    const whole = join(dir, name);
+    const split = join(dir, `${name}-split`);
+    const [a, b] = await Promise.all([
+      runCli(['train', '-c', cfg, ...extra, '--out', whole, '--json']),
+      runCli(['train', '-c', cfg, ...extra, '--out', split, '--stop-after', stop]),
+    ]);
+    expect(a.code, a.stderr).toBe(0);
+    expect(b.code, b.stderr).toBe(0);
+    const c = await runCli(['train', '--resume', split]);
+    expect(c.code, c.stderr).toBe(0);
+    expect(
+      await differingTensors(
+        join(whole, 'checkpoints/last.safetensors'),
+        join(split, 'checkpoints/last.safetensors'),
+      ),
+      what,
+    ).toEqual([]);
+    expect(await metricsWithoutTimes(split), what).toEqual(await metricsWithoutTimes(whole));
+    return a;
+  }
+
   it('every Table I variant resumes mid-epoch to the bytes of its uninterrupted run', async () => {
-    for (const variant of ['ssss', 'fca-gci', 'aspp-sf2']) {
-      const whole = join(dir, `v-${variant}`);
-      const split = join(dir, `v-${variant}-split`);
-      const [a, b] = await Promise.all([
-        runCli(['train', '-c', cfg, '--variant', variant, '--out', whole]),
-        runCli(['train', '-c', cfg, '--variant', variant, '--out', split, '--stop-after', '6steps']),
-      ]);
-      expect(a.code, a.stderr).toBe(0);
-      expect(b.code, b.stderr).toBe(0);
-      const c = await runCli(['train', '--resume', split]);
-      expect(c.code, c.stderr).toBe(0);
-      expect(
-        await differingTensors(
-          join(whole, 'checkpoints/last.safetensors'),
-          join(split, 'checkpoints/last.safetensors'),
-        ),
-        variant,
-      ).toEqual([]);
-      expect(await metricsWithoutTimes(split), variant).toEqual(await metricsWithoutTimes(whole));
-    }
+    for (const variant of ['ssss', 'fca-gci', 'aspp-sf2'])
+      await expectResumeExact(`v-${variant}`, ['--variant', variant], '6steps', variant);
   });
+
+  it('--accumulate 2: one optimizer step per batch; stopped after 5 steps and resumed, the bytes of its uninterrupted run; refused where it cannot apply', async () => {
+    const whole = join(dir, 'acc');
+    const a = await expectResumeExact('acc', ['--accumulate', '2'], '5steps');
+    // as many optimizer steps as the unaccumulated run (one per batch of train.batchSize images), other updates
+    const steps = (events: Record<string, unknown>[]) => events.filter((e) => e['type'] === 'step').length;
+    const plain = await runCli(['train', '-c', cfg, '--out', join(dir, 'acc-plain'), '--json']);
+    expect(steps(a.events)).toBe(steps(plain.events));
+    expect(
+      await differingTensors(
+        join(whole, 'checkpoints/last.safetensors'),
+        join(ref, 'checkpoints/last.safetensors'),
+      ),
+    ).not.toEqual([]);
+    const tooMany = await runCli(['train', '-c', cfg, '--accumulate', '3', '--out', join(dir, 'acc-x')]);
+    expect(tooMany.code).toBe(2);
+    expect(tooMany.stderr).toContain('train.accumulate = 3 is more than train.batchSize = 2');
+    const fickle = await runCli([
+      'train',
+      '-c',
+      cfg,
+      '--method',
+      'ficklenet',
+      '--accumulate',
+      '2',
+      '--out',
+      join(dir, 'acc-f'),
+    ]);
+    expect(fickle.code).toBe(2);
+    expect(fickle.stderr).toContain('FickleNet + DSRG (method ficklenet) trains its batches whole');
+    expect(existsSync(join(dir, 'acc-x'))).toBe(false);
+  }, 120_000);
 
   it('--resume with the checkpoint file works too; --stop-after <n>steps stops with exit 0 and continues exactly', async () => {
     const run = join(dir, 'stop');

@@ -9,6 +9,8 @@
  * A checkpoint inside an epoch carries the epoch's running sums ({@link EpochStats}), so the epoch record written
  * after a resume averages every step of the epoch, before and after the interruption.
  */
+
+import { memoryUsage } from '@wsss/core';
 import {
   type Batch,
   type BatchTensors,
@@ -143,7 +145,8 @@ export async function runEpochs(o: EpochLoopOptions): Promise<EpochLoopResult> {
     }
     const rec = { type: 'step', ...tag, step, epoch: b.epoch, ...r };
     log.append(rec);
-    out.event('step', rec);
+    // memory goes to --json only: metrics.jsonl stays the same across machines and resumes
+    out.event('step', { ...rec, memory: memoryUsage() });
     bar.tick(1, o.stepText ? o.stepText(r) : `loss ${r.loss.toFixed(4)}`);
     const epochEnded = position.epoch > b.epoch;
     if (epochEnded) {

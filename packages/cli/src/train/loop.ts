@@ -74,6 +74,8 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
     weightDecay: config.optim.weightDecay,
     lrMults: config.optim.lrMults,
     loss: lossConfigOf(config),
+    accumulate: c.accumulate,
+    recompute: c.recompute,
   });
   let step = 0;
   let best: CheckpointState['best'] = null;

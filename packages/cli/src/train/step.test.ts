@@ -12,7 +12,7 @@ import { expectNoTensorGrowth, seedWeights, useBackend } from '@wsss/core/testin
 import { pamr } from '@wsss/pamr';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createWsFcn } from '../model/wsfcn.js';
-import { WSFCN_LOSS_DEFAULTS, WsFcnTrainer, wsFcnLosses } from './step.js';
+import { microBatchSizes, WSFCN_LOSS_DEFAULTS, WsFcnTrainer, wsFcnLosses } from './step.js';
 
 /** Two-class toy batch: a bright square (class 1) and/or a dark disc (class 2) on grey. */
 function toyBatch(n: number, size: number) {
@@ -38,6 +38,35 @@ function toyBatch(n: number, size: number) {
     images: tf.div(tf.sub(rawT, mean), std) as tf.Tensor4D,
     labels: tf.tensor2d(labels, [n, 2]),
   };
+}
+
+/** A tiny WS-FCN with seeded weights and an SGD trainer in the mask-loss phase (PAMR 2 iterations). */
+function tinyTrainer(seed: number, opts: { accumulate?: number; recompute?: number[]; training?: boolean }) {
+  const net = createWsFcn({
+    numClasses: 2,
+    backbone: { channels: [4, 4, 8, 8, 8, 8, 8], depth: 'light', bnMode: 'batch', freezeStem: false },
+    contextBnMode: 'batch',
+  });
+  seedWeights(net.model, seed);
+  const trainer = new WsFcnTrainer(net, {
+    optimizer: { kind: 'sgd', lr: 0.05, momentum: 0.9 },
+    weightDecay: 5e-4,
+    loss: { pretrainEpochs: 0, pamrIterations: 2 },
+    ...opts,
+  });
+  return { net, trainer };
+}
+
+/** The largest difference between two networks' weights, relative to each weight's largest magnitude. */
+function worstRelativeDifference(a: { model: { weights: { read(): tf.Tensor }[] } }, b: typeof a): number {
+  let worst = 0;
+  a.model.weights.forEach((w, i) => {
+    const x = w.read().dataSync();
+    const y = b.model.weights[i]!.read().dataSync();
+    const scale = Math.max(1e-3, ...Array.from(x, Math.abs));
+    for (let k = 0; k < x.length; k++) worst = Math.max(worst, Math.abs(x[k]! - y[k]!) / scale);
+  });
+  return worst;
 }
 
 describe('WsFcnTrainer', () => {
@@ -169,4 +198,75 @@ describe('WsFcnTrainer', () => {
     }
     expect(semiBy[1]).toBeCloseTo(semiBy[0]!, 4); // wasm = cpu
   });
+  it('accumulate 3 on a batch of 5 (2 + 2 + 1 images): the full batch update, with semi-supervised masks; one step each; flat tensors', async () => {
+    await useBackend('wasm');
+    // deterministic (no dropout, gate or batch statistics): the accumulated update must equal the full one
+    const build = (accumulate: number) => tinyTrainer(7, { accumulate, training: false });
+    const full = build(1);
+    const acc = build(3);
+    const toy = toyBatch(5, 32);
+    const masks = new Int32Array(5 * 32 * 32).fill(255);
+    for (let i = 0; i < 1024; i++) masks[3 * 1024 + i] = i < 500 ? 1 : 0; // image 3 pixel-labelled
+    const batch = {
+      ...toy,
+      masks: tf.tensor3d(masks, [5, 32, 32], 'int32'),
+      hasMask: Uint8Array.from([0, 0, 0, 1, 0]),
+    };
+    for (let step = 0; step < 2; step++) {
+      const [a, b] = [await full.trainer.step(batch, 0), await acc.trainer.step(batch, 0)];
+      const rel = (x: number, y: number) => Math.abs(x - y) / Math.max(1e-6, Math.abs(y));
+      expect(rel(b.loss, a.loss)).toBeLessThan(1e-5);
+      expect(rel(b.clsLoss, a.clsLoss)).toBeLessThan(1e-5);
+      expect(rel(b.maskLoss!, a.maskLoss!)).toBeLessThan(1e-5);
+      expect(b.maskGate).toBeCloseTo(a.maskGate!, 6);
+    }
+    expect(acc.trainer.optimizer.iterations).toBe(2);
+    expect(worstRelativeDifference(full.net, acc.net)).toBeLessThan(1e-5);
+    // the weights moved: the comparison is not between two untouched networks
+    const fresh = build(1);
+    expect(worstRelativeDifference(full.net, fresh.net)).toBeGreaterThan(1e-3);
+    fresh.trainer.dispose();
+    fresh.net.model.dispose();
+    await expectNoTensorGrowth(async () => {
+      await acc.trainer.step(batch, 0);
+    }, 2);
+    expect(microBatchSizes(7, 3)).toEqual([3, 2, 2]);
+    expect(microBatchSizes(2, 4)).toEqual([1, 1]);
+    expect(() => new WsFcnTrainer(acc.net, { optimizer: { kind: 'sgd', lr: 1 }, accumulate: 0 })).toThrow(
+      /accumulate must be a whole number ≥ 1/,
+    );
+    tf.dispose([toy.images, toy.raw, toy.labels, batch.masks]);
+    for (const x of [full, acc]) {
+      x.trainer.dispose();
+      x.net.model.dispose();
+    }
+  }, 120_000);
+  it('recompute every backbone stage: the plain step to 1e-5 (dropout, gate and batch statistics replayed), running statistics updated once', async () => {
+    await useBackend('wasm');
+    const build = (recompute: number[]) => tinyTrainer(9, { recompute });
+    const plain = build([]);
+    const ck = build([2, 3, 4, 5, 6, 7]);
+    const batch = toyBatch(3, 32);
+    for (let step = 0; step < 2; step++) {
+      seedRandom(21 + step);
+      const a = await plain.trainer.step(batch, 0);
+      seedRandom(21 + step);
+      const b = await ck.trainer.step(batch, 0);
+      expect(Math.abs(b.loss - a.loss) / Math.abs(a.loss)).toBeLessThan(1e-5);
+    }
+    seedRandom(null);
+    // every weight, BatchNorm running statistics included
+    expect(worstRelativeDifference(plain.net, ck.net)).toBeLessThan(1e-5);
+    await expectNoTensorGrowth(async () => {
+      await ck.trainer.step(batch, 0);
+    }, 2);
+    expect(() => new WsFcnTrainer(ck.net, { optimizer: { kind: 'sgd', lr: 1 }, recompute: [8] })).toThrow(
+      /backbone stages are 2…7/,
+    );
+    tf.dispose([batch.images, batch.raw, batch.labels]);
+    for (const x of [plain, ck]) {
+      x.trainer.dispose();
+      x.net.model.dispose();
+    }
+  }, 120_000);
 });

@@ -141,10 +141,31 @@ export async function readScalars(t: Record<string, tf.Tensor>): Promise<Record<
   return out;
 }
 
+/** Sizes of `parts` micro-batches of `n` images: as equal as possible, the larger ones first (7 in 3: 3, 2, 2). */
+export function microBatchSizes(n: number, parts: number): number[] {
+  const m = Math.max(1, Math.min(parts, n));
+  return Array.from({ length: m }, (_, j) => Math.floor(n / m) + (j < n % m ? 1 : 0));
+}
+
+/** Images [start, start + n) of a batch (tensors the caller disposes, or a tidy scope does). */
+export function sliceBatch(b: TrainBatch, start: number, n: number): TrainBatch {
+  const four = (t: tf.Tensor4D) => tf.slice(t, [start, 0, 0, 0], [n, -1, -1, -1]);
+  return {
+    images: four(b.images),
+    raw: four(b.raw),
+    labels: tf.slice(b.labels, [start, 0], [n, -1]),
+    ...(b.masks ? { masks: tf.slice(b.masks, [start, 0, 0], [n, -1, -1]) } : {}),
+    ...(b.hasMask ? { hasMask: b.hasMask.subarray(start, start + n) } : {}),
+  };
+}
+
 /** Trains a WS-FCN with the reference's parameter groups and losses, one batch at a time. */
 export class WsFcnTrainer {
   readonly optimizer: GroupedOptimizer;
   readonly loss: LossConfig;
+  /** Micro-batches per optimizer step (gradient accumulation). */
+  readonly accumulate: number;
+  private readonly training: boolean;
 
   constructor(
     readonly net: WsFcn,
@@ -153,6 +174,26 @@ export class WsFcnTrainer {
       weightDecay?: number;
       lrMults?: readonly number[];
       loss?: Partial<LossConfig>;
+      /**
+       * Split each batch into this many micro-batches, run them one after the other and apply one update from
+       * their summed gradients (`train.accumulate`): the memory of a micro-batch, the update of the whole batch.
+       * The losses are means over images, so each micro-batch's loss is weighted by its share of the images and
+       * the update equals the full batch's, but for the train-mode BatchNorms (SF2, the head: spec §1.5), which
+       * normalise each micro-batch by its own statistics — as the reference's multi-GPU training normalised each
+       * GPU's share, and PyTorch does without SyncBN — and update their running statistics once per micro-batch.
+       * Default 1.
+       */
+      accumulate?: number;
+      /**
+       * Backbone stages (2…7) whose units recompute their activations in the backward pass instead of keeping them
+       * (`train.recompute`, spec-neutral: the gradients are the same). Default none.
+       */
+      recompute?: readonly number[];
+      /**
+       * false: dropout and the stochastic gate off, every BatchNorm on its running statistics — a deterministic
+       * step (the gradient-accumulation test; fine-tuning with frozen statistics). Default true.
+       */
+      training?: boolean;
     },
   ) {
     this.loss = { ...WSFCN_LOSS_DEFAULTS, ...(opts.loss ?? {}) };
@@ -160,24 +201,55 @@ export class WsFcnTrainer {
       net.paramGroups({ lrMults: opts.lrMults, weightDecay: opts.weightDecay }),
       opts.optimizer,
     );
+    const a = opts.accumulate ?? 1;
+    if (!Number.isInteger(a) || a < 1)
+      throw new RangeError(`accumulate must be a whole number ≥ 1 (micro-batches per step), got ${a}`);
+    this.accumulate = a;
+    this.training = opts.training ?? true;
+    const stages = opts.recompute ?? [];
+    for (const st of stages)
+      if (!Number.isInteger(st) || st < 2 || st > 7)
+        throw new RangeError(`recompute: backbone stages are 2…7 (b2…b7), got ${st}`);
+    net.backbone.recomputeStages = new Set(stages);
   }
 
   /**
-   * One optimisation step. Keeps the live tensor count flat. Asynchronous because it reads the loss values with
-   * `data()`: webgpu in Node has no synchronous read-back.
+   * One optimisation step (one update, however many micro-batches). Keeps the live tensor count flat.
+   * Asynchronous because it reads the loss values with `data()`: webgpu in Node has no synchronous read-back.
    */
   async step(batch: TrainBatch, epoch: number): Promise<StepResult> {
-    const { loss, aux } = this.optimizer.minimize(() => {
-      const t = wsFcnLosses(this.net, batch, epoch, this.loss);
+    const n = batch.images.shape[0];
+    const parts = (b: TrainBatch, share: number) => {
+      const t = wsFcnLosses(this.net, b, epoch, this.loss, this.training);
       return {
         loss: t.loss,
         aux: {
-          clsLoss: t.clsLoss,
-          ...(t.maskLoss ? { maskLoss: t.maskLoss, gate: tf.mean(t.gate!) } : {}),
+          clsLoss: tf.mul(t.clsLoss, share),
+          ...(t.maskLoss ? { maskLoss: tf.mul(t.maskLoss, share), gate: tf.div(tf.sum(t.gate!), n) } : {}),
         } as tf.NamedTensorMap,
       };
-    });
-    const r = await readScalars({ loss, ...(aux as tf.NamedTensorMap) });
+    };
+    let loss: tf.Scalar;
+    let aux: tf.NamedTensorMap;
+    if (this.accumulate === 1 || n === 1) {
+      const r = this.optimizer.minimize(() => parts(batch, 1));
+      loss = r.loss;
+      aux = r.aux!;
+    } else {
+      const sizes = microBatchSizes(n, this.accumulate);
+      const starts = sizes.map((_, j) => sizes.slice(0, j).reduce((a, b) => a + b, 0));
+      const r = this.optimizer.minimizeAccumulated(
+        sizes.map((m) => m / n),
+        (j) => parts(sliceBatch(batch, starts[j]!, sizes[j]!), sizes[j]! / n),
+      );
+      loss = r.loss;
+      // the parts' weighted losses and gate counts add up to the batch's
+      const all = r.aux as tf.NamedTensorMap[];
+      aux = {};
+      for (const k of Object.keys(all[0]!)) aux[k] = tf.addN(all.map((a) => a[k]!));
+      tf.dispose(all);
+    }
+    const r = await readScalars({ loss, ...aux });
     return {
       loss: r['loss']!,
       clsLoss: r['clsLoss']!,

@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { BATCH_NORM_MODES, type BatchNormMode, batchNorm } from '../ops/batchNorm.js';
 import { conv2d } from '../ops/conv2d.js';
+import { recomputing } from '../training/recompute.js';
 import { fanIn, INIT_NAMES, type InitName, initialValue } from './initializers.js';
 
 /** tfjs-layers' constructor arguments (not exported by the package under a name). */
@@ -468,7 +469,11 @@ export abstract class WsssLayer<O extends object = object> extends tfl.layers.La
       },
       { mode: w.mode, training, relu },
     );
-    if (r.newMovingMean && r.newMovingVariance) {
+    // a checkpointed segment running again in the backward pass has updated them in its forward already
+    if (r.newMovingMean && r.newMovingVariance && recomputing()) {
+      r.newMovingMean.dispose();
+      r.newMovingVariance.dispose();
+    } else if (r.newMovingMean && r.newMovingVariance) {
       w.movingMean.write(r.newMovingMean);
       w.movingVariance.write(r.newMovingVariance);
       r.newMovingMean.dispose();

@@ -66,13 +66,55 @@ export function setUniformSource(source: UniformSource | null): void {
   uniformSource = source;
 }
 
+/** The draws of a recording or replay in progress ({@link recordUniformDraws}, {@link replayUniformDraws}). */
+let tape: { draws: tf.Tensor[]; replay: boolean; next: number } | null = null;
+
 /** Uniform [0, 1) values of `shape`: from {@link setUniformSource}'s source, else seeded or random draws. */
 export function uniformDraw(shape: number[], seed?: number): tf.Tensor {
+  if (tape?.replay) {
+    const u = tape.draws[tape.next++];
+    if (!u || !tf.util.arraysEqual(u.shape, shape))
+      throw new Error(
+        `replayUniformDraws: draw ${tape.next} has shape [${shape}], the recording ${u ? `[${u.shape}]` : 'has no such draw'}: the recomputation is not the recorded computation`,
+      );
+    return u.clone();
+  }
+  let u: tf.Tensor;
   if (uniformSource) {
-    const u = uniformSource(shape);
+    u = uniformSource(shape);
     if (!tf.util.arraysEqual(u.shape, shape))
       throw new Error(`setUniformSource: the source gave shape [${u.shape}] for a draw of shape [${shape}]`);
-    return u;
+  } else u = tf.randomUniform(shape, 0, 1, 'float32', seed ?? nextSeed());
+  if (tape) tape.draws.push(tf.keep(u.clone()));
+  return u;
+}
+
+/**
+ * Runs `fn`, keeping a copy of every uniform draw it makes (dropout masks, the gate's noise), for
+ * {@link replayUniformDraws}: activation recomputation must see the forward's random numbers again. The caller
+ * disposes the draws.
+ */
+export function recordUniformDraws<T>(fn: () => T): { result: T; draws: tf.Tensor[] } {
+  const outer = tape;
+  tape = { draws: [], replay: false, next: 0 };
+  const draws = tape.draws;
+  try {
+    return { result: fn(), draws };
+  } catch (e) {
+    tf.dispose(draws);
+    throw e;
+  } finally {
+    tape = outer;
   }
-  return tf.randomUniform(shape, 0, 1, 'float32', seed ?? nextSeed());
+}
+
+/** Runs `fn` with its uniform draws taken, in order, from `draws` (a recording of the same computation). */
+export function replayUniformDraws<T>(draws: readonly tf.Tensor[], fn: () => T): T {
+  const outer = tape;
+  tape = { draws: [...draws], replay: true, next: 0 };
+  try {
+    return fn();
+  } finally {
+    tape = outer;
+  }
 }

@@ -107,4 +107,71 @@ describe.each(TEST_BACKENDS)('GroupedOptimizer on %s', (backend) => {
     o3.dispose();
     expect(tf.memory().numTensors).toBe(before);
   });
+  it.each(['sgd', 'adam'] as const)(
+    'gradient accumulation (%s): parts of 3, 2 and 2 images weighted n_j/N give the full batch update',
+    async (kind) => {
+      // a small nonlinear model, mean-reduced over N = 7 samples: tanh(x·W + b), squared error
+      const x = tf.tensor2d(
+        Array.from({ length: 7 * 3 }, (_, i) => Math.sin(i * 1.7)),
+        [7, 3],
+      );
+      const y = tf.tensor2d(
+        Array.from({ length: 7 * 2 }, (_, i) => Math.cos(i * 0.9)),
+        [7, 2],
+      );
+      const make = () => {
+        const W = tf.variable(tf.tensor2d([0.3, -0.2, 0.5, 0.1, -0.4, 0.25], [3, 2]));
+        const b = tf.variable(tf.tensor1d([0.05, -0.1]));
+        const opt = new GroupedOptimizer(
+          [
+            { name: 'w', variables: [W], lrMult: 1, weightDecay: 5e-4 },
+            { name: 'b', variables: [b], lrMult: 2, weightDecay: 0 },
+          ],
+          kind === 'sgd' ? { kind, lr: 0.1, momentum: 0.9 } : { kind, lr: 0.01 },
+        );
+        const loss = (xs: tf.Tensor2D, ys: tf.Tensor2D) =>
+          tf.mean(tf.square(tf.sub(tf.tanh(tf.add(tf.matMul(xs, W), b)), ys))) as tf.Scalar;
+        return { W, b, opt, loss };
+      };
+      const full = make();
+      const acc = make();
+      const parts = [
+        [0, 3],
+        [3, 2],
+        [5, 2],
+      ] as const;
+      for (let step = 0; step < 3; step++) {
+        const lf = full.opt.minimize(() => ({ loss: full.loss(x, y) })).loss;
+        const la = acc.opt.minimizeAccumulated(
+          parts.map(([, n]) => n / 7),
+          (j) => {
+            const [start, n] = parts[j]!;
+            return {
+              loss: acc.loss(tf.slice(x, [start, 0], [n, 3]), tf.slice(y, [start, 0], [n, 2])),
+              aux: { n: tf.scalar(n) },
+            };
+          },
+        );
+        expectClose(la.loss, lf, { atol: 1e-6 });
+        expect(la.aux.map((a) => (a as { n: tf.Scalar }).n.dataSync()[0])).toEqual([3, 2, 2]);
+        tf.dispose([lf, la.loss, la.aux as tf.TensorContainer]);
+        expectClose(acc.W, full.W, { atol: 1e-6 });
+        expectClose(acc.b, full.b, { atol: 1e-6 });
+      }
+      expect(acc.opt.iterations).toBe(3);
+      // no tensor is left behind by an accumulated step
+      await expectNoTensorGrowth(() => {
+        const r = acc.opt.minimizeAccumulated([0.5, 0.5], (j) => ({
+          loss: acc.loss(tf.slice(x, [j * 3, 0], [3, 3]), tf.slice(y, [j * 3, 0], [3, 2])),
+        }));
+        tf.dispose(r.loss);
+      });
+      expect(() => acc.opt.minimizeAccumulated([], () => ({ loss: tf.scalar(0) }))).toThrow(
+        /weights must be finite numbers/,
+      );
+      tf.dispose([x, y, full.W, full.b, acc.W, acc.b]);
+      full.opt.dispose();
+      acc.opt.dispose();
+    },
+  );
 });

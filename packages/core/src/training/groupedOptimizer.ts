@@ -130,6 +130,59 @@ export class GroupedOptimizer {
     return { loss: value, aux };
   }
 
+  /**
+   * Gradient accumulation: one update from several parts of a batch computed one after the other, so that only
+   * one part's activations are alive at a time. Part j's loss is scaled by `weights[j]` and the gradients summed;
+   * with mean-reduced losses and weights n_j/N (n_j images of N) the update is the full batch's wherever the network
+   * has no batch statistics (a train-mode BatchNorm normalises each part by its own statistics, as PyTorch does
+   * without SyncBN). Returns the weighted sum of the parts' losses and each part's auxiliary tensors (the caller
+   * disposes them). The step count advances by one.
+   */
+  minimizeAccumulated<T extends tf.TensorContainer>(
+    weights: readonly number[],
+    loss: (part: number) => { loss: tf.Scalar; aux?: T },
+  ): { loss: tf.Scalar; aux: (T | undefined)[] } {
+    if (weights.length === 0 || weights.some((w) => !Number.isFinite(w)))
+      throw new Error(
+        `GroupedOptimizer.minimizeAccumulated: weights must be finite numbers, got [${weights}]`,
+      );
+    const vars = this.variables;
+    const aux: (T | undefined)[] = [];
+    let sum: tf.NamedTensorMap | null = null;
+    let total: tf.Scalar | null = null;
+    try {
+      for (let j = 0; j < weights.length; j++) {
+        const { value, grads } = tf.variableGrads(() => {
+          const r = loss(j);
+          aux.push(r.aux);
+          keepAll(r.aux);
+          return tf.mul(r.loss, weights[j]!) as tf.Scalar;
+        }, vars);
+        if (!sum) {
+          sum = grads;
+          total = value;
+          continue;
+        }
+        for (const [k, g] of Object.entries(grads)) {
+          const prev = sum[k];
+          sum[k] = prev ? tf.add(prev, g) : tf.clone(g);
+          tf.dispose([prev, g].filter((t): t is tf.Tensor => !!t));
+        }
+        const t = tf.add(total!, value) as tf.Scalar;
+        tf.dispose([total!, value]);
+        total = t;
+      }
+      this.applyGradients(sum!);
+    } catch (e) {
+      tf.dispose(aux as tf.TensorContainer);
+      if (total) total.dispose();
+      throw e;
+    } finally {
+      if (sum) tf.dispose(sum);
+    }
+    return { loss: total!, aux };
+  }
+
   /** Applies one update from gradients keyed by variable name (variables without a gradient are skipped). */
   applyGradients(grads: tf.NamedTensorMap): void {
     this.stepCount++;
