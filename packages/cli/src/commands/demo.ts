@@ -83,7 +83,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     title: `wsss demo${quick ? ' (quick)' : ''} — WS-FCN on the synthetic set`,
     notes: [
       `Trained from scratch on ${r.config.data.synthetic.train} synthetic images with image-level labels only; evaluated on ${r.config.data.synthetic.val} held-out images with exact masks (last checkpoint).`,
-      `Data generation + training took ${trainSeconds.toFixed(0)} s on ${r.backend}; budget ${DEMO_BUDGET_SECONDS} s, target mIoU ≥ ${DEMO_TARGET_MIOU * 100}% (full demo).`,
+      `Data generation + training took ${trainSeconds.toFixed(0)} s on ${r.backend}${quick ? '' : trainSeconds <= DEMO_BUDGET_SECONDS ? `, within the demo's ${DEMO_BUDGET_SECONDS} s budget` : `, OVER the demo's ${DEMO_BUDGET_SECONDS} s budget by ${(trainSeconds - DEMO_BUDGET_SECONDS).toFixed(0)} s`}; the mIoU target is ≥ ${DEMO_TARGET_MIOU * 100}% (full demo).`,
     ],
   });
   r.net.model.dispose();

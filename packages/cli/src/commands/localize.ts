@@ -31,7 +31,8 @@ import { openPseudoLabelSplit } from './pseudoLabels.js';
 
 /**
  * `checkpoint`: a FickleNet run folder or a classifier checkpoint; `split` default: the config's training split;
- * `overrides`: ficklenet.runs/thFg/thBg/aggregate/size, data.*, backend, threads.
+ * `overrides`: ficklenet.runs/thFg/thBg/background/saliencyThreshold/saliencyMaps/aggregate/size, data.*, backend,
+ * threads.
  */
 export interface LocalizeOptions extends SplitOutputOptions {
   /** Skip the heat-map PNGs. */
@@ -174,7 +175,7 @@ export async function writeLocalizeReport(
     classNames: r.classNames,
     metrics: [],
     sections: [
-      `<h2>Seeds</h2><p>${summary.images} images, ${summary.settings.runs} random selections each, maps at ${summary.settings.size}² → image size; θ_fg ${summary.settings.thFg}, θ_bg ${summary.settings.thBg}, ${esc(summary.settings.aggregate)} aggregation. ${
+      `<h2>Seeds</h2><p>${summary.images} images, ${summary.settings.runs} random selections each, maps at ${summary.settings.size}² → image size; θ_fg ${summary.settings.thFg}, background ${summary.settings.background === 'saliency' ? `where the saliency (${summary.settings.saliencyMaps ? esc(summary.settings.saliencyMaps) : 'MB+'}) is below ${summary.settings.saliencyThreshold}` : `where every map is below θ_bg ${summary.settings.thBg}`}, ${esc(summary.settings.aggregate)} aggregation. ${
         s
           ? `Against ground truth: precision <b>${pct(s.precision)}</b>, recall <b>${pct(s.recall)}</b>, foreground precision ${pct(s.fgPrecision)}, foreground recall ${pct(s.fgRecall)}.`
           : 'No ground truth in this split.'

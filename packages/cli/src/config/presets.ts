@@ -78,6 +78,9 @@ export const VOC_PRESET: WsssConfig = {
     aggregate: 'max',
     thFg: 0.5,
     thBg: 0.1,
+    background: 'saliency',
+    saliencyThreshold: 0.1,
+    saliencyMaps: null,
     lrMults: [1, 2, 10, 20],
     dsrgEpochs: 15, // 8000 iterations of batch 20 over train_aug's 10,582 images
     dsrgLr: 5e-4,

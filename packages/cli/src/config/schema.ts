@@ -162,6 +162,16 @@ export interface WsssConfig {
     thFg: number;
     /** θ_bg of the low-activation background seeds (a deviation, spec §5.3 item 4). [default] 0.1. */
     thBg: number;
+    /**
+     * Where background seeds come from: 'saliency' [default] — a saliency map below `saliencyThreshold`, as
+     * FickleNet and DSRG do (spec §5.3 item 4, §6.2), from `saliencyMaps` or else the training-free MB+ detector;
+     * 'low-activation' — every present class map below θ_bg.
+     */
+    background: 'saliency' | 'low-activation';
+    /** Background seeds where the saliency is below this. [default] 0.1. */
+    saliencyThreshold: number;
+    /** A folder of saliency maps, `<id>.png` per image (grayscale, 0–255, the image's size), or null: MB+. */
+    saliencyMaps: string | null;
     /** Learning-rate multipliers of the four groups of both stages (spec §6.1: 1/2/10/20). */
     lrMults: number[];
     /** Epochs of DSRG training. */
@@ -455,6 +465,22 @@ export const CONFIG_SCHEMA: Field = {
         aggregate: { kind: 'enum', values: ['max', 'mean'], doc: 'pixel-wise aggregation over selections' },
         thFg: { kind: 'number', min: 0, max: 1, doc: 'θ_fg: foreground seeds above this map value' },
         thBg: { kind: 'number', min: 0, max: 1, doc: 'θ_bg: background seeds where every map is below' },
+        background: {
+          kind: 'enum',
+          values: ['saliency', 'low-activation'],
+          doc: 'background seeds from a saliency map (MB+, or saliencyMaps) or where every class map is below θ_bg',
+        },
+        saliencyThreshold: {
+          kind: 'number',
+          min: 0,
+          max: 1,
+          doc: 'background seeds where the saliency is below this',
+        },
+        saliencyMaps: {
+          kind: 'string',
+          nullable: true,
+          doc: 'folder of saliency PNGs <id>.png (grayscale, the image size) instead of MB+, or null',
+        },
         lrMults: {
           kind: 'numbers',
           length: 4,

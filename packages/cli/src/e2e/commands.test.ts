@@ -382,6 +382,86 @@ describe('every wsss command, spawned', () => {
     expect(w.code).toBe(3);
   });
 
+  it('localize background seeds: MB+ saliency by default, --background low-activation, --saliency <folder> with its errors', async () => {
+    const { readIndexPng, writeImage } = await import('@wsss/datasets');
+    const loc = (out: string, ...extra: string[]) =>
+      runCli([
+        'localize',
+        '--checkpoint',
+        fickle,
+        '-o',
+        join(dir, out),
+        '--split',
+        'val',
+        '--runs',
+        '2',
+        '--json',
+        ...extra,
+      ]);
+    const seedsOf = async (out: string) => {
+      const files = readdirSync(join(dir, out, 'seeds')).sort();
+      return Promise.all(files.map((f) => readIndexPng(join(dir, out, 'seeds', f))));
+    };
+    const count = (masks: { data: Uint8Array }[], v: number) =>
+      masks.reduce((a, m) => a + m.data.filter((x) => x === v).length, 0);
+    const settings = (r: { events: Record<string, unknown>[] }) =>
+      r.events.find((e) => e['type'] === 'result')!['settings'] as Record<string, unknown>;
+    const sal = await loc('bg-sal');
+    expect(sal.code, sal.stderr).toBe(0);
+    expect(settings(sal)).toMatchObject({
+      background: 'saliency',
+      saliencyThreshold: 0.1,
+      saliencyMaps: null,
+    });
+    const low = await loc('bg-low', '--background', 'low-activation');
+    expect(low.code, low.stderr).toBe(0);
+    expect(settings(low)['background']).toBe('low-activation');
+    const [a, b] = [await seedsOf('bg-sal'), await seedsOf('bg-low')];
+    // the same foreground seeds (the maps and θ_fg decide them), other background seeds
+    for (const [i, m] of a.entries())
+      for (let k = 0; k < m.data.length; k++)
+        if (m.data[k]! > 0 && m.data[k]! < 255) expect(b[i]!.data[k]).toBe(m.data[k]);
+    expect(a.map((m) => Array.from(m.data))).not.toEqual(b.map((m) => Array.from(m.data)));
+    // your own maps: saliency 255 everywhere gives no background seed, 0 everywhere makes every other pixel one
+    const ids = readdirSync(join(dir, 'bg-sal', 'seeds')).map((f) => f.replace(/\.png$/, ''));
+    for (const [name, v] of [
+      ['sal-high', 255],
+      ['sal-low', 0],
+    ] as const) {
+      mkdirSync(join(dir, name), { recursive: true });
+      for (const [i, id] of ids.entries()) {
+        const { width, height } = a[i]!;
+        await writeImage(join(dir, name, `${id}.png`), {
+          width,
+          height,
+          data: new Uint8Array(width * height * 3).fill(v),
+        });
+      }
+    }
+    const high = await loc('bg-high', '--saliency', join(dir, 'sal-high'));
+    expect(high.code, high.stderr).toBe(0);
+    expect(settings(high)['saliencyMaps']).toBe(join(dir, 'sal-high'));
+    expect(count(await seedsOf('bg-high'), 0)).toBe(0);
+    const lowSal = await loc('bg-lowsal', '--saliency', join(dir, 'sal-low'));
+    expect(lowSal.code, lowSal.stderr).toBe(0);
+    expect(count(await seedsOf('bg-lowsal'), 255)).toBe(0);
+    expect(count(await seedsOf('bg-lowsal'), 0)).toBeGreaterThan(0);
+    // a missing map and a map of the wrong size name the file
+    const victim = join(dir, 'sal-low', `${ids[1]}.png`);
+    await writeImage(victim, { width: 5, height: 4, data: new Uint8Array(60) });
+    const small = await loc('bg-x', '--saliency', join(dir, 'sal-low'));
+    expect(small.code).toBe(3);
+    expect(small.stderr).toContain(`${victim}: the saliency map is 5×4, the image`);
+    const missing = await loc('bg-y', '--saliency', join(dir, 'nowhere'));
+    expect(missing.code).toBe(3);
+    expect(missing.stderr).toContain(`no saliency map for image ${ids[0]}`);
+    const bad = await loc('bg-z', '--background', 'sky');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain(
+      "ficklenet.background = \"sky\" is not allowed; expected one of 'saliency', 'low-activation'",
+    );
+  });
+
   it('export: tfjs + safetensors, --format, --float16', async () => {
     const out = join(dir, 'export');
     const r = await runCli(['export', '--checkpoint', run, '--output', out]);

@@ -23,6 +23,9 @@ export function localizeSettings(config: WsssConfig) {
     aggregate: f.aggregate,
     thFg: f.thFg,
     thBg: f.thBg,
+    background: f.background,
+    saliencyThreshold: f.saliencyThreshold,
+    saliencyMaps: f.saliencyMaps,
   };
 }
 

@@ -18,7 +18,7 @@ import {
   resizeBicubic,
   toUnitFloat,
 } from '@wsss/datasets';
-import { type LocalizeOptions, localize, seedsFromMaps } from '@wsss/ficklenet';
+import { type LocalizeOptions, localize, mbdSaliency, seedsFromMaps } from '@wsss/ficklenet';
 import type { FickleClassifierNet } from './model.js';
 
 export interface LocalizeImageOptions {
@@ -31,6 +31,16 @@ export interface LocalizeImageOptions {
   thFg: number;
   /** θ_bg of the low-activation background rule (a deviation, spec §5.3 item 4). [default] 0.1. */
   thBg: number;
+  /**
+   * Where background seeds come from (foreground seeds win either way): 'low-activation' [default] — every
+   * present class map below θ_bg (the deviation); 'saliency' — the paper's setting (spec §5.3 item 4, §6.2) with
+   * a training-free detector: MB+ saliency ({@link mbdSaliency}) of the image below `saliencyThreshold`.
+   */
+  background?: 'low-activation' | 'saliency';
+  /** Background seeds where the MB+ saliency is below this (with `background: 'saliency'`). [default] 0.1. */
+  saliencyThreshold?: number;
+  /** The image's saliency (H·W values in [0, 1]) from elsewhere, used instead of MB+ (with `background: 'saliency'`). */
+  saliencyMap?: Float32Array;
   /** Seed of the random selections of this image. */
   seed: number;
   /** Use these labels (1-based) instead of the record's (e.g. predicted ones). */
@@ -64,6 +74,14 @@ export async function localizeImage(
   o: LocalizeImageOptions,
 ): Promise<ImageLocalization> {
   const { width: W, height: H } = record.image;
+  const background = o.background ?? 'low-activation';
+  if (background !== 'low-activation' && background !== 'saliency')
+    throw new Error(`localizeImage: background must be 'low-activation' or 'saliency', got '${background}'`);
+  if (o.saliencyMap && o.saliencyMap.length !== W * H)
+    throw new Error(
+      `localizeImage: saliencyMap has ${o.saliencyMap.length} values, the image ${W}×${H} = ${W * H}`,
+    );
+  const salMap = background === 'saliency' ? (o.saliencyMap ?? mbdSaliency(record.image)) : null;
   const K = net.selection.options.numClasses;
   const labels = [...(o.labels ?? record.labels)];
   const classes = labels.map((c) => c - 1);
@@ -79,7 +97,18 @@ export async function localizeImage(
   r.seeds.dispose();
   const full = tf.tidy(() => resizeBilinear(r.maps, [H, W], { alignCorners: true }));
   r.maps.dispose();
-  const seedT = seedsFromMaps(full, [classes], { thFg: o.thFg, thBg: o.thBg });
+  // the saliency map at the image's own resolution, the resolution the seeds are made at
+  const saliency = salMap ? tf.tensor3d(salMap, [1, H, W]) : undefined;
+  let seedT: tf.Tensor3D;
+  try {
+    seedT = seedsFromMaps(full, [classes], {
+      thFg: o.thFg,
+      thBg: o.thBg,
+      ...(saliency ? { saliency, saliencyThreshold: o.saliencyThreshold ?? 0.1 } : {}),
+    });
+  } finally {
+    saliency?.dispose();
+  }
   const [maps, seedData] = await Promise.all([full.data() as Promise<Float32Array>, seedT.data()]);
   tf.dispose([full, seedT]);
   const seeds = new Uint8Array(H * W);

@@ -13,11 +13,13 @@ import {
   type IndexMask,
   type RandomAccessDataset,
   type RgbImage,
+  readImage,
   readIndexPng,
   vocColorMap,
   writeImage,
   writeIndexPng,
 } from '@wsss/datasets';
+import { InputError } from '../commands/errors.js';
 import type { Output } from '../run/output.js';
 import { type LocalizeImageOptions, localizeImage, SeedScore, type SeedScoreCounts } from './localizeSet.js';
 import type { FickleClassifierNet } from './model.js';
@@ -36,7 +38,10 @@ export interface LocalizeSplitSummary {
   /** Fraction of pixels seeded (background or foreground). */
   coverage: number;
   msPerImage: number;
-  settings: Omit<LocalizeImageOptions, 'seed' | 'labels'> & { seed: number };
+  settings: Omit<LocalizeImageOptions, 'seed' | 'labels' | 'saliencyMap'> & {
+    seed: number;
+    saliencyMaps?: string | null;
+  };
 }
 
 /** A class-index map as a picture: each pixel in its class's colour, unlabelled (255) black. */
@@ -76,7 +81,9 @@ export function heatMap(
   return { width: w, height: h, data: out };
 }
 
-export interface LocalizeSplitOptions extends Omit<LocalizeImageOptions, 'seed' | 'labels'> {
+export interface LocalizeSplitOptions extends Omit<LocalizeImageOptions, 'seed' | 'labels' | 'saliencyMap'> {
+  /** A folder of saliency maps, `<id>.png` per image (grayscale 0–255 at the image's size); else MB+. */
+  saliencyMaps?: string | null;
   net: FickleClassifierNet;
   ds: RandomAccessDataset;
   split: string;
@@ -170,6 +177,11 @@ export async function localizeRange(
       thFg: o.thFg,
       thBg: o.thBg,
       seed: o.seed + i,
+      ...(o.background ? { background: o.background } : {}),
+      ...(o.saliencyThreshold !== undefined ? { saliencyThreshold: o.saliencyThreshold } : {}),
+      ...(o.background === 'saliency' && o.saliencyMaps
+        ? { saliencyMap: await readSaliencyMap(o.saliencyMaps, rec.id, rec.image) }
+        : {}),
     });
     // the map first: the seeds file marks the image done for a resumed run
     const heat = o.maps !== false ? heatMap(r.maps, r.labels, K, rec.image.width, rec.image.height) : null;
@@ -184,7 +196,19 @@ export async function localizeRange(
 /** The summary of a split's localization from its ranges' partials; `wallMs` times the whole when nothing was kept. */
 export function localizeSummary(
   parts: readonly LocalizePartial[],
-  o: Pick<LocalizeSplitOptions, 'split' | 'size' | 'runs' | 'aggregate' | 'thFg' | 'thBg' | 'seed'>,
+  o: Pick<
+    LocalizeSplitOptions,
+    | 'split'
+    | 'size'
+    | 'runs'
+    | 'aggregate'
+    | 'thFg'
+    | 'thBg'
+    | 'seed'
+    | 'background'
+    | 'saliencyThreshold'
+    | 'saliencyMaps'
+  >,
   wallMs?: number,
 ): LocalizeSplitSummary {
   const score = new SeedScore();
@@ -208,8 +232,32 @@ export function localizeSummary(
       thFg: o.thFg,
       thBg: o.thBg,
       seed: o.seed,
+      background: o.background ?? 'low-activation',
+      ...(o.background === 'saliency'
+        ? { saliencyThreshold: o.saliencyThreshold ?? 0.1, saliencyMaps: o.saliencyMaps ?? null }
+        : {}),
     },
   };
+}
+
+/**
+ * A user's saliency map of one image: `<dir>/<id>.png`, grayscale (the first channel of anything else) 0–255 → [0, 1],
+ * at the image's size.
+ */
+export async function readSaliencyMap(dir: string, id: string, image: RgbImage): Promise<Float32Array> {
+  const file = join(dir, `${id}.png`);
+  if (!existsSync(file))
+    throw new InputError(
+      `${file}: no saliency map for image ${id} (ficklenet.saliencyMaps names a folder of <id>.png)`,
+    );
+  const m = await readImage(file);
+  if (m.width !== image.width || m.height !== image.height)
+    throw new InputError(
+      `${file}: the saliency map is ${m.width}×${m.height}, the image ${image.width}×${image.height}`,
+    );
+  const out = new Float32Array(m.width * m.height);
+  for (let i = 0; i < out.length; i++) out[i] = m.data[i * 3]! / 255;
+  return out;
 }
 
 /** Writes `<dir>/summary.json`, the marker that the split is complete. */
