@@ -166,4 +166,27 @@ describe.each(TEST_BACKENDS)('FickleNet localization on %s', (backend) => {
     expect(() => localize(model, x, [[2]])).toThrow(/labels must be class indices in \[0, 2\)/);
     expect(() => seedsFromMaps(maps, [])).toThrow(/labels must list 1 images/);
   });
+  it('fgQuantile: each present class seeds its own top fraction, above the floor; absent classes never', () => {
+    // one image, 1×10 maps of three classes: class 0 strong (0.5, 0.55, 0.7, 0.75, 0.9, then 0), class 1 weak
+    // (0, then 0.15, 0.18, 0.21, 0.24, 0.27), class 2 absent (0.99 everywhere, never seeded)
+    const K = 3;
+    const m = new Float32Array(10 * K);
+    for (let i = 0; i < 10; i++) {
+      m[i * K] = i < 5 ? 0.5 + 0.1 * i - 0.05 * (i % 2) : 0;
+      m[i * K + 1] = i >= 5 ? 0.03 * (i - 5) + 0.15 : 0;
+      m[i * K + 2] = 0.99;
+    }
+    const maps = tf.tensor4d(m, [1, 1, 10, K]);
+    const seeds = (o: Parameters<typeof seedsFromMaps>[2]) =>
+      Array.from(seedsFromMaps(maps, [[0, 1]], { thBg: 0.01, ...o }).dataSync());
+    // fixed θ_fg 0.5: only class 0's pixels above 0.5; the weak class gets none
+    expect(seeds({})).toEqual([255, 1, 1, 1, 1, 255, 255, 255, 255, 255]);
+    // q 0.2 of 10 pixels: each class's values above its 8th smallest: class 0's above 0.7 → 0.75, 0.9;
+    // class 1's above 0.21 → 0.24, 0.27, both above the floor 0.5·0.2 = 0.1
+    expect(seeds({ fgQuantile: 0.2 })).toEqual([255, 255, 255, 1, 1, 255, 255, 255, 2, 2]);
+    // a higher floor drops the weak class
+    expect(seeds({ fgQuantile: 0.2, fgFloor: 0.6 })).toEqual([255, 255, 255, 1, 1, 255, 255, 255, 255, 255]);
+    expect(() => seeds({ fgQuantile: 1.5 })).toThrow(/fgQuantile must be in \(0, 1\], got 1.5/);
+    maps.dispose();
+  });
 });

@@ -42,6 +42,15 @@ export interface SeedOptions {
   /** θ_fg: foreground seeds where the aggregated map exceeds this (higher map wins). [default] 0.5 (spec §5.3). */
   thFg?: number;
   /**
+   * Adaptive foreground thresholds instead of the fixed θ_fg: per image and present class, a pixel whose highest
+   * class is c is a foreground seed when c's map there is among the top `fgQuantile` of c's map over the image
+   * (above its (1 − q)-quantile) and above θ_fg·`fgFloor`. Seeds then follow each object's own response, however
+   * strong (the top-20 % rule of DSRG's CAM seeds). [default] unset: the fixed θ_fg (spec §5.3).
+   */
+  fgQuantile?: number;
+  /** With `fgQuantile`: a floor, as a fraction of θ_fg, below which no pixel is a foreground seed. [default] 0.2. */
+  fgFloor?: number;
+  /**
    * θ_bg of the low-activation background rule — a DEVIATION from the paper, used only without `saliency`:
    * background where every present class map is below this. [default] 0.1 (spec §5.3 item 4).
    */
@@ -330,10 +339,25 @@ export function seedsFromMaps(
     sal = Float32Array.from(t.dataSync());
     if (t !== sm) t.dispose();
   }
+  const q = opts.fgQuantile;
+  if (q !== undefined && !(q > 0 && q <= 1))
+    throw new Error(`seedsFromMaps: fgQuantile must be in (0, 1], got ${q}`);
+  const floor = thFg * (opts.fgFloor ?? 0.2);
   const m = maps.dataSync();
   const out = new Int32Array(N * h * w);
+  const column = q !== undefined ? new Float32Array(h * w) : null;
+  const classTh = new Float32Array(K).fill(thFg);
   for (let n = 0; n < N; n++) {
     const classes = labels[n]!;
+    if (column) {
+      // each present class's own threshold: its map's (1 − q)-quantile over the image, not below the floor
+      for (const c of classes) {
+        for (let i = 0; i < h * w; i++) column[i] = m[(n * h * w + i) * K + c]!;
+        column.sort();
+        const k = Math.min(h * w - 1, Math.max(0, Math.ceil((1 - q!) * h * w) - 1));
+        classTh[c] = Math.max(floor, column[k]!);
+      }
+    }
     for (let i = 0; i < h * w; i++) {
       const p = n * h * w + i;
       let best = -1;
@@ -345,7 +369,7 @@ export function seedsFromMaps(
           best = c;
         }
       }
-      if (best >= 0 && bv > thFg) out[p] = best + 1;
+      if (best >= 0 && bv > classTh[best]!) out[p] = best + 1;
       else if (sal ? sal[p]! < salThr : bv < thBg) out[p] = 0;
       else out[p] = UNLABELLED;
     }

@@ -78,6 +78,7 @@ export const VOC_PRESET: WsssConfig = {
     aggregate: 'max',
     thFg: 0.5,
     thBg: 0.1,
+    fgQuantile: 0,
     background: 'saliency',
     saliencyThreshold: 0.1,
     saliencyMaps: null,

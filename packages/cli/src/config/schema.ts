@@ -163,6 +163,11 @@ export interface WsssConfig {
     /** θ_bg of the low-activation background seeds (a deviation, spec §5.3 item 4). [default] 0.1. */
     thBg: number;
     /**
+     * Adaptive foreground seeds: per image and present class, the top `fgQuantile` of the class's map (above θ_fg/5);
+     * 0 [default]: the fixed θ_fg (spec §5.3).
+     */
+    fgQuantile: number;
+    /**
      * Where background seeds come from: 'saliency' [default] — a saliency map below `saliencyThreshold`, as
      * FickleNet and DSRG do (spec §5.3 item 4, §6.2), from `saliencyMaps` or else the training-free MB+ detector;
      * 'low-activation' — every present class map below θ_bg.
@@ -465,6 +470,12 @@ export const CONFIG_SCHEMA: Field = {
         aggregate: { kind: 'enum', values: ['max', 'mean'], doc: 'pixel-wise aggregation over selections' },
         thFg: { kind: 'number', min: 0, max: 1, doc: 'θ_fg: foreground seeds above this map value' },
         thBg: { kind: 'number', min: 0, max: 1, doc: 'θ_bg: background seeds where every map is below' },
+        fgQuantile: {
+          kind: 'number',
+          min: 0,
+          max: 1,
+          doc: "adaptive foreground seeds: the top fraction of each present class's map per image (0: the fixed θ_fg)",
+        },
         background: {
           kind: 'enum',
           values: ['saliency', 'low-activation'],

@@ -23,6 +23,7 @@ export function localizeSettings(config: WsssConfig) {
     aggregate: f.aggregate,
     thFg: f.thFg,
     thBg: f.thBg,
+    fgQuantile: f.fgQuantile,
     background: f.background,
     saliencyThreshold: f.saliencyThreshold,
     saliencyMaps: f.saliencyMaps,

@@ -31,6 +31,8 @@ export interface LocalizeImageOptions {
   thFg: number;
   /** θ_bg of the low-activation background rule (a deviation, spec §5.3 item 4). [default] 0.1. */
   thBg: number;
+  /** Adaptive foreground seeds: the top fraction of each present class's map (0 or unset: the fixed θ_fg). */
+  fgQuantile?: number;
   /**
    * Where background seeds come from (foreground seeds win either way): 'low-activation' [default] — every
    * present class map below θ_bg (the deviation); 'saliency' — the paper's setting (spec §5.3 item 4, §6.2) with
@@ -104,6 +106,7 @@ export async function localizeImage(
     seedT = seedsFromMaps(full, [classes], {
       thFg: o.thFg,
       thBg: o.thBg,
+      ...(o.fgQuantile ? { fgQuantile: o.fgQuantile } : {}),
       ...(saliency ? { saliency, saliencyThreshold: o.saliencyThreshold ?? 0.1 } : {}),
     });
   } finally {

@@ -176,6 +176,7 @@ export async function localizeRange(
       aggregate: o.aggregate,
       thFg: o.thFg,
       thBg: o.thBg,
+      ...(o.fgQuantile ? { fgQuantile: o.fgQuantile } : {}),
       seed: o.seed + i,
       ...(o.background ? { background: o.background } : {}),
       ...(o.saliencyThreshold !== undefined ? { saliencyThreshold: o.saliencyThreshold } : {}),
@@ -204,6 +205,7 @@ export function localizeSummary(
     | 'aggregate'
     | 'thFg'
     | 'thBg'
+    | 'fgQuantile'
     | 'seed'
     | 'background'
     | 'saliencyThreshold'
@@ -231,6 +233,7 @@ export function localizeSummary(
       aggregate: o.aggregate,
       thFg: o.thFg,
       thBg: o.thBg,
+      ...(o.fgQuantile ? { fgQuantile: o.fgQuantile } : {}),
       seed: o.seed,
       background: o.background ?? 'low-activation',
       ...(o.background === 'saliency'
