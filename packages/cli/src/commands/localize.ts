@@ -22,9 +22,10 @@ import { buildClassifier, localizeSettings } from '../ficklenet/build.js';
 import { type LocalizeSplitSummary, localizeSplit, MAPS_DIR, SEEDS_DIR } from '../ficklenet/localizeSplit.js';
 import type { FickleClassifierNet } from '../ficklenet/model.js';
 import { CLASSIFIER_CHECKPOINT } from '../ficklenet/pipeline.js';
+import { seedSection } from '../ficklenet/seedReport.js';
 import { applyCheckpointWeights } from '../run/checkpoint.js';
 import { firstRecords } from '../run/evaluate.js';
-import { esc, pct, type ReportSample, renderReport } from '../run/report.js';
+import { type ReportSample, renderReport } from '../run/report.js';
 import { openCheckpointFile, type SplitOutputOptions, startBackend } from './common.js';
 import { InputError } from './errors.js';
 import { openPseudoLabelSplit } from './pseudoLabels.js';
@@ -165,7 +166,6 @@ export async function writeLocalizeReport(
   },
 ): Promise<string> {
   const { summary, split, config } = r;
-  const s = summary.scores;
   const html = await renderReport({
     title: `wsss localize — FickleNet seeds of ${split}`,
     runDir: dir,
@@ -174,13 +174,7 @@ export async function writeLocalizeReport(
     config,
     classNames: r.classNames,
     metrics: [],
-    sections: [
-      `<h2>Seeds</h2><p>${summary.images} images, ${summary.settings.runs} random selections each, maps at ${summary.settings.size}² → image size; θ_fg ${summary.settings.thFg}, background ${summary.settings.background === 'saliency' ? `where the saliency (${summary.settings.saliencyMaps ? esc(summary.settings.saliencyMaps) : 'MB+'}) is below ${summary.settings.saliencyThreshold}` : `where every map is below θ_bg ${summary.settings.thBg}`}, ${esc(summary.settings.aggregate)} aggregation. ${
-        s
-          ? `Against ground truth: precision <b>${pct(s.precision)}</b>, recall <b>${pct(s.recall)}</b>, foreground precision ${pct(s.fgPrecision)}, foreground recall ${pct(s.fgRecall)}.`
-          : 'No ground truth in this split.'
-      } ${pct(summary.coverage)} of pixels seeded; ${summary.msPerImage.toFixed(0)} ms per image.</p>`,
-    ],
+    sections: [seedSection(summary, r.classNames, { title: 'Seeds' })],
     samples: r.samples,
     sampleColumns: [
       { title: 'ground truth' },

@@ -144,8 +144,20 @@ const SEED_SCORE_KEYS = [
   'images',
 ] as const;
 
-/** {@link SeedScore}'s counts. */
-export type SeedScoreCounts = Record<(typeof SEED_SCORE_KEYS)[number], number>;
+/** {@link SeedScore}'s counts; `perClass` by label (0 = background): seeded, correct and labelled pixels. */
+export type SeedScoreCounts = Record<(typeof SEED_SCORE_KEYS)[number], number> & {
+  perClass?: { seeded: number[]; correct: number[]; labelled: number[] };
+};
+
+/** Seed precision and recall of one label (0 = background). */
+export interface ClassSeedScore {
+  label: number;
+  precision: number;
+  recall: number;
+  /** Pixels seeded with the label, and ground-truth pixels of it. */
+  seeded: number;
+  labelled: number;
+}
 
 /** Seed precision/recall against ground truth, accumulated over images (ignored ground truth skipped). */
 export class SeedScore {
@@ -158,6 +170,14 @@ export class SeedScore {
   fgCorrect = 0;
   fgLabelled = 0;
   images = 0;
+  /** By label: pixels seeded with it (where ground truth exists), those correct, and its ground-truth pixels. */
+  private readonly byLabel = { seeded: [] as number[], correct: [] as number[], labelled: [] as number[] };
+
+  private bump(which: 'seeded' | 'correct' | 'labelled', label: number, by = 1): void {
+    const a = this.byLabel[which];
+    while (a.length <= label) a.push(0);
+    a[label]! += by;
+  }
 
   add(seeds: IndexMask, gt: IndexMask): void {
     if (seeds.width !== gt.width || seeds.height !== gt.height)
@@ -170,13 +190,16 @@ export class SeedScore {
       const t = g[i]!;
       if (t === IGNORE_INDEX) continue;
       this.labelled++;
+      this.bump('labelled', t);
       if (t !== 0) this.fgLabelled++;
       const v = s[i]!;
       if (v === IGNORE_INDEX) continue;
       this.seeded++;
+      this.bump('seeded', v);
       if (v !== 0) this.fgSeeded++;
       if (v === t) {
         this.correct++;
+        this.bump('correct', v);
         if (v !== 0) this.fgCorrect++;
       }
     }
@@ -186,18 +209,32 @@ export class SeedScore {
   /** The counts, as plain data (what a scale-out shard returns). */
   counts(): SeedScoreCounts {
     const { seeded, correct, labelled, fgSeeded, fgCorrect, fgLabelled, images } = this;
-    return { seeded, correct, labelled, fgSeeded, fgCorrect, fgLabelled, images };
+    const b = this.byLabel;
+    return {
+      seeded,
+      correct,
+      labelled,
+      fgSeeded,
+      fgCorrect,
+      fgLabelled,
+      images,
+      perClass: { seeded: [...b.seeded], correct: [...b.correct], labelled: [...b.labelled] },
+    };
   }
 
   /** Adds another score's counts (images scored elsewhere: a shard, an earlier run). */
   merge(c: SeedScoreCounts): this {
     for (const k of SEED_SCORE_KEYS) this[k] += c[k];
+    if (c.perClass)
+      for (const which of ['seeded', 'correct', 'labelled'] as const)
+        for (const [label, n] of c.perClass[which].entries()) this.bump(which, label, n);
     return this;
   }
 
   /**
    * precision = correct seeds / seeded pixels; recall = correct seeds / labelled pixels; coverage = seeded /
-   * labelled; the same for foreground seeds against foreground ground truth.
+   * labelled; the same for foreground seeds against foreground ground truth, and for each label that is seeded or
+   * in the ground truth.
    */
   summary(): {
     images: number;
@@ -206,8 +243,26 @@ export class SeedScore {
     coverage: number;
     fgPrecision: number;
     fgRecall: number;
+    perClass: ClassSeedScore[];
   } {
     const d = (a: number, b: number) => (b > 0 ? a / b : Number.NaN);
+    const b = this.byLabel;
+    const perClass: ClassSeedScore[] = [];
+    for (let label = 0; label < Math.max(b.seeded.length, b.labelled.length); label++) {
+      const [seeded, labelled, correct] = [
+        b.seeded[label] ?? 0,
+        b.labelled[label] ?? 0,
+        b.correct[label] ?? 0,
+      ];
+      if (seeded || labelled)
+        perClass.push({
+          label,
+          precision: d(correct, seeded),
+          recall: d(correct, labelled),
+          seeded,
+          labelled,
+        });
+    }
     return {
       images: this.images,
       precision: d(this.correct, this.seeded),
@@ -215,6 +270,7 @@ export class SeedScore {
       coverage: d(this.seeded, this.labelled),
       fgPrecision: d(this.fgCorrect, this.fgSeeded),
       fgRecall: d(this.fgCorrect, this.fgLabelled),
+      perClass,
     };
   }
 }

@@ -71,6 +71,19 @@ describe('seed scoring and the DSRG seed grid', () => {
     // foreground: seeded fg 1 and 2 (2), correct fg 1 (1); fg labelled 3
     expect(r.fgPrecision).toBeCloseTo(1 / 2, 12);
     expect(r.fgRecall).toBeCloseTo(1 / 3, 12);
+    // per label: 0 seeded 1 (correct 1) of 2; 1 seeded 2 (the 255-gt pixel does not count: 1, correct 1) of 2;
+    // 2 seeded 1 (wrong) of 1
+    expect(r.perClass).toEqual([
+      { label: 0, precision: 1, recall: 1 / 2, seeded: 1, labelled: 2 },
+      { label: 1, precision: 1, recall: 1 / 2, seeded: 1, labelled: 2 },
+      { label: 2, precision: 0, recall: 0, seeded: 1, labelled: 1 },
+    ]);
+    // counts merged into another score (a scale-out shard's) give the sums
+    const twice = new SeedScore().merge(s.counts()).merge(s.counts()).summary();
+    expect(twice.perClass).toEqual(
+      r.perClass.map((c) => ({ ...c, seeded: 2 * c.seeded, labelled: 2 * c.labelled })),
+    );
+    expect(twice.precision).toBeCloseTo(r.precision, 12);
     expect(() =>
       s.add(
         { width: 2, height: 1, data: new Uint8Array(2) },

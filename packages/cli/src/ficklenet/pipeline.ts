@@ -53,7 +53,7 @@ import {
 } from '../run/checkpoint.js';
 import { metricsOf, resizeTransform, type SegMetrics } from '../run/evaluate.js';
 import type { Output } from '../run/output.js';
-import { esc, pct, type ReportSample, renderReport } from '../run/report.js';
+import { pct, type ReportSample, renderReport } from '../run/report.js';
 import { MetricsLog, readMetrics, writeRunConfig } from '../run/runDir.js';
 import { type RunFolder, type RunFolderMode, withRunFolder } from '../run/runFolder.js';
 import { type EpochStats, runEpochs, type StepNumbers } from '../train/epochs.js';
@@ -67,6 +67,7 @@ import {
   withSeedMasks,
 } from './localizeSplit.js';
 import { copyBackbone, type DsrgNet, type TrainableNet } from './model.js';
+import { seedSection } from './seedReport.js';
 import { DsrgTrainer, FickleClassifierTrainer } from './steps.js';
 
 export const CLASSIFIER_CHECKPOINT = 'classifier.safetensors';
@@ -621,11 +622,10 @@ async function writeFickleReport(
 ): Promise<string> {
   const s = r.seeds;
   const seedHtml = s
-    ? `<h2>Localization seeds (${s.images} training images, ${s.settings.runs} selections each)</h2><p>${
-        s.scores
-          ? `precision <b>${pct(s.scores.precision)}</b>, recall <b>${pct(s.scores.recall)}</b> (foreground: ${pct(s.scores.fgPrecision)} / ${pct(s.scores.fgRecall)}); `
-          : ''
-      }${pct(s.coverage)} of pixels seeded; ${s.msPerImage.toFixed(0)} ms per image. θ_fg ${s.settings.thFg}, θ_bg ${s.settings.thBg} (low-activation background rule), ${esc(s.settings.aggregate)} over selections.</p>`
+    ? seedSection(s, r.classNames, {
+        title: `Localization seeds (${s.images} training images)`,
+        ...(r.evaluation ? { iou: r.evaluation.iou } : {}),
+      })
     : '';
   const html = await renderReport({
     title: `wsss train — FickleNet + DSRG on ${r.config.data.dataset}`,
