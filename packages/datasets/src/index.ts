@@ -44,6 +44,7 @@ export { convertSbdToPng, readSbdClsMat } from './sbd/sbd.js';
 export {
   type GenerateSyntheticOptions,
   generateSyntheticSet,
+  type SyntheticGenerator,
   type SyntheticSetSummary,
 } from './synthetic/generate.js';
 export {
@@ -54,6 +55,13 @@ export {
   type SyntheticSample,
 } from './synthetic/render.js';
 export { mixSeed, Rng } from './synthetic/rng.js';
+export {
+  renderSceneSample,
+  SCENE_CLASS_IDS,
+  SCENE_CLASS_NAMES,
+  SCENE_MAX_CLASSES,
+  type SceneRenderOptions,
+} from './synthetic/scenes.js';
 export {
   type AugmentedSample,
   type AugmentOptions,

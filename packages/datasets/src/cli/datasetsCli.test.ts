@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -78,6 +78,40 @@ describe('wsss-datasets', () => {
     ).toBe(2);
     expect(msgs[0]).toMatch(/^wsss-datasets: --layout must be 'voc' or 'folder', got 'coco'/);
     expect(msgs[0]).toContain('--layout voc|folder');
+    expect(existsSync(`${out}2`)).toBe(false);
+    rmSync(base, { recursive: true, force: true });
+  });
+
+  it('synthetic --generator scenes writes VOC class names; an unknown generator or too many classes exits 2', async () => {
+    const base = mkdtempSync(join(tmpdir(), 'synth-cli-'));
+    const out = join(base, 'scenes');
+    const lines: string[] = [];
+    expect(
+      await runDatasetsCli(
+        ['synthetic', '--generator', 'scenes', '--out', out, '--count', '4', '--size', '32'],
+        (s) => lines.push(s),
+      ),
+    ).toBe(0);
+    expect(lines.join('\n')).toMatch(
+      /wrote 4 images to .*scenes \(train 4, val 0, trainval 4\) with the 'scenes' generator in/,
+    );
+    const meta = JSON.parse(readFileSync(join(out, 'classes.json'), 'utf8'));
+    expect(meta.classes).toHaveLength(21);
+    expect(meta.classes[15]).toBe('person');
+    expect(meta.generator).toMatchObject({ generator: 'scenes', numClasses: 6 });
+    const msgs: string[] = [];
+    expect(
+      await runDatasetsCli(['synthetic', '--generator', 'blobs', '--out', `${out}2`], (s) => msgs.push(s)),
+    ).toBe(2);
+    expect(msgs[0]).toMatch(/^wsss-datasets: --generator must be 'shapes' or 'scenes', got 'blobs'/);
+    expect(msgs[0]).toContain('--generator shapes|scenes');
+    expect(
+      await runDatasetsCli(
+        ['synthetic', '--generator', 'scenes', '--classes', '7', '--out', `${out}2`],
+        (s) => msgs.push(s),
+      ),
+    ).toBe(2);
+    expect(msgs[1]).toMatch(/^wsss-datasets: --classes must be at most 6 for --generator scenes, got 7/);
     expect(existsSync(`${out}2`)).toBe(false);
     rmSync(base, { recursive: true, force: true });
   });

@@ -13,9 +13,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImageFolderDataset } from '../folder/imageFolder.js';
 import { readClassNames } from '../folder/labelsFile.js';
 import { DataLoader } from '../loader/loader.js';
+import { VOC_CLASSES } from '../voc/classes.js';
 import { VocDataset } from '../voc/vocDataset.js';
 import { generateSyntheticSet } from './generate.js';
 import { renderSyntheticSample, SYNTHETIC_CLASSES } from './render.js';
+import { renderSceneSample, SCENE_CLASS_IDS } from './scenes.js';
 
 let dir: string;
 beforeAll(() => {
@@ -184,5 +186,106 @@ describe('generateSyntheticSet', () => {
     expect(existsSync(dead)).toBe(false);
     expect(existsSync(live)).toBe(true);
     expect(existsSync(join(root, 'classes.json'))).toBe(true);
+  });
+
+  it("defaults to the 'shapes' generator, whose classes.json does not name a generator kind", async () => {
+    const root = join(dir, 'default');
+    const sum = await generateSyntheticSet({ root, count: 2, seed: 1, size: 32 });
+    expect(sum.generator).toBe('shapes');
+    const meta = JSON.parse(readFileSync(join(root, 'classes.json'), 'utf8'));
+    expect(meta.generator).toEqual({
+      name: '@wsss/datasets synthetic',
+      version: 1,
+      seed: 1,
+      count: 2,
+      size: 32,
+      numClasses: 5,
+    });
+  });
+
+  it("'scenes' writes a VOC-layout set with VOC ids and names that VocDataset reads back exactly", async () => {
+    const root = join(dir, 'scenes-voc');
+    const sum = await generateSyntheticSet({
+      root,
+      generator: 'scenes',
+      count: 8,
+      size: 48,
+      seed: 4,
+      imageFormat: 'png',
+      splits: { train: 6, val: 2 },
+    });
+    expect(sum.generator).toBe('scenes');
+    expect(sum.classNames).toEqual([...VOC_CLASSES]);
+    expect(sum.classCounts).toHaveLength(21);
+    sum.classCounts.forEach((n, c) => {
+      if (!SCENE_CLASS_IDS.includes(c)) expect(n).toBe(0);
+    });
+    expect(sum.classCounts.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(8);
+    const meta = JSON.parse(readFileSync(join(root, 'classes.json'), 'utf8'));
+    expect(meta.classes).toEqual([...VOC_CLASSES]);
+    expect(meta.generator).toMatchObject({ generator: 'scenes', seed: 4, count: 8, size: 48, numClasses: 6 });
+    const ds = await VocDataset.open({ root, split: 'trainval' });
+    expect(ds.numClasses).toBe(20);
+    expect([ds.classNames[1], ds.classNames[3], ds.classNames[7], ds.classNames[15]]).toEqual([
+      'aeroplane',
+      'bird',
+      'car',
+      'person',
+    ]);
+    for (let k = 0; k < ds.length; k++) {
+      const rec = await ds.read(k);
+      const ref = renderSceneSample(4, k, { size: 48 });
+      expect(Buffer.from(rec.mask!.data).equals(Buffer.from(ref.mask.data))).toBe(true);
+      expect(Buffer.from(rec.image.data).equals(Buffer.from(ref.image.data))).toBe(true);
+      expect(rec.labels).toEqual(ref.labels);
+      for (const c of rec.labels) expect(SCENE_CLASS_IDS).toContain(c);
+    }
+    expect(readdirSync(dir).filter((f) => f.startsWith('.scenes-voc.tmp-'))).toEqual([]);
+  });
+
+  it("'scenes' writes the folder layout with VOC class names, which ImageFolderDataset reads with masks", async () => {
+    const root = join(dir, 'scenes-folder');
+    await generateSyntheticSet({
+      root,
+      layout: 'folder',
+      generator: 'scenes',
+      numClasses: 3,
+      count: 6,
+      size: 40,
+      seed: 9,
+      imageFormat: 'png',
+    });
+    expect(await readClassNames(join(root, 'classes.txt'))).toEqual([...VOC_CLASSES]);
+    const csv = readFileSync(join(root, 'labels.csv'), 'utf8').trim().split('\n').slice(1);
+    for (const row of csv) {
+      for (const name of row.split(',')[1]!.split(';')) expect(['aeroplane', 'bird', 'car']).toContain(name);
+    }
+    const ds = await ImageFolderDataset.open({
+      root: join(root, 'images'),
+      labels: join(root, 'labels.csv'),
+      masks: join(root, 'masks'),
+      classNames: await readClassNames(join(root, 'classes.txt')),
+    });
+    expect(ds.numClasses).toBe(20);
+    for (let i = 0; i < ds.length; i++) {
+      const rec = await ds.read(i);
+      const ref = renderSceneSample(9, Number(rec.id.slice(6)), { size: 40, numClasses: 3 });
+      expect(rec.labels).toEqual(ref.labels);
+      expect(Buffer.from(rec.mask!.data).equals(Buffer.from(ref.mask.data))).toBe(true);
+    }
+  });
+
+  it("'scenes' rejects a bad generator name, distractors and numClasses over 6", async () => {
+    const root = join(dir, 'scenes-bad');
+    await expect(
+      generateSyntheticSet({ root, count: 2, seed: 1, generator: 'blobs' as 'shapes' }),
+    ).rejects.toThrow(`${root}: generator must be 'shapes' or 'scenes', got blobs`);
+    await expect(
+      generateSyntheticSet({ root, count: 2, seed: 1, generator: 'scenes', distractors: [0, 1] }),
+    ).rejects.toThrow("distractors apply to the 'shapes' generator only");
+    await expect(
+      generateSyntheticSet({ root, count: 2, seed: 1, generator: 'scenes', numClasses: 7 }),
+    ).rejects.toThrow('scenes: numClasses must be an integer in 1..6, got 7');
+    expect(existsSync(root)).toBe(false);
   });
 });

@@ -4,12 +4,29 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { DatasetError } from '../io/errors.js';
 import { encodeImage } from '../io/image.js';
 import { encodeIndexPng } from '../io/indexPng.js';
-import { vocColorMap } from '../voc/classes.js';
+import { VOC_CLASSES, vocColorMap } from '../voc/classes.js';
 import { CLASSES_FILE } from '../voc/vocDataset.js';
-import { renderSyntheticSample, SYNTHETIC_CLASSES, type SyntheticRenderOptions } from './render.js';
+import {
+  renderSyntheticSample,
+  SYNTHETIC_CLASSES,
+  type SyntheticRenderOptions,
+  type SyntheticSample,
+} from './render.js';
+import { renderSceneSample, SCENE_MAX_CLASSES } from './scenes.js';
+
+/** The synthetic generators: `'shapes'` (the demo's data) and `'scenes'` (held out, to check generalisation). */
+export type SyntheticGenerator = 'shapes' | 'scenes';
 
 /** Options of {@link generateSyntheticSet}. */
 export interface GenerateSyntheticOptions extends SyntheticRenderOptions {
+  /**
+   * Which generator (default `'shapes'`): `'shapes'` = {@link renderSyntheticSample} (8 textured geometric classes,
+   * ids 1..K, the demo's data); `'scenes'` = {@link renderSceneSample} (6 VOC classes with their VOC ids and names,
+   * `numClasses` 1..6, default 6; `distractors` does not apply), a second set that nothing is tuned on. With
+   * `'scenes'` the class names written are the 21 VOC names, so the set reads as VOC (20 classes + background) of
+   * which only the chosen ones occur.
+   */
+  generator?: SyntheticGenerator;
   /** Output folder (the root of either layout). Must not exist or be empty, unless `overwrite`. */
   root: string;
   /**
@@ -60,8 +77,10 @@ export interface SyntheticSetSummary {
   count: number;
   splits: Record<string, string[]>;
   classNames: string[];
-  /** Images per class (an image counts once per class it contains). */
+  /** Images per class (an image counts once per class it contains), indexed by class id. */
   classCounts: number[];
+  /** The generator that drew the set. */
+  generator: SyntheticGenerator;
   ms: number;
 }
 
@@ -88,7 +107,9 @@ function splitSizes(splits: Record<string, number>, count: number, root: string)
 }
 
 /**
- * Generates the synthetic WSSS set (the demo's data) in one of two layouts.
+ * Generates a synthetic WSSS set in one of two layouts: with `generator: 'shapes'` (default) the demo's data, with
+ * `generator: 'scenes'` the held-out second set of {@link renderSceneSample} (VOC class ids and names; its
+ * `classes.json` records `generator: 'scenes'`).
  *
  * `layout: 'voc'` (default), which {@link VocDataset} reads: `JPEGImages/<id>.jpg`, `SegmentationClass/<id>.png`
  * (palette PNG, VOC colour map), `ImageSets/Segmentation/<split>.txt` and `classes.json` (class names, image
@@ -111,7 +132,13 @@ export async function generateSyntheticSet(options: GenerateSyntheticOptions): P
   const root = resolve(options.root);
   const { count, seed } = options;
   const size = options.size ?? 128;
-  const numClasses = options.numClasses ?? 5;
+  const generator = options.generator ?? 'shapes';
+  if (generator !== 'shapes' && generator !== 'scenes')
+    throw new DatasetError(root, `generator must be 'shapes' or 'scenes', got ${String(generator)}`);
+  const scenes = generator === 'scenes';
+  const numClasses = options.numClasses ?? (scenes ? SCENE_MAX_CLASSES : 5);
+  if (scenes && options.distractors)
+    throw new DatasetError(root, "distractors apply to the 'shapes' generator only");
   const format = options.imageFormat ?? 'jpg';
   const concurrency = Math.max(1, options.concurrency ?? 8);
   const layout = options.layout ?? 'voc';
@@ -137,7 +164,9 @@ export async function generateSyntheticSet(options: GenerateSyntheticOptions): P
   const renderOpts: SyntheticRenderOptions = { size, numClasses };
   if (options.objects) renderOpts.objects = options.objects;
   if (options.distractors) renderOpts.distractors = options.distractors;
-  renderSyntheticSample(seed, 0, renderOpts);
+  const render = (i: number): SyntheticSample =>
+    scenes ? renderSceneSample(seed, i, renderOpts) : renderSyntheticSample(seed, i, renderOpts);
+  render(0);
 
   await mkdir(dirname(root), { recursive: true });
   await removeDeadTemps(root);
@@ -149,13 +178,14 @@ export async function generateSyntheticSet(options: GenerateSyntheticOptions): P
     const palette = vocColorMap();
     const digits = Math.max(6, String(count - 1).length);
     const ids = Array.from({ length: count }, (_, i) => `synth_${String(i).padStart(digits, '0')}`);
-    const classCounts = new Array<number>(numClasses + 1).fill(0);
+    const classNames = scenes ? [...VOC_CLASSES] : SYNTHETIC_CLASSES.slice(0, numClasses + 1);
+    const classCounts = new Array<number>(classNames.length).fill(0);
     const labels: number[][] = new Array(count);
     let next = 0;
     const worker = async () => {
       while (next < count) {
         const i = next++;
-        const s = renderSyntheticSample(seed, i, renderOpts);
+        const s = render(i);
         for (const c of s.labels) classCounts[c]!++;
         labels[i] = s.labels;
         const id = ids[i]!;
@@ -177,7 +207,6 @@ export async function generateSyntheticSet(options: GenerateSyntheticOptions): P
     for (const [name, list] of Object.entries(splits)) {
       await writeFile(join(tmp, dirs.splits, `${name}.txt`), list.map((id) => `${entry(id)}\n`).join(''));
     }
-    const classNames = SYNTHETIC_CLASSES.slice(0, numClasses + 1);
     if (layout === 'folder') {
       const rows = ids.map((id, i) => `${entry(id)},${labels[i]!.map((c) => classNames[c]).join(';')}\n`);
       await writeFile(join(tmp, 'labels.csv'), `image,labels\n${rows.join('')}`);
@@ -189,6 +218,7 @@ export async function generateSyntheticSet(options: GenerateSyntheticOptions): P
       generator: {
         name: '@wsss/datasets synthetic',
         version: 1,
+        ...(scenes ? { generator } : {}),
         seed,
         count,
         size,
@@ -204,7 +234,7 @@ export async function generateSyntheticSet(options: GenerateSyntheticOptions): P
       if (existsSync(root)) await rm(root, { recursive: true, force: true });
       await rename(tmp, root);
     }
-    return { root, count, splits, classNames, classCounts, ms: performance.now() - t0 };
+    return { root, count, splits, classNames, classCounts, generator, ms: performance.now() - t0 };
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
     throw err;
