@@ -1,4 +1,5 @@
 import type { IndexMask, RgbImage } from '../io/types.js';
+import { hsv } from './color.js';
 import { mixSeed, Rng } from './rng.js';
 
 /**
@@ -107,26 +108,6 @@ interface Item {
   period: number;
   phase: number;
   texture: number; // 0..7 class textures, 8 = gradient, 9 = flat
-}
-
-function hsv(h: number, s: number, v: number): [number, number, number] {
-  h = ((h % 1) + 1) % 1;
-  s = Math.min(1, Math.max(0, s));
-  v = Math.min(1, Math.max(0, v));
-  const i = Math.floor(h * 6);
-  const f = h * 6 - i;
-  const p = v * (1 - s);
-  const q = v * (1 - f * s);
-  const t = v * (1 - (1 - f) * s);
-  const m = [
-    [v, t, p],
-    [q, v, p],
-    [p, v, t],
-    [p, q, v],
-    [t, p, v],
-    [v, p, q],
-  ][i % 6]!;
-  return [m[0]! * 255, m[1]! * 255, m[2]! * 255];
 }
 
 /**

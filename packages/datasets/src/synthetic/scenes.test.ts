@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { labelsFromMask } from '../io/types.js';
 import { VOC_CLASSES } from '../voc/classes.js';
+import { maskEdgeCounts } from './color.js';
 import { renderSyntheticSample, SYNTHETIC_CLASSES } from './render.js';
 import { renderSceneSample, SCENE_CLASS_IDS, SCENE_CLASS_NAMES, SCENE_MAX_CLASSES } from './scenes.js';
 
@@ -35,23 +36,6 @@ function backgroundGradient(img: Uint8Array, mask: Uint8Array, s: number): numbe
     }
   }
   return g / n;
-}
-
-/** Fraction of horizontal mask boundaries (mask compared `shift` px to the right) that are image edges. */
-function boundaryEdgeFraction(img: Uint8Array, mask: Uint8Array, s: number, shift: number): [number, number] {
-  let n = 0;
-  let strong = 0;
-  for (let y = 0; y < s; y++) {
-    for (let x = 0; x + 1 < s; x++) {
-      const xs = x + shift;
-      if (xs < 0 || xs + 1 >= s || mask[y * s + xs] === mask[y * s + xs + 1]) continue;
-      n++;
-      let d = 0;
-      for (let c = 0; c < 3; c++) d += Math.abs(img[(y * s + x) * 3 + c]! - img[(y * s + x + 1) * 3 + c]!);
-      if (d > 20) strong++;
-    }
-  }
-  return [strong, n];
 }
 
 describe('renderSceneSample', () => {
@@ -151,8 +135,8 @@ describe('renderSceneSample', () => {
     let [b, m] = [0, 0];
     for (let i = 0; i < 20; i++) {
       const s = renderSceneSample(5, i);
-      const [a1, n1] = boundaryEdgeFraction(s.image.data, s.mask.data, 128, 0);
-      const [b1, m1] = boundaryEdgeFraction(s.image.data, s.mask.data, 128, 3);
+      const { onEdges: a1, boundaries: n1 } = maskEdgeCounts(s.image.data, s.mask.data, 128, 0, 20);
+      const { onEdges: b1, boundaries: m1 } = maskEdgeCounts(s.image.data, s.mask.data, 128, 3, 20);
       [a, n, b, m] = [a + a1, n + n1, b + b1, m + m1];
     }
     expect(a / n).toBeGreaterThan(0.75);

@@ -1,4 +1,5 @@
 import { VOC_CLASSES } from '../voc/classes.js';
+import { hsv } from './color.js';
 import type { SyntheticSample } from './render.js';
 import { mixSeed, Rng } from './rng.js';
 
@@ -344,26 +345,6 @@ function fromPalette(rng: Rng, p: number[]): Rgb {
   const [h, dh, s0, s1, v0, v1] = p as [number, number, number, number, number, number];
   const hue = dh >= 0.5 ? rng.next() : h + rng.uniform(-dh, dh);
   return hsv(hue, rng.uniform(s0, s1), rng.uniform(v0, v1));
-}
-
-function hsv(h: number, s: number, v: number): Rgb {
-  h = ((h % 1) + 1) % 1;
-  s = Math.min(1, Math.max(0, s));
-  v = Math.min(1, Math.max(0, v));
-  const i = Math.floor(h * 6);
-  const f = h * 6 - i;
-  const p = v * (1 - s);
-  const q = v * (1 - f * s);
-  const t = v * (1 - (1 - f) * s);
-  const m = [
-    [v, t, p],
-    [q, v, p],
-    [p, v, t],
-    [p, q, v],
-    [t, p, v],
-    [v, p, q],
-  ][i % 6]!;
-  return [m[0]! * 255, m[1]! * 255, m[2]! * 255];
 }
 
 // ---------------------------------------------------------------------------------------------- noise
