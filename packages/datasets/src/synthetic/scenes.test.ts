@@ -88,19 +88,19 @@ describe('renderSceneSample', () => {
     expect(Math.max(...many)).toBe(3);
   });
 
-  it('spreads object scales from about a tenth to over half of the image side, small ones more frequent', () => {
+  it('spreads object scales from about a quarter to the whole image side (VOC-like), smaller ones more frequent', () => {
     const ext = Array.from({ length: 300 }, (_, i) =>
       extent(renderSceneSample(1, i, { objects: [1, 1] }).mask.data, 128),
     ).sort((a, b) => a - b);
-    expect(ext[0]).toBeGreaterThan(0.04);
-    expect(ext[299]).toBeLessThan(0.85);
-    expect(ext[30]).toBeLessThan(0.15); // 10th percentile
-    expect(ext[150]).toBeGreaterThan(0.18); // median
-    expect(ext[150]).toBeLessThan(0.35);
-    expect(ext[270]).toBeGreaterThan(0.4); // 90th percentile
-    const small = ext.filter((e) => e < 0.2).length;
-    const large = ext.filter((e) => e > 0.4).length;
-    expect(small).toBeGreaterThan(large);
+    // the largest template extent is 30–90 % of the side; rotation and the image border shrink some
+    expect(ext[0]).toBeGreaterThan(0.2);
+    expect(ext[299]).toBeLessThanOrEqual(1);
+    expect(ext[30]).toBeLessThan(0.36); // 10th percentile
+    expect(ext[150]).toBeGreaterThan(0.42); // median
+    expect(ext[150]).toBeLessThan(0.6);
+    expect(ext[270]).toBeGreaterThan(0.68); // 90th percentile
+    const smaller = ext.filter((e) => e < 0.6).length;
+    expect(smaller).toBeGreaterThan(300 - smaller);
   });
 
   it('balances the classes: each of the 6 appears in at least 18 % of 300 images', () => {
@@ -143,7 +143,7 @@ describe('renderSceneSample', () => {
     expect(b / m).toBeLessThan(a / n - 0.3);
   });
 
-  it('differs from the shapes generator in its statistics (smaller objects, smoother backgrounds)', () => {
+  it('differs from the shapes generator in its statistics (fewer foreground pixels, smoother backgrounds)', () => {
     let [fgScenes, fgShapes, gScenes, gShapes] = [0, 0, 0, 0];
     for (let i = 0; i < 40; i++) {
       const s = renderSceneSample(2, i);
@@ -153,7 +153,7 @@ describe('renderSceneSample', () => {
       gScenes += backgroundGradient(s.image.data, s.mask.data, 128) / 40;
       gShapes += backgroundGradient(t.image.data, t.mask.data, 128) / 40;
     }
-    expect(fgScenes).toBeLessThan(0.6 * fgShapes);
+    expect(fgScenes).toBeLessThan(0.9 * fgShapes);
     expect(gScenes).toBeLessThan(0.7 * gShapes);
   });
 
