@@ -20,18 +20,9 @@ if [ -x "$CHROMIUM" ]; then
   exit 0
 fi
 
-SUDO=''
-if [ "$(id -u)" -ne 0 ]; then
-  if command -v sudo >/dev/null 2>&1; then SUDO='sudo'; else
-    echo "install-chromium: must run as root (or with sudo)" >&2
-    exit 1
-  fi
-fi
-
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "install-chromium: expects Debian (apt-get); found: $(grep -s '^PRETTY_NAME=' /etc/os-release || echo unknown)" >&2
-  exit 1
-fi
+# shellcheck source=scripts/apt-preflight.sh
+. "$(dirname "$0")/apt-preflight.sh"
+apt_preflight install-chromium
 
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq

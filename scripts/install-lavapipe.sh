@@ -12,13 +12,9 @@ set -euo pipefail
 MIN_MAJOR=25
 ICD_GLOB='/usr/share/vulkan/icd.d/lvp_icd*.json'
 
-SUDO=''
-if [ "$(id -u)" -ne 0 ]; then
-  if command -v sudo >/dev/null 2>&1; then SUDO='sudo'; else
-    echo "install-lavapipe: must run as root (or with sudo)" >&2
-    exit 1
-  fi
-fi
+# shellcheck source=scripts/apt-preflight.sh
+. "$(dirname "$0")/apt-preflight.sh"
+apt_preflight install-lavapipe
 
 installed_version() {
   dpkg-query -W -f='${db:Status-Status} ${Version}\n' mesa-vulkan-drivers 2>/dev/null |

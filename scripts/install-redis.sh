@@ -24,18 +24,9 @@ if [ -x "$SERVER" ]; then
   exit 0
 fi
 
-SUDO=''
-if [ "$(id -u)" -ne 0 ]; then
-  if command -v sudo >/dev/null 2>&1; then SUDO='sudo'; else
-    echo "install-redis: must run as root (or with sudo)" >&2
-    exit 1
-  fi
-fi
-
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "install-redis: expects Debian (apt-get); found: $(grep -s '^PRETTY_NAME=' /etc/os-release || echo unknown)" >&2
-  exit 1
-fi
+# shellcheck source=scripts/apt-preflight.sh
+. "$(dirname "$0")/apt-preflight.sh"
+apt_preflight install-redis
 
 # Refuse service starts while the package installs (its postinst would otherwise start redis-server on port 6379,
 # through systemd or, without systemd, its /etc/init.d script). An existing policy is set aside and put back; one
