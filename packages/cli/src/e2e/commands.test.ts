@@ -529,6 +529,22 @@ describe('every wsss command, spawned', () => {
     expect(r.code, r.stderr).toBe(0);
     const res = r.events.find((e) => e['type'] === 'result')!;
     expect(res['command']).toBe('bench');
+    // the step in micro-batches with recomputed stages, and the memory it left
+    const small = ['bench', '--size', '32', '--reps', '1', '--classes', '2', '--backend', 'wasm'];
+    const m = await runCli([...small, '--batch', '2', '--accumulate', '2', '--recompute', 'all', '--json']);
+    expect(m.code, m.stderr).toBe(0);
+    const mr = m.events.find((e) => e['type'] === 'result')!;
+    expect(mr).toMatchObject({ batch: 2, accumulate: 2, recompute: [2, 3, 4, 5, 6, 7] });
+    const mem = mr['memory'] as { backend: string; tensorBytes: number; wasmHeapBytes: number };
+    expect(mem.backend).toBe('wasm');
+    expect(mem.wasmHeapBytes).toBeGreaterThanOrEqual(mem.tensorBytes);
+    expect(mem.tensorBytes).toBeGreaterThan(0);
+    const human = await runCli([...small, '--batch', '2', '--accumulate', '2']);
+    expect(human.stdout).toContain('train step (batch 2 in 2 micro-batches');
+    expect(human.stdout).toMatch(/memory after the training steps: tensors \d+ MiB, wasm heap \d+ MiB/);
+    const bad = await runCli([...small, '--recompute', '8']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('train.recompute = [8] is not allowed');
   });
 
   it('demo --quick: trains, evaluates, reports; --out onto it is refused, --overwrite replaces it, --resume finishes it', async () => {
