@@ -8,7 +8,10 @@
 // (ours / torch) taken within about a second; the result is the median of those ratios with the medians of both
 // sides.
 //
-//   node bench/paired.mjs [--backend=wasm:2] [--pairs=15] [--warmup=2]
+// PyTorch runs at our thread count (wasm:2 → 2, wasm → 1) unless `--torch-threads=N` says otherwise; the JSON
+// records both (`threads`, `torchThreads`).
+//
+//   node bench/paired.mjs [--backend=wasm:2] [--torch-threads=N] [--pairs=15] [--warmup=2]
 // Prints one JSON object and writes it to bench/results/paired-<date>.json.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -21,10 +24,16 @@ const backend = args.backend ?? 'wasm:2';
 const pairs = Number(args.pairs ?? 15);
 const warmup = Number(args.warmup ?? 2);
 const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+const threads = Number(backend.split(':')[1] ?? 1);
+const torchThreads = Number(args['torch-threads'] ?? threads);
+if (!Number.isInteger(torchThreads) || torchThreads < 1) {
+  process.stderr.write(`[paired] --torch-threads=${args['torch-threads']}: expected a positive integer\n`);
+  process.exit(2);
+}
 
 /** A served step: `step()` resolves to the ms the side measured for one step. */
-function start(label, cmd, argv) {
-  const child = spawn(cmd, argv, { cwd: join(here, '..'), stdio: ['pipe', 'pipe', 'inherit'] });
+function start(label, cmd, argv, env = process.env) {
+  const child = spawn(cmd, argv, { cwd: join(here, '..'), env, stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   const next = async () => {
     for (;;) {
@@ -50,7 +59,10 @@ const ours = start('ours', process.execPath, [
   '--serve',
   `--backend=${backend}`,
 ]);
-const torch = start('torch', python, [join(here, 'torch', 'trainstep.py'), '--serve']);
+const torch = start('torch', python, [join(here, 'torch', 'trainstep.py'), '--serve'], {
+  ...process.env,
+  WSSS_TORCH_THREADS: String(torchThreads),
+});
 await Promise.all([ours.ready, torch.ready]);
 const rows = [];
 for (let i = 0; i < warmup + pairs; i++) {
@@ -72,6 +84,8 @@ const out = {
   machine: machine(),
   id: 'wsfcn-trainstep/demo-preset-96',
   impl: backend,
+  threads,
+  torchThreads,
   pairs,
   oursMs: r2(median(rows.map((r) => r.ours))),
   torchMs: r2(median(rows.map((r) => r.torch))),

@@ -3,19 +3,10 @@
 // inference-size one (256×256).
 // Paired with bench/torch/pamr.py.
 import { pamr } from '@wsss/pamr';
+import { seeded } from './_seeded.mjs';
 import { emit, initBackend, quick, tf, timeIt } from './_util.mjs';
 
 const backend = await initBackend();
-
-function seeded(n, seed) {
-  let s = seed >>> 0;
-  const v = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    v[i] = s / 4294967296;
-  }
-  return v;
-}
 
 const rows = [];
 const sizes = [

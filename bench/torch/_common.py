@@ -9,9 +9,18 @@ import torch
 QUICK = os.environ.get("WSSS_BENCH_QUICK") == "1"
 
 
+def threads():
+    """PyTorch's thread count: WSSS_TORCH_THREADS, which bench/run.mjs and bench/paired.mjs set equal to the wasm
+    backend's threads they pair it with (default 1 when a script is run by hand)."""
+    raw = os.environ.get("WSSS_TORCH_THREADS", "1")
+    if not raw.isdigit() or int(raw) < 1:
+        raise SystemExit(f"WSSS_TORCH_THREADS={raw!r}: expected a positive integer")
+    return int(raw)
+
+
 def setup():
-    """One thread, like the wasm backend; no autograd anomaly checks."""
-    torch.set_num_threads(1)
+    """PyTorch at `threads()` threads (equal to ours), seed 0; no autograd anomaly checks."""
+    torch.set_num_threads(threads())
     torch.manual_seed(0)
 
 

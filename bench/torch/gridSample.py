@@ -1,7 +1,7 @@
 """PyTorch reference timings for bench/cases/gridSample.mjs (run by bench/run.mjs with /usr/bin/python3).
 
 The WS-FCN AlignModule warp (spec §4.3): a (2,256,41,41) feature map sampled onto an 81x81 grid with
-bilinear, zero padding, align_corners=True. One thread, median of `reps` runs, one JSON array on stdout.
+bilinear, zero padding, align_corners=True. WSSS_TORCH_THREADS threads (equal to ours), median of `reps` runs, one JSON array on stdout.
 """
 import json
 import os
@@ -10,7 +10,9 @@ import time
 import torch
 import torch.nn.functional as F
 
-torch.set_num_threads(1)
+from _common import threads  # noqa: E402
+
+torch.set_num_threads(threads())
 quick = os.environ.get("WSSS_BENCH_QUICK") == "1"
 
 
@@ -50,7 +52,7 @@ for n in (2,) if quick else (2, 16):
     reps = 5 if n > 2 else 20
     if n == 2:
         ms, r = time_it(fwd, reps=reps)
-        rows.append({"id": f"gridSample-fwd/{shape}", "impl": "torch", "ms": ms, "reps": r, "threads": 1})
+        rows.append({"id": f"gridSample-fwd/{shape}", "impl": "torch", "ms": ms, "reps": r, "threads": torch.get_num_threads()})
 
     xr = x.clone().requires_grad_(True)
     gr = grid.clone().requires_grad_(True)
@@ -64,6 +66,6 @@ for n in (2,) if quick else (2, 16):
         return xr.grad, gr.grad
 
     ms, r = time_it(fwdbwd, warmup=1 if n > 2 else 3, reps=reps)
-    rows.append({"id": f"gridSample-fwdbwd/{shape}", "impl": "torch", "ms": ms, "reps": r, "threads": 1})
+    rows.append({"id": f"gridSample-fwdbwd/{shape}", "impl": "torch", "ms": ms, "reps": r, "threads": torch.get_num_threads()})
 
 print(json.dumps(rows))

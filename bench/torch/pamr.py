@@ -104,7 +104,9 @@ def fixtures():
 
 def bench():
     quick = os.environ.get("WSSS_BENCH_QUICK") == "1"
-    torch.set_num_threads(1)
+    from _common import threads
+
+    torch.set_num_threads(threads())
 
     def time_it(step, warmup, reps):
         if quick:
