@@ -1,10 +1,11 @@
 import { defineConfig } from 'tsup';
+import { declarations } from '../../tsup.shared';
 
 export default defineConfig({
   entry: { index: 'src/index.ts' },
   format: ['esm', 'cjs'],
   // Build against sibling packages' published types, not their sources (tsconfig paths are for tests/typecheck).
-  dts: { compilerOptions: { paths: {} } },
+  dts: declarations({ compilerOptions: { paths: {} } }),
   sourcemap: true,
   clean: true,
   target: 'es2022',

@@ -1,10 +1,14 @@
 import { defineConfig } from 'tsup';
+import { declarations } from '../../tsup.shared';
 
 export default defineConfig({
   // `worker` is the worker-thread script that `@wsss/crf/node` starts (dist/worker.js, next to dist/node.js).
   entry: { index: 'src/index.ts', node: 'src/node/index.ts', worker: 'src/node/worker.ts' },
   format: ['esm', 'cjs'],
-  dts: { entry: { index: 'src/index.ts', node: 'src/node/index.ts' }, compilerOptions: { paths: {} } },
+  dts: declarations({
+    entry: { index: 'src/index.ts', node: 'src/node/index.ts' },
+    compilerOptions: { paths: {} },
+  }),
   sourcemap: true,
   clean: true,
   target: 'es2022',

@@ -1,4 +1,5 @@
 import { defineConfig } from 'tsup';
+import { declarations } from '../../tsup.shared';
 
 export default defineConfig({
   // augmentWorker is the loader's worker-thread script; it must sit next to the bundle (see workerPool.ts).
@@ -9,7 +10,7 @@ export default defineConfig({
   },
   format: ['esm', 'cjs'],
   // Build against sibling packages' published types, not their sources (tsconfig paths are for tests/typecheck).
-  dts: { compilerOptions: { paths: {} } },
+  dts: declarations({ compilerOptions: { paths: {} } }),
   sourcemap: true,
   clean: true,
   target: 'es2022',
