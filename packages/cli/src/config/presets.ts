@@ -68,11 +68,14 @@ export const VOC_PRESET: WsssConfig = {
     size: 0,
   },
   // FickleNet + DSRG (method ficklenet): spec §5.2–§5.3 and DSRG's train-s/solver-s (§6.1–§6.3); the classifier's
-  // epochs are not published ([default])
+  // epochs are not published ([default]): it trains until its epoch-mean loss has not fallen 2 % below its best for
+  // 3 epochs, at most 30
   ficklenet: {
     kernelSize: 9,
     rate: 0.9,
-    classifierEpochs: 15,
+    classifierEpochs: 30,
+    classifierPatience: 3,
+    classifierMinDelta: 0.02,
     size: 321,
     runs: 200,
     aggregate: 'max',

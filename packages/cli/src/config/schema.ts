@@ -151,8 +151,15 @@ export interface WsssConfig {
     kernelSize: number;
     /** p: drop rate of the selection. 0.9 (spec §5.2, Table 5). */
     rate: number;
-    /** Epochs of classifier training. [default] */
+    /** At most this many epochs of classifier training (fewer when `classifierPatience` stops it). [default] */
     classifierEpochs: number;
+    /**
+     * "Until it fits": stop the classifier once its epoch-mean training loss has not fallen below its best by more
+     * than `classifierMinDelta` (a fraction) for this many epochs; 0 runs exactly `classifierEpochs`. [default]
+     */
+    classifierPatience: number;
+    /** The relative improvement that counts for `classifierPatience`. [default] */
+    classifierMinDelta: number;
     /** Images are resized (not cropped) to this square for localization and DSRG (spec §6.2: 321). */
     size: number;
     /** N_inf random selections per image. [default] 200 (spec §5.3). */
@@ -464,7 +471,17 @@ export const CONFIG_SCHEMA: Field = {
       fields: {
         kernelSize: int('s: window of the stochastic selection (odd)', 1, 31),
         rate: { kind: 'number', min: 0, max: 0.99, doc: 'p: drop rate of the selection' },
-        classifierEpochs: int('epochs of classifier training', 1),
+        classifierEpochs: int('at most this many epochs of classifier training', 1),
+        classifierPatience: int(
+          'stop the classifier after this many epochs without its training loss falling by classifierMinDelta (0: never)',
+          0,
+        ),
+        classifierMinDelta: {
+          kind: 'number',
+          min: 0,
+          max: 1,
+          doc: 'relative fall of the epoch-mean loss below its best that counts as progress for classifierPatience',
+        },
         size: int('square side images are resized to for localization and DSRG', 16, 2048),
         runs: int('random selections per image for localization maps', 1, 10000),
         aggregate: { kind: 'enum', values: ['max', 'mean'], doc: 'pixel-wise aggregation over selections' },

@@ -22,6 +22,7 @@ import { main } from '../main.js';
 import { loadCheckpoint } from '../run/checkpoint.js';
 import { Output } from '../run/output.js';
 import { readMetrics } from '../run/runDir.js';
+import { plateau } from '../train/plateau.js';
 import { SeedScore, seedGrid } from './localizeSet.js';
 import { heatMap } from './localizeSplit.js';
 import { createDsrgNet, createFickleClassifier } from './model.js';
@@ -316,6 +317,67 @@ describe('wsss train --method ficklenet end to end (wasm, tiny data)', () => {
         out: quiet(),
       }),
     ).rejects.toThrow(/not a FickleNet classifier checkpoint \(stage 'dsrg'\)/);
+    expect(tf.memory().numTensors).toBe(before);
+  }, 120_000);
+
+  it('the classifier trains until its loss stops falling, and a run resumed before the stop stops at the same epoch', async () => {
+    const data = join(dir, 'data');
+    const rule = { patience: 2, minDelta: 0.3 };
+    const config = deepMerge(tinyConfig(data), {
+      ficklenet: {
+        classifierEpochs: 12,
+        classifierPatience: rule.patience,
+        classifierMinDelta: rule.minDelta,
+        dsrgEpochs: 0,
+      },
+    });
+    const before = tf.memory().numTensors;
+    const a = await runFickleNetTrain({ config, preset: 'demo', out: quiet(), runDir: join(dir, 'early-a') });
+    expect(a.status).toBe('done');
+    const metrics = await readMetrics(join(dir, 'early-a', 'metrics.jsonl'));
+    const losses = metrics
+      .filter((m) => m['type'] === 'epoch' && m['stage'] === 'classifier')
+      .map((m) => m['loss'] as number);
+    // it stopped at the first epoch where the rule says so, well before the 12 allowed
+    const stopAt = losses.findIndex((_, e) => plateau(losses.slice(0, e + 1), rule).stop) + 1;
+    expect(stopAt).toBeGreaterThanOrEqual(rule.patience + 1);
+    expect(losses).toHaveLength(stopAt);
+    expect(stopAt).toBeLessThan(12);
+    expect(a.steps).toBe(2 * stopAt); // 8 images, batch 4
+    const early = metrics.find((m) => m['type'] === 'early-stop')!;
+    expect(early).toMatchObject({
+      stage: 'classifier',
+      epoch: stopAt,
+      maxEpochs: 12,
+      patience: 2,
+      minDelta: 0.3,
+    });
+    const ck = await loadCheckpoint(join(dir, 'early-a', 'checkpoints', 'classifier.safetensors'));
+    expect(ck.state).toMatchObject({ reason: 'final', epoch: stopAt, epochLosses: losses });
+    expect(a.seeds!.images).toBe(8); // the pipeline went on to the seeds
+    expect(await readFile(join(dir, 'early-a', 'report.html'), 'utf8')).toContain(
+      `Classifier: ${stopAt} of at most 12 epochs`,
+    );
+    expect(tf.memory().numTensors).toBe(before);
+
+    // stopped one step into the epoch before the stop, then resumed: the same epochs, the same weights
+    const b = await runFickleNetTrain({
+      config,
+      preset: 'demo',
+      out: quiet(),
+      runDir: join(dir, 'early-b'),
+      stopAfterSteps: 2 * (stopAt - 1) + 1,
+    });
+    expect(b.status).toBe('stopped');
+    const io = { stdout: { write: () => true }, stderr: { write: () => true }, signals: false };
+    expect(await main(['train', '--resume', join(dir, 'early-b'), '-q'], io)).toBe(0);
+    const mb = await readMetrics(join(dir, 'early-b', 'metrics.jsonl'));
+    expect(mb.filter((m) => m['type'] === 'epoch').map((m) => m['loss'])).toEqual(losses);
+    const { time: _t, ...why } = early;
+    expect(mb.filter((m) => m['type'] === 'early-stop').map(({ time: _, ...r }) => r)).toEqual([why]);
+    const wa = await loadCheckpoint(join(dir, 'early-a', 'checkpoints', 'classifier.safetensors'));
+    const wb = await loadCheckpoint(join(dir, 'early-b', 'checkpoints', 'classifier.safetensors'));
+    for (const [k, v] of wa.weights) expect(wb.weights.get(k)!.data, k).toEqual(v.data);
     expect(tf.memory().numTensors).toBe(before);
   }, 120_000);
 });

@@ -2,7 +2,8 @@
  * `wsss train --method ficklenet`: the FickleNet + DSRG pipeline in one run folder (spec §5–§6).
  *
  * 1. Classifier: WRN-38 → FickleNet selection, multi-label soft-margin loss, a fresh random selection per step
- *    (spec §5.2), `ficklenet.classifierEpochs` epochs on the training crops → `checkpoints/classifier.safetensors`.
+ *    (spec §5.2) on the training crops until its epoch-mean loss stops falling (`ficklenet.classifierPatience`,
+ *    `classifierMinDelta`; at most `classifierEpochs` epochs) → `checkpoints/classifier.safetensors`.
  * 2. Localization: every training image resized to `ficklenet.size`², maps aggregated over `ficklenet.runs` random
  *    selections, seeds (spec §5.3) → `localization/seeds/<id>.png`, `localization/maps/<id>.png`,
  *    `localization/summary.json` (precision/recall against ground truth where the data has masks).
@@ -57,6 +58,7 @@ import { pct, type ReportSample, renderReport } from '../run/report.js';
 import { MetricsLog, readMetrics, writeRunConfig } from '../run/runDir.js';
 import { type RunFolder, type RunFolderMode, withRunFolder } from '../run/runFolder.js';
 import { type EpochStats, runEpochs, type StepNumbers } from '../train/epochs.js';
+import { type PlateauRule, plateau } from '../train/plateau.js';
 import { buildClassifier, buildDsrgNet, localizeSettings } from './build.js';
 import { seedGrid, squareInput } from './localizeSet.js';
 import {
@@ -220,6 +222,8 @@ interface StageSpec {
   step: (b: Batch, t: BatchTensors) => Promise<Record<string, number>>;
   /** Learning rate at a stage-local step (schedules). */
   lrAt?: (stageStep: number) => number;
+  /** Stop before `epochs` once the epoch-mean loss has stopped falling (the classifier: "until it fits"). */
+  until?: PlateauRule;
   resume?: Checkpoint;
 }
 
@@ -241,6 +245,8 @@ async function stageLoop(ctx: StageContext, s: StageSpec): Promise<'done' | 'sto
   let position = { epoch: 0, index: 0 };
   let stageStep = 0;
   let startStats: EpochStats | undefined;
+  // epoch-mean losses of the completed epochs: the plateau rule's input, carried in every checkpoint of the stage
+  let epochLosses: number[] = [];
   seedRandom(c.seed + (s.stage === 'dsrg' ? 1 : 0));
   if (s.resume) {
     const st = s.resume.state;
@@ -249,6 +255,7 @@ async function stageLoop(ctx: StageContext, s: StageSpec): Promise<'done' | 'sto
     position = st.position;
     stageStep = st.optimizerStep;
     startStats = st.epochStats;
+    epochLosses = [...(st.epochLosses ?? [])];
     out.info(`${s.stage}: resuming at epoch ${position.epoch}, sample ${position.index}`);
   }
   const save = (at: CheckpointState['position'], reason: string, epochStats?: EpochStats) =>
@@ -265,6 +272,7 @@ async function stageLoop(ctx: StageContext, s: StageSpec): Promise<'done' | 'sto
         best: null,
         reason,
         ...(epochStats ? { epochStats } : {}),
+        epochLosses: [...epochLosses],
         config,
         classNames: ctx.classNames,
         savedAt: new Date().toISOString(),
@@ -274,6 +282,8 @@ async function stageLoop(ctx: StageContext, s: StageSpec): Promise<'done' | 'sto
       { wait: reason !== 'epoch' && reason !== 'interval' },
     );
   if (position.epoch >= s.epochs) return 'done';
+  // a run killed after the checkpoint of the epoch that met the rule: the same verdict, from the same losses
+  if (s.until && position.index === 0 && plateau(epochLosses, s.until).stop) return 'done';
   const r = await runEpochs({
     out,
     log,
@@ -295,7 +305,30 @@ async function stageLoop(ctx: StageContext, s: StageSpec): Promise<'done' | 'sto
       new DivergedError(
         `${s.stage} training diverged: the loss is ${loss} at step ${at} (epoch ${b.epoch}); the last good checkpoint ${s.file} is kept. Try a lower learning rate.`,
       ),
-    epochEnd: (done, at) => save(at, done >= s.epochs ? 'final' : 'epoch'),
+    epochEnd: async (done, at, step, means) => {
+      epochLosses.push(means['loss'] ?? Number.NaN);
+      const verdict = s.until ? plateau(epochLosses, s.until) : null;
+      const stop = !!verdict?.stop && done < s.epochs;
+      await save(at, done >= s.epochs || stop ? 'final' : 'epoch');
+      if (!stop || !verdict || !s.until) return;
+      const why = {
+        type: 'early-stop',
+        stage: s.stage,
+        step,
+        epoch: done,
+        maxEpochs: s.epochs,
+        bestEpoch: verdict.bestEpoch + 1,
+        bestLoss: verdict.best,
+        patience: s.until.patience,
+        minDelta: s.until.minDelta,
+      };
+      log.append(why);
+      out.event('early-stop', why);
+      out.info(
+        `${s.stage}: stopping after epoch ${done} of at most ${s.epochs}: the training loss has not fallen by ${(s.until.minDelta * 100).toFixed(1)} % below its best (${verdict.best.toFixed(4)}, epoch ${verdict.bestEpoch + 1}) for ${s.until.patience} epochs`,
+      );
+      return 'stop';
+    },
     save: (at, reason, stats) => save(at, reason, stats),
     checkpointEvery: parseInterval(c.checkpointEvery),
     interruptedMessage: (at) =>
@@ -453,7 +486,11 @@ async function stages(
   if (resumeA) applyCheckpointWeights(classifier, resumeA, files.classifier);
   else if (config.model.weights) await loadBackboneWeights(classifier, config.model.weights, out);
   out.info(
-    `FickleNet classifier (${classifier.countParameters().toLocaleString('en')} parameters, s = ${f.kernelSize}, p = ${f.rate}) on ${train.length} ${config.data.dataset} images, ${f.classifierEpochs} epochs → ${runDir}`,
+    `FickleNet classifier (${classifier.countParameters().toLocaleString('en')} parameters, s = ${f.kernelSize}, p = ${f.rate}) on ${train.length} ${config.data.dataset} images, ${
+      f.classifierPatience > 0
+        ? `until its loss stops falling (at most ${f.classifierEpochs} epochs)`
+        : `${f.classifierEpochs} epochs`
+    } → ${runDir}`,
   );
   const trainerA = new FickleClassifierTrainer(classifier, {
     optimizer: optim(config.optim.lr),
@@ -466,6 +503,7 @@ async function stages(
     net: classifier,
     file: files.classifier,
     epochs: f.classifierEpochs,
+    until: { patience: f.classifierPatience, minDelta: f.classifierMinDelta },
     trainer: trainerA,
     ...(resumeA ? { resume: resumeA } : {}),
     loader: (start) =>
@@ -612,6 +650,20 @@ async function stages(
   return result;
 }
 
+/** How the classifier stage ended, for the report: the early stop's numbers, or every epoch run. */
+function classifierNote(config: WsssConfig, metrics: Record<string, unknown>[]): string {
+  const f = config.ficklenet;
+  const epochs = metrics.filter((m) => m['type'] === 'epoch' && m['stage'] === 'classifier');
+  const last = epochs.at(-1)?.['loss'];
+  const stop = metrics.find((m) => m['type'] === 'early-stop' && m['stage'] === 'classifier');
+  const lossText = typeof last === 'number' ? `, last epoch's loss ${last.toFixed(4)}` : '';
+  if (stop)
+    return `Classifier: ${epochs.length} of at most ${f.classifierEpochs} epochs${lossText}; stopped when its loss had not fallen ${pct(f.classifierMinDelta)} below its best (${(stop['bestLoss'] as number).toFixed(4)}, epoch ${String(stop['bestEpoch'])}) for ${f.classifierPatience} epochs.`;
+  return f.classifierPatience > 0
+    ? `Classifier: all ${epochs.length} epochs allowed (ficklenet.classifierEpochs)${lossText}; its loss was still falling, so more epochs may help.`
+    : `Classifier: ${epochs.length} epochs (ficklenet.classifierEpochs; classifierPatience 0)${lossText}.`;
+}
+
 async function writeFickleReport(
   o: FickleTrainOptions,
   r: FickleTrainResult,
@@ -627,6 +679,7 @@ async function writeFickleReport(
         ...(r.evaluation ? { iou: r.evaluation.iou } : {}),
       })
     : '';
+  const metrics = await readMetrics(join(r.runDir, 'metrics.jsonl'));
   const html = await renderReport({
     title: `wsss train — FickleNet + DSRG on ${r.config.data.dataset}`,
     runDir: r.runDir,
@@ -634,7 +687,7 @@ async function writeFickleReport(
     backend,
     config: r.config,
     classNames: r.classNames,
-    metrics: await readMetrics(join(r.runDir, 'metrics.jsonl')),
+    metrics,
     ...(r.evaluation
       ? {
           evaluation: {
@@ -645,7 +698,7 @@ async function writeFickleReport(
         }
       : {}),
     sections: [seedHtml],
-    notes: notes.filter((n) => !n.startsWith('Best checkpoint')),
+    notes: [classifierNote(r.config, metrics), ...notes.filter((n) => !n.startsWith('Best checkpoint'))],
     samples: samples.length ? samples : trainSamples,
     sampleColumns: samples.length
       ? [{ title: 'ground truth' }, { title: 'DSRG prediction' }]

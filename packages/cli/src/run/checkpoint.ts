@@ -56,6 +56,8 @@ export interface CheckpointState {
   reason: string;
   /** Running sums of the epoch in progress when written inside an epoch (so its mean covers every step). */
   epochStats?: EpochStats;
+  /** FickleNet stages: the epoch-mean training losses of the stage's completed epochs (its early-stop rule's input). */
+  epochLosses?: number[];
   config: WsssConfig;
   /** Class names, background first. */
   classNames: string[];

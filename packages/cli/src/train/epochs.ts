@@ -65,8 +65,18 @@ export interface EpochLoopOptions {
   countStep: () => number;
   /** The error to throw for a non-finite loss. */
   diverged: (loss: number, step: number, batch: Batch) => Error;
-  /** After each epoch: `done` epochs are complete, `position` is where the next starts. */
-  epochEnd: (done: number, position: LoaderPosition, step: number) => Promise<void>;
+  /**
+   * After each epoch: `done` epochs are complete, `position` is where the next starts, `means` the epoch record's
+   * averages (`loss`, …). Returning 'stop' ends the loop there with status 'done' (an early stop; the caller has
+   * saved its final checkpoint).
+   */
+  epochEnd: (
+    done: number,
+    position: LoaderPosition,
+    step: number,
+    means: Record<string, number>,
+    // biome-ignore lint/suspicious/noConfusingVoidType: most callers return nothing (an async function's void)
+  ) => Promise<void | 'stop'>;
   /**
    * Writes a checkpoint inside an epoch at `position` with the epoch's running `stats`: on an interval, on Ctrl-C
    * (`interrupt`) or when the budget or deadline ends the run (`stop`). The metrics log is flushed before.
@@ -151,15 +161,17 @@ export async function runEpochs(o: EpochLoopOptions): Promise<EpochLoopResult> {
     const epochEnded = position.epoch > b.epoch;
     if (epochEnded) {
       const ep: Record<string, unknown> = { type: 'epoch', ...tag, step, epoch: b.epoch };
-      for (const [k, s] of Object.entries(stats.sums)) ep[k] = s.sum / s.n;
+      const means: Record<string, number> = {};
+      for (const [k, s] of Object.entries(stats.sums)) ep[k] = means[k] = s.sum / s.n;
       ep['seconds'] = statsNow().seconds;
       log.append(ep);
       out.event('epoch', ep);
       bar.done(`loss ${(ep['loss'] as number).toFixed(4)}`);
       stats = copyStats(undefined);
       await log.flush(); // the records before the epoch's checkpoints
-      await o.epochEnd(b.epoch + 1, position, step);
+      const next = await o.epochEnd(b.epoch + 1, position, step, means);
       await log.flush();
+      if (next === 'stop') return { status: 'done', position };
       lastSave = performance.now();
       stepsSinceSave = 0;
       t0 = performance.now();
