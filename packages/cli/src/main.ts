@@ -10,9 +10,11 @@ import { runBench } from './commands/bench.js';
 import { formatBench } from './commands/benchFormat.js';
 import type { SplitOutputOptions } from './commands/common.js';
 import { DEMO_BUDGET_SECONDS, DEMO_TARGET_MIOU, runDemo } from './commands/demo.js';
-import { EXIT, EXIT_CODES_HELP, exitCodeOf } from './commands/errors.js';
+import { EXIT, EXIT_CODES_HELP, exitCodeOf, isOutOfMemory } from './commands/errors.js';
 import { formatEval, runEval } from './commands/eval.js';
 import { EXPORT_FORMATS, type ExportFormat, runExport } from './commands/export.js';
+import { childTrial, formatFindBatch, searchLargestBatch } from './commands/findBatch.js';
+import { fitAdvice, OutOfMemoryError } from './commands/fitAdvice.js';
 import { type ImportSource, runImport } from './commands/import.js';
 import { runInfer } from './commands/infer.js';
 import { type LocalizeCommandResult, runLocalize } from './commands/localize.js';
@@ -201,7 +203,8 @@ Your own images (--dataset folder; see "Your own images" in the README):
                          them in the run folder and the report, instead of stopping with exit 3
   --best-by <rule>       train.bestBy: loss (1 − mean val loss, the reference; default) | miou | map
   --method <name>        method: ${METHODS.join(' | ')} (default wsfcn). ficklenet trains the FickleNet
-                         classifier (ficklenet.classifierEpochs), localizes every training image into
+                         classifier until its loss stops falling (ficklenet.classifierPatience,
+                         at most ficklenet.classifierEpochs), localizes every training image into
                          seeds/<id>.png (ficklenet.runs selections), trains DSRG on the seeds
                          (ficklenet.dsrgEpochs) and evaluates it; checkpoints/classifier.safetensors is what
                          wsss localize reads
@@ -464,12 +467,17 @@ Examples:
       ...COMMON,
       ...COMPUTE,
       preset: { type: 'string' },
+      config: { type: 'string', short: 'c' },
       size: { type: 'string' },
       batch: { type: 'string' },
       reps: { type: 'string' },
       classes: { type: 'string' },
       accumulate: { type: 'string' },
       recompute: { type: 'string' },
+      'train-only': { type: 'boolean' },
+      'find-batch': { type: 'boolean' },
+      'max-batch': { type: 'string' },
+      'heap-limit': { type: 'string' },
     },
     help: `wsss bench [options]
 
@@ -478,17 +486,26 @@ one multi-scale inference on random data, at the preset's model size (default de
 compares against PyTorch is "npm run bench" in the repository.
 
 Options:
-  --preset <name>        ${PRESET_NAMES.join(' | ')} (default demo)
+  --preset <name>        ${PRESET_NAMES.join(' | ')} (default demo, or the config file's)
+  -c, --config <file>    a config file (e.g. a run's config.json: that run's model)
   --size <px>            image side (default the preset's crop)
   --batch <n>            batch (default the preset's batch size)
   --accumulate <m>       the training step in m micro-batches (train.accumulate)
   --recompute <stages>   all | none | 5,6,7: recomputed backbone stages (train.recompute)
   --reps <n>             timed repetitions after one warm-up (default 3)
   --classes <n>          foreground classes (default from the data set)
+  --train-only           time the training step only (no inference)
+  --find-batch           the largest --batch whose training step fits in memory, the other options as
+                         given: trial steps in child processes (batch 1, 2, 4, … then bisection), each
+                         with its time and peak memory; a step that does not fit exits 7 in its child
+  --max-batch <n>        the most --find-batch tries (default 64)
+  --heap-limit <MiB>     wasm: count a heap past this as out of memory (default: wasm's 4096), e.g. to
+                         size for a browser tab; sets WSSS_WASM_HEAP_LIMIT_MB for the trials
   --set, --backend, --threads, --json, -q        as for train
 
-Example:
-  wsss bench --backend wasm --threads 2 --batch 8`,
+Examples:
+  wsss bench --backend wasm --threads 2 --batch 8
+  wsss bench --preset voc --size 161 --find-batch --recompute all`,
   },
   import: {
     summary: "a released PyTorch checkpoint (WS-FCN's, 1-stage-wseg's) → a run folder eval/infer/export use",
@@ -696,14 +713,39 @@ function formatPseudoLabels(r: PseudoLabelResult): string {
  * heap stops at 4 GiB whatever the machine has.
  */
 function withMemoryHint(msg: string, cmd: string): string {
-  if (!/^Aborted\(|wasm backend out of memory|memory access out of bounds/.test(msg)) return msg;
+  if (!isOutOfMemory(msg)) return msg;
   const heap = memoryUsage().wasmHeapBytes;
-  const size = heap ? ` (its heap is ${(heap / 2 ** 20).toFixed(0)} MiB; wasm memory stops at 4096 MiB)` : '';
+  const limit = process.env['WSSS_WASM_HEAP_LIMIT_MB'];
+  const size = heap
+    ? ` (its heap is ${(heap / 2 ** 20).toFixed(0)} MiB; ${limit ? `WSSS_WASM_HEAP_LIMIT_MB allows ${limit} MiB` : 'wasm memory stops at 4096 MiB'})`
+    : '';
   const what =
     cmd === 'train' || cmd === 'bench' || cmd === 'demo'
       ? "train.accumulate (--accumulate <m>: each batch in m micro-batches, one update), train.recompute (--recompute all: the backbone keeps only its units' inputs and recomputes the rest in the backward pass), a smaller train.batchSize or data.crop, or a GPU backend"
       : 'fewer or smaller images at once (eval.scales, --single-scale), or a GPU backend or --engine onnx';
-  return `the wasm backend ran out of memory${size}: ${msg}. What uses less: ${what}.`;
+  return `the wasm backend ran out of memory${size}: ${msg.replace(/\.$/, '')}. What uses less: ${what}.`;
+}
+
+/** A `wsss bench --find-batch` call's options as a trial child's arguments (without those the finder sets). */
+function benchChildArgs(values: Record<string, unknown>): string[] {
+  const own = new Set([
+    'find-batch',
+    'max-batch',
+    'heap-limit',
+    'batch',
+    'reps',
+    'json',
+    'quiet',
+    'train-only',
+    'help',
+  ]);
+  const args: string[] = [];
+  for (const [k, v] of Object.entries(values)) {
+    if (own.has(k) || v === undefined || v === false) continue;
+    if (v === true) args.push(`--${k}`);
+    else for (const x of Array.isArray(v) ? v : [v]) args.push(`--${k}`, String(x));
+  }
+  return args;
 }
 
 /** The demo's time and mIoU against their targets, each said plainly. */
@@ -1021,6 +1063,15 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
           signal: controller.signal,
           argv,
           ...stop,
+        }).catch(async (e) => {
+          // a step that does not fit the wasm heap: trial steps in child processes name what would fit
+          const message = (e as Error)?.message ?? '';
+          if (resolved && isOutOfMemory(message) && memoryUsage().backend === 'wasm')
+            throw new OutOfMemoryError(
+              message,
+              await fitAdvice(resolved.config, out, { namedRunDir: !!runOut }),
+            );
+          throw e;
         });
         out.result(
           {
@@ -1188,13 +1239,41 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
       }
       case 'bench': {
         const { config } = await resolveConfig({
-          preset: (values['preset'] as string | undefined) ?? 'demo',
+          preset: (values['preset'] as string | undefined) ?? (values['config'] ? undefined : 'demo'),
+          ...(values['config'] ? { file: values['config'] as string } : {}),
           overrides,
           requireData: false,
         });
+        if (values['find-batch']) {
+          const maxBatch = values['max-batch'] ? num('max-batch', values['max-batch'] as string)! : 64;
+          if (!Number.isInteger(maxBatch) || maxBatch < 1)
+            throw new ConfigError(`--max-batch ${maxBatch} is not allowed; expected a positive integer`);
+          const limit = values['heap-limit'] ? num('heap-limit', values['heap-limit'] as string)! : undefined;
+          if (limit !== undefined && !(limit > 0))
+            throw new ConfigError(`--heap-limit ${limit} is not allowed; expected a positive number of MiB`);
+          for (const k of ['batch', 'reps'])
+            if (values[k] !== undefined)
+              throw new ConfigError(
+                `--${k} and --find-batch: --find-batch chooses the batch itself; drop --${k}`,
+              );
+          const size = values['size'] ? num('size', values['size'] as string)! : config.data.crop;
+          out.info(
+            `finding the largest batch for a ${size}×${size} training step on ${config.backend} (trials up to ${maxBatch}, each in its own process)`,
+          );
+          const r = await searchLargestBatch(maxBatch, childTrial(benchChildArgs(values), limit));
+          const human = formatFindBatch({
+            ...r,
+            size,
+            backend: config.backend,
+            ...(limit ? { heapLimitMiB: limit } : {}),
+          });
+          out.result({ command: 'bench', findBatch: true, size, heapLimitMiB: limit ?? null, ...r }, human);
+          return EXIT.OK;
+        }
         const r = await runBench({
           config,
           out,
+          trainOnly: !!values['train-only'],
           ...(values['size'] ? { size: num('size', values['size'] as string)! } : {}),
           ...(values['batch'] ? { batch: num('batch', values['batch'] as string)! } : {}),
           ...(values['reps'] ? { reps: num('reps', values['reps'] as string)! } : {}),
@@ -1255,7 +1334,9 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
     return EXIT.INTERNAL;
   } catch (e) {
     const code = exitCodeOf(e);
-    const msg = withMemoryHint((e as Error)?.message ?? String(e), cmd);
+    const msg =
+      withMemoryHint((e as Error)?.message ?? String(e), cmd) +
+      (e instanceof OutOfMemoryError ? e.advice : '');
     if (out.json)
       stdout.write(
         `${JSON.stringify({ type: 'error', exitCode: code, error: (e as Error)?.name, message: msg })}\n`,

@@ -22,6 +22,8 @@ export interface BenchOptions {
   /** Timed repetitions (default 3) after one warm-up. */
   reps?: number;
   numClasses?: number;
+  /** Time the training step only (no inference rows). */
+  trainOnly?: boolean;
 }
 
 export interface BenchRow {
@@ -89,26 +91,28 @@ export async function runBench(o: BenchOptions): Promise<{
     batch,
   );
   const memory = memoryUsage();
-  await time(
-    `inference (batch ${batch}, single scale)`,
-    async () => {
-      const p = predictWsFcn(net, images, { scales: [1] });
-      await p.classes.data();
-      tf.dispose([p.scores, p.labels, p.masks, p.classes]);
-    },
-    batch,
-  );
-  const ev = o.config.eval;
-  await time(
-    `inference (1 image, scales [${ev.scales.join(', ')}]${ev.flip ? ' + flip' : ''})`,
-    async () => {
-      const one = tf.slice(images, [0, 0, 0, 0], [1, -1, -1, -1]) as tf.Tensor4D;
-      const p = predictWsFcn(net, one, { scales: ev.scales, flip: ev.flip });
-      await p.classes.data();
-      tf.dispose([one, p.scores, p.labels, p.masks, p.classes]);
-    },
-    1,
-  );
+  if (!o.trainOnly) {
+    await time(
+      `inference (batch ${batch}, single scale)`,
+      async () => {
+        const p = predictWsFcn(net, images, { scales: [1] });
+        await p.classes.data();
+        tf.dispose([p.scores, p.labels, p.masks, p.classes]);
+      },
+      batch,
+    );
+    const ev = o.config.eval;
+    await time(
+      `inference (1 image, scales [${ev.scales.join(', ')}]${ev.flip ? ' + flip' : ''})`,
+      async () => {
+        const one = tf.slice(images, [0, 0, 0, 0], [1, -1, -1, -1]) as tf.Tensor4D;
+        const p = predictWsFcn(net, one, { scales: ev.scales, flip: ev.flip });
+        await p.classes.data();
+        tf.dispose([one, p.scores, p.labels, p.masks, p.classes]);
+      },
+      1,
+    );
+  }
   tf.dispose([raw, images, labels]);
   trainer.dispose();
   net.model.dispose();

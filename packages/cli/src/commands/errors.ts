@@ -21,6 +21,8 @@ export const EXIT = {
   DIVERGED: 5,
   /** The run folder is in use by another wsss process (its lock is live). */
   LOCKED: 6,
+  /** The backend ran out of memory (the wasm heap's 4 GB, or `WSSS_WASM_HEAP_LIMIT_MB`); the message says what uses less. */
+  MEMORY: 7,
   /** Interrupted (Ctrl-C / SIGTERM); training wrote a checkpoint to resume from. */
   INTERRUPTED: 130,
 } as const;
@@ -33,6 +35,7 @@ export const EXIT_CODES_HELP = `Exit codes:
   4    the requested backend or --engine onnx cannot start (the message says why and what to install)
   5    training stopped on a NaN/Inf loss (the message names the step; the last good checkpoint is kept)
   6    the run folder is in use by another wsss process (the message names it: pid, host, command)
+  7    the backend ran out of memory (the message says which options use less; wsss bench --find-batch)
   130  interrupted (Ctrl-C/SIGTERM); training writes checkpoints/last.safetensors first, continue with --resume`;
 
 /** An input problem (exit 3). */
@@ -75,7 +78,13 @@ export function exitCodeOf(e: unknown): number {
   if (e instanceof DivergedError) return EXIT.DIVERGED;
   if (e instanceof InterruptedError) return EXIT.INTERRUPTED;
   if (e instanceof RunLockedError) return EXIT.LOCKED;
+  if (isOutOfMemory((e as Error)?.message ?? '')) return EXIT.MEMORY;
   const code = (e as NodeJS.ErrnoException)?.code;
   if (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR' || code === 'ENOTDIR') return EXIT.INPUT;
   return EXIT.INTERNAL;
+}
+
+/** Whether an error message is the wasm heap running out (our guard's, or the runtime's abort). */
+export function isOutOfMemory(message: string): boolean {
+  return /^Aborted\(|wasm backend out of memory|memory access out of bounds/.test(message);
 }

@@ -547,6 +547,86 @@ describe('every wsss command, spawned', () => {
     expect(bad.stderr).toContain('train.recompute = [8] is not allowed');
   });
 
+  it('bench --find-batch: trial steps in child processes find the largest batch under a heap limit; exit 7 when out of memory', async () => {
+    const small = ['bench', '--size', '48', '--classes', '2', '--backend', 'wasm', '--threads', '1'];
+    // a step past the heap limit is exit 7 with the memory hint, not a crash or exit 1
+    const oom = await runCli([...small, '--batch', '16', '--reps', '1', '--train-only'], {
+      env: { WSSS_WASM_HEAP_LIMIT_MB: '40' },
+    });
+    expect(oom.code, oom.stderr).toBe(7);
+    expect(oom.stderr).toMatch(
+      /wsss bench: the wasm backend ran out of memory .*past the 40 MB that WSSS_WASM_HEAP_LIMIT_MB allows/,
+    );
+    expect(oom.stderr).toContain('What uses less: train.accumulate');
+    expect(oom.stderr).not.toContain('    at '); // not reported as a bug (no stack)
+
+    const r = await runCli([...small, '--find-batch', '--max-batch', '16', '--heap-limit', '40', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const res = r.events.find((e) => e['type'] === 'result') as unknown as {
+      largest: { batch: number; memory: { wasmHeapBytes: number } };
+      trials: { batch: number; fits: boolean; reason?: string }[];
+      heapLimitMiB: number;
+    };
+    expect(res.heapLimitMiB).toBe(40);
+    const b = res.largest.batch;
+    expect(b).toBeGreaterThanOrEqual(1);
+    expect(b).toBeLessThan(16);
+    expect(res.largest.memory.wasmHeapBytes).toBeLessThanOrEqual(40 * 2 ** 20);
+    // the answer is bracketed: b fitted, b + 1 was tried and did not, with the child's reason
+    const next = res.trials.find((t) => t.batch === b + 1)!;
+    expect(next.fits).toBe(false);
+    expect(next.reason).toContain('WSSS_WASM_HEAP_LIMIT_MB');
+    for (const t of res.trials) expect(t.fits, `batch ${t.batch}`).toBe(t.batch <= b);
+    const human = await runCli([...small, '--find-batch', '--max-batch', '4']);
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stdout).toMatch(/batch {4}4 {2}fits {7}step +\d+\.\d\d s {2}wasm heap \d+ MiB/);
+    expect(human.stdout.trim().split('\n').at(-1)).toBe(
+      'largest batch that fits: 4 (the most tried: --max-batch 4)',
+    );
+    const bad = await runCli([...small, '--find-batch', '--batch', '2']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--find-batch chooses the batch itself; drop --batch');
+  });
+
+  it('train: a step that does not fit exits 7 naming what fits (trial steps in children); that command then trains', async () => {
+    const run = join(dir, 'fit-run');
+    const args = [
+      'train',
+      '--preset',
+      'demo',
+      '--data',
+      join(dir, 'fit-data'),
+      '--set',
+      'data.synthetic.train=32',
+      '--set',
+      'data.synthetic.val=8',
+      '--set',
+      'data.synthetic.size=48',
+      '--crop',
+      '48',
+      '--set',
+      'train.batchSize=16',
+      '--epochs',
+      '1',
+      '--threads',
+      '1',
+      '--out',
+      run,
+    ];
+    // batch 16 needs ~58 MiB of heap, a micro-batch of 1 ~23 MiB, validation and the report less than 48
+    const env = { WSSS_WASM_HEAP_LIMIT_MB: '48' };
+    const r = await runCli(args, { env });
+    expect(r.code, r.stderr).toBe(7);
+    expect(r.stderr).toContain('WSSS_WASM_HEAP_LIMIT_MB allows 48 MiB');
+    expect(r.stderr).toMatch(
+      /It fits with --accumulate 16 \(micro-batches of 1 at 48×48: wasm heap \d+ MiB, [\d.]+ s per micro-batch, found by a trial step\)\. Run the same command with --accumulate 16 --overwrite/,
+    );
+    expect(existsSync(join(run, 'checkpoints', 'last.safetensors'))).toBe(false);
+    const again = await runCli([...args, '--accumulate', '16', '--overwrite', '-q'], { env });
+    expect(again.code, again.stderr).toBe(0);
+    expect(existsSync(join(run, 'checkpoints', 'last.safetensors'))).toBe(true);
+  });
+
   it('demo --quick: trains, evaluates, reports; --out onto it is refused, --overwrite replaces it, --resume finishes it', async () => {
     const out = join(dir, 'demo');
     const r = await runCli(['demo', '--quick', '--out', out, '--threads', '1']);

@@ -2,6 +2,10 @@
  * The wasm heap is at most 4 GB (32-bit addresses) and `_malloc` returns 0 when it cannot grow further. tfjs then
  * records offset 0 and kernels write over the allocator's own data — a silent corruption that surfaces later as
  * "memory access out of bounds". The guard turns it into an immediate, explained error.
+ *
+ * In Node, `WSSS_WASM_HEAP_LIMIT_MB` lowers the ceiling: an allocation that takes the heap past that many MiB fails
+ * the same way (the heap never shrinks, so this bounds its high-water mark). `wsss bench --find-batch --heap-limit`
+ * uses it to find what fits a smaller device, e.g. a browser tab.
  */
 import type { BackendWasm } from './heap.js';
 
@@ -15,6 +19,7 @@ export function guardWasmHeap(backend: BackendWasm): void {
     dataIdMap: { get(id: object): { memoryOffset: number } | undefined };
     wasm: { HEAPU8: Uint8Array };
   };
+  const limit = heapLimitFromEnv();
   const write = b.write.bind(backend);
   b.write = (values, shape, dtype) => {
     const dataId = write(values, shape, dtype);
@@ -26,6 +31,23 @@ export function guardWasmHeap(backend: BackendWasm): void {
           'Use a smaller batch or input size, or dispose tensors that are no longer needed.',
       );
     }
+    if (limit !== null && size > 0 && b.wasm.HEAPU8.length > limit) {
+      throw new Error(
+        `wasm backend out of memory: a [${shape}] ${dtype} tensor took the heap to ` +
+          `${(b.wasm.HEAPU8.length / 2 ** 20).toFixed(0)} MB, past the ${(limit / 2 ** 20).toFixed(0)} MB that ` +
+          'WSSS_WASM_HEAP_LIMIT_MB allows. Use a smaller batch or input size.',
+      );
+    }
     return dataId;
   };
+}
+
+/** `WSSS_WASM_HEAP_LIMIT_MB` in bytes (Node), or null. */
+function heapLimitFromEnv(): number | null {
+  const raw = typeof process !== 'undefined' ? process.env?.['WSSS_WASM_HEAP_LIMIT_MB'] : undefined;
+  if (raw === undefined || raw === '') return null;
+  const mb = Number(raw);
+  if (!Number.isFinite(mb) || mb <= 0)
+    throw new Error(`WSSS_WASM_HEAP_LIMIT_MB=${JSON.stringify(raw)}: expected a positive number of MiB`);
+  return mb * 2 ** 20;
 }
