@@ -38,10 +38,12 @@ export async function writeRunReport(
 ): Promise<{ file: string; stages?: StageComparison }> {
   const samples: ReportSample[] = [];
   let stages: StageComparison | undefined;
+  let size = o.config.data.crop; // the side images are evaluated at (evalSize), set below
   if (o.val && o.val.length > 0) {
     const first = await o.val.read(0);
     if (first.mask) stages = await compareStages(o.net, o.val, o.config, o.out);
     const S = await evalSize(o.config, o.val);
+    size = S;
     const n = Math.min(o.samples ?? 6, o.val.length);
     for await (const b of evalBatches(firstRecords(o.val, n), S, n)) {
       const t = batchToTensors(b);
@@ -80,7 +82,7 @@ export async function writeRunReport(
           evaluation: {
             metrics: stages.pred,
             images: stages.images,
-            how: `scales [${o.config.eval.scales.join(', ')}]${o.config.eval.flip ? ' + flip' : ''}, predicted image labels (cut ${o.config.eval.fpCut}), background ${o.config.eval.bgScore}, at ${o.config.data.crop}×${o.config.data.crop}`,
+            how: `scales [${o.config.eval.scales.join(', ')}]${o.config.eval.flip ? ' + flip' : ''}, predicted image labels (cut ${o.config.eval.fpCut}), background ${o.config.eval.bgScore}, at ${size}×${size}`,
           },
         }
       : {}),
