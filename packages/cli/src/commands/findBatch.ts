@@ -108,8 +108,15 @@ export function childTrial(
       });
       child.on('error', reject);
       child.on('close', (code, signal) => {
-        const lines = stdout.trim().split('\n').filter(Boolean);
-        const last = lines.length ? (JSON.parse(lines.at(-1)!) as Record<string, unknown>) : {};
+        let last: Record<string, unknown> = {};
+        try {
+          last = JSON.parse(stdout.trim().split('\n').filter(Boolean).at(-1) ?? '{}') as Record<
+            string,
+            unknown
+          >;
+        } catch {
+          // not a JSON line (a crash before the result): judged by the exit code and stderr below
+        }
         const message = (last['message'] as string | undefined) ?? stderr.trim().split('\n')[0] ?? '';
         if (code === EXIT.OK && last['type'] === 'result') {
           const rows = last['rows'] as { ms: number }[];
