@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { parseArgs } from 'node:util';
-import { memoryUsage } from '@wsss/core';
+import { memoryUsage, wasmHeapLimitBytes } from '@wsss/core';
 import { runBench } from './commands/bench.js';
 import { formatBench } from './commands/benchFormat.js';
 import type { SplitOutputOptions } from './commands/common.js';
@@ -715,9 +715,9 @@ function formatPseudoLabels(r: PseudoLabelResult): string {
 function withMemoryHint(msg: string, cmd: string): string {
   if (!isOutOfMemory(msg)) return msg;
   const heap = memoryUsage().wasmHeapBytes;
-  const limit = process.env['WSSS_WASM_HEAP_LIMIT_MB'];
+  const limit = wasmHeapLimitBytes();
   const size = heap
-    ? ` (its heap is ${(heap / 2 ** 20).toFixed(0)} MiB; ${limit ? `WSSS_WASM_HEAP_LIMIT_MB allows ${limit} MiB` : 'wasm memory stops at 4096 MiB'})`
+    ? ` (its heap is ${(heap / 2 ** 20).toFixed(0)} MiB; ${limit ? `WSSS_WASM_HEAP_LIMIT_MB allows ${limit / 2 ** 20} MiB` : 'wasm memory stops at 4096 MiB'})`
     : '';
   const what =
     cmd === 'train' || cmd === 'bench' || cmd === 'demo'

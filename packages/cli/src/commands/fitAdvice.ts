@@ -86,6 +86,7 @@ export async function fitAdvice(
         `checking whether ${opts} fits (a trial step of two micro-batches of ${micro} in a child process)…`,
       );
       const batch = Math.min(b, 2 * micro);
+      const microBatches = Math.max(1, Math.floor(batch / micro));
       const t = await trial(
         [
           '-c',
@@ -93,7 +94,7 @@ export async function fitAdvice(
           '--size',
           String(k.crop),
           '--accumulate',
-          String(Math.max(1, Math.floor(batch / micro))),
+          String(microBatches),
           '--recompute',
           k.recompute.length ? k.recompute.join(',') : 'none',
         ],
@@ -101,7 +102,7 @@ export async function fitAdvice(
       );
       if (t.fits) {
         const heap = t.memory?.wasmHeapBytes;
-        const per = t.ms! / Math.max(1, Math.floor(batch / micro)) / 1000;
+        const per = t.ms! / microBatches / 1000;
         return ` It fits with ${opts} (micro-batches of ${micro} at ${k.crop}×${k.crop}: wasm heap ${heap != null ? `${(heap / 2 ** 20).toFixed(0)} MiB` : '–'}, ${per.toFixed(1)} s per micro-batch, found by a trial step)${tried.length ? `; ${tried.join('; ')} did not` : ''}. Run the same command with ${opts}${o.namedRunDir ? ' --overwrite (its run folder holds no checkpoint yet)' : ''}.`;
       }
       tried.push(opts);

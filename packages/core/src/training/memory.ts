@@ -31,3 +31,16 @@ export function memoryUsage(): MemoryUsage {
     gpuBufferBytes: backend === 'webgpu' ? (b.bufferManager?.numBytesAllocated ?? null) : null,
   };
 }
+
+/**
+ * The ceiling the wasm heap guard enforces below wasm's 4 GiB: `WSSS_WASM_HEAP_LIMIT_MB` in bytes (Node; e.g. to size
+ * a run for a browser tab), or null when unset. A value that is not a positive number is an error naming it.
+ */
+export function wasmHeapLimitBytes(): number | null {
+  const raw = typeof process !== 'undefined' ? process.env?.['WSSS_WASM_HEAP_LIMIT_MB'] : undefined;
+  if (raw === undefined || raw === '') return null;
+  const mb = Number(raw);
+  if (!Number.isFinite(mb) || mb <= 0)
+    throw new Error(`WSSS_WASM_HEAP_LIMIT_MB=${JSON.stringify(raw)}: expected a positive number of MiB`);
+  return mb * 2 ** 20;
+}

@@ -7,6 +7,7 @@
  * the same way (the heap never shrinks, so this bounds its high-water mark). `wsss bench --find-batch --heap-limit`
  * uses it to find what fits a smaller device, e.g. a browser tab.
  */
+import { wasmHeapLimitBytes } from '../../training/memory.js';
 import type { BackendWasm } from './heap.js';
 
 const guarded = new WeakSet<object>();
@@ -19,7 +20,7 @@ export function guardWasmHeap(backend: BackendWasm): void {
     dataIdMap: { get(id: object): { memoryOffset: number } | undefined };
     wasm: { HEAPU8: Uint8Array };
   };
-  const limit = heapLimitFromEnv();
+  const limit = wasmHeapLimitBytes();
   const write = b.write.bind(backend);
   b.write = (values, shape, dtype) => {
     const dataId = write(values, shape, dtype);
@@ -40,14 +41,4 @@ export function guardWasmHeap(backend: BackendWasm): void {
     }
     return dataId;
   };
-}
-
-/** `WSSS_WASM_HEAP_LIMIT_MB` in bytes (Node), or null. */
-function heapLimitFromEnv(): number | null {
-  const raw = typeof process !== 'undefined' ? process.env?.['WSSS_WASM_HEAP_LIMIT_MB'] : undefined;
-  if (raw === undefined || raw === '') return null;
-  const mb = Number(raw);
-  if (!Number.isFinite(mb) || mb <= 0)
-    throw new Error(`WSSS_WASM_HEAP_LIMIT_MB=${JSON.stringify(raw)}: expected a positive number of MiB`);
-  return mb * 2 ** 20;
 }
