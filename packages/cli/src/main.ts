@@ -19,7 +19,7 @@ import { type ImportSource, runImport } from './commands/import.js';
 import { runInfer } from './commands/infer.js';
 import { type LocalizeCommandResult, runLocalize } from './commands/localize.js';
 import { type PseudoLabelResult, runPseudoLabels } from './commands/pseudoLabels.js';
-import { fickleRunConfig, runTrain } from './commands/train.js';
+import { fickleRunConfig, resumeTarget, runTrain } from './commands/train.js';
 import { parseSets, resolveConfig } from './config/load.js';
 import { type PartialConfig, PRESET_NAMES, VOC_PRESET } from './config/presets.js';
 import {
@@ -36,7 +36,7 @@ import {
 import { runFickleNetTrain } from './ficklenet/pipeline.js';
 import { type EngineRequest, parseEngineRequest } from './infer/engine.js';
 import { Output } from './run/output.js';
-import { defaultRunDir, type readRunConfig } from './run/runDir.js';
+import { defaultRunDir, readRunConfig } from './run/runDir.js';
 import {
   type DistributedOptions,
   type DistributedSummary,
@@ -1064,14 +1064,18 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
           argv,
           ...stop,
         }).catch(async (e) => {
-          // a step that does not fit the wasm heap: trial steps in child processes name what would fit
+          // a step that does not fit the wasm heap: trial steps in child processes name what would fit — for a
+          // resumed run with its own config and the overrides given (the options tried may change on a resume)
           const message = (e as Error)?.message ?? '';
-          if (resolved && isOutOfMemory(message) && memoryUsage().backend === 'wasm')
-            throw new OutOfMemoryError(
-              message,
-              await fitAdvice(resolved.config, out, { namedRunDir: !!runOut }),
-            );
-          throw e;
+          if (!isOutOfMemory(message) || memoryUsage().backend !== 'wasm') throw e;
+          const config = resolved
+            ? resolved.config
+            : deepMerge(VOC_PRESET, (await readRunConfig(resumeTarget(resume!).runDir)).config, ...overrides);
+          throw new OutOfMemoryError(
+            message,
+            // a resumed run's folder holds its checkpoints: the same command (no --overwrite) continues it
+            await fitAdvice(config, out, { namedRunDir: !!runOut && !resume }),
+          );
         });
         out.result(
           {

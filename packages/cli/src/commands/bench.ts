@@ -4,7 +4,7 @@
  * against PyTorch is `npm run bench` in a clone of the repository.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { type MemoryUsage, memoryUsage } from '@wsss/core';
+import { type MemoryUsage, measurePeakTensorBytes, memoryUsage } from '@wsss/core';
 import type { WsssConfig } from '../config/schema.js';
 import { predictWsFcn } from '../infer/predict.js';
 import { lossConfigOf } from '../run/evaluate.js';
@@ -41,6 +41,11 @@ export async function runBench(o: BenchOptions): Promise<{
   rows: BenchRow[];
   /** Memory after the timed training steps (the wasm heap: the high-water mark of the process). */
   memory: MemoryUsage;
+  /**
+   * The most bytes of tensor buffers alive at any point of the timed training steps, each buffer counted once
+   * (`measurePeakTensorBytes`); null on webgpu.
+   */
+  stepPeakTensorBytes: number | null;
 }> {
   const backend = await startBackend(o.config.backend, o.config.threads, o.out);
   const size = o.size ?? o.config.data.crop;
@@ -71,12 +76,16 @@ export async function runBench(o: BenchOptions): Promise<{
     tf.cast(tf.greater(tf.randomUniform([batch, K], 0, 1, 'float32', 2), 0.6), 'float32'),
   ) as tf.Tensor2D;
   const rows: BenchRow[] = [];
-  const time = async (what: string, fn: () => Promise<void>, imgs: number) => {
-    await fn(); // warm-up: kernels compile, buffers allocate
+  let stepPeakTensorBytes: number | null = null;
+  const time = async (what: string, fn: () => Promise<void>, imgs: number, peak = false) => {
+    await fn(); // warm-up: kernels compile, buffers allocate (and the optimiser its state)
     const bar = o.out.progress(what, reps, 'rep');
     const t0 = performance.now();
     for (let i = 0; i < reps; i++) {
-      await fn();
+      if (peak) {
+        const { peakBytes } = await measurePeakTensorBytes(fn);
+        if (peakBytes !== null) stepPeakTensorBytes = Math.max(stepPeakTensorBytes ?? 0, peakBytes);
+      } else await fn();
       bar.tick(1);
     }
     const ms = (performance.now() - t0) / reps;
@@ -89,6 +98,7 @@ export async function runBench(o: BenchOptions): Promise<{
       await trainer.step({ images, raw, labels }, 0);
     },
     batch,
+    true,
   );
   const memory = memoryUsage();
   if (!o.trainOnly) {
@@ -124,5 +134,6 @@ export async function runBench(o: BenchOptions): Promise<{
     recompute: [...o.config.train.recompute],
     rows,
     memory,
+    stepPeakTensorBytes,
   };
 }

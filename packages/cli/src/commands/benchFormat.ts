@@ -8,6 +8,7 @@ export function formatBench(r: {
   batch: number;
   rows: BenchRow[];
   memory?: MemoryUsage;
+  stepPeakTensorBytes?: number | null;
 }): string {
   const mb = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
   const m = r.memory;
@@ -19,7 +20,7 @@ export function formatBench(r: {
     ),
     ...(m
       ? [
-          `memory after the training steps: tensors ${mb(m.tensorBytes)}${m.wasmHeapBytes !== null ? `, wasm heap ${mb(m.wasmHeapBytes)} (its high-water mark; at most 4096 MiB)` : ''}${m.gpuBufferBytes !== null ? `, GPU buffers ${mb(m.gpuBufferBytes)}` : ''}`,
+          `memory after the training steps: tensors ${mb(m.tensorBytes)}${r.stepPeakTensorBytes != null ? ` (at most ${mb(r.stepPeakTensorBytes)} during a step)` : ''}${m.wasmHeapBytes !== null ? `, wasm heap ${mb(m.wasmHeapBytes)} (its high-water mark; at most 4096 MiB)` : ''}${m.gpuBufferBytes !== null ? `, GPU buffers ${mb(m.gpuBufferBytes)}` : ''}`,
         ]
       : []),
   ].join('\n');

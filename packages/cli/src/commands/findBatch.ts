@@ -18,6 +18,8 @@ export interface BatchTrial {
   ms?: number;
   /** Memory after the step (fits only): the wasm heap is its high-water mark. */
   memory?: MemoryUsage;
+  /** The most bytes of live tensors during the step (fits only; null on webgpu). */
+  stepPeakTensorBytes?: number | null;
   /** Why it did not fit: the child's message. */
   reason?: string;
 }
@@ -120,7 +122,13 @@ export function childTrial(
         const message = (last['message'] as string | undefined) ?? stderr.trim().split('\n')[0] ?? '';
         if (code === EXIT.OK && last['type'] === 'result') {
           const rows = last['rows'] as { ms: number }[];
-          resolve({ batch, fits: true, ms: rows[0]!.ms, memory: last['memory'] as MemoryUsage });
+          resolve({
+            batch,
+            fits: true,
+            ms: rows[0]!.ms,
+            memory: last['memory'] as MemoryUsage,
+            stepPeakTensorBytes: (last['stepPeakTensorBytes'] as number | null | undefined) ?? null,
+          });
         } else if (code === EXIT.MEMORY || signal === 'SIGKILL') {
           resolve({ batch, fits: false, reason: message || `killed by ${signal}` });
         } else {
@@ -138,7 +146,7 @@ export function formatFindBatch(
   const limit = r.heapLimitMiB !== undefined ? `, heap limit ${r.heapLimitMiB} MiB` : '';
   const rows = r.trials.map((t) =>
     t.fits
-      ? `  batch ${String(t.batch).padStart(4)}  fits       step ${(t.ms! / 1000).toFixed(2).padStart(8)} s  wasm heap ${mib(t.memory?.wasmHeapBytes)}  tensors ${mib(t.memory?.tensorBytes)}`
+      ? `  batch ${String(t.batch).padStart(4)}  fits       step ${(t.ms! / 1000).toFixed(2).padStart(8)} s  wasm heap ${mib(t.memory?.wasmHeapBytes)}  tensors ${mib(t.memory?.tensorBytes)} (peak ${mib(t.stepPeakTensorBytes)})`
       : `  batch ${String(t.batch).padStart(4)}  does not fit: ${t.reason}`,
   );
   const verdict = r.largest

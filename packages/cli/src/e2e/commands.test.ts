@@ -539,9 +539,13 @@ describe('every wsss command, spawned', () => {
     expect(mem.backend).toBe('wasm');
     expect(mem.wasmHeapBytes).toBeGreaterThanOrEqual(mem.tensorBytes);
     expect(mem.tensorBytes).toBeGreaterThan(0);
+    // during the step the gradients and activations come on top of the weights and optimizer state left after it
+    expect(mr['stepPeakTensorBytes'] as number).toBeGreaterThan(mem.tensorBytes);
     const human = await runCli([...small, '--batch', '2', '--accumulate', '2']);
     expect(human.stdout).toContain('train step (batch 2 in 2 micro-batches');
-    expect(human.stdout).toMatch(/memory after the training steps: tensors \d+ MiB, wasm heap \d+ MiB/);
+    expect(human.stdout).toMatch(
+      /memory after the training steps: tensors \d+ MiB \(at most \d+ MiB during a step\), wasm heap \d+ MiB/,
+    );
     const bad = await runCli([...small, '--recompute', '8']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('train.recompute = [8] is not allowed');
@@ -563,7 +567,7 @@ describe('every wsss command, spawned', () => {
     const r = await runCli([...small, '--find-batch', '--max-batch', '16', '--heap-limit', '40', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const res = r.events.find((e) => e['type'] === 'result') as unknown as {
-      largest: { batch: number; memory: { wasmHeapBytes: number } };
+      largest: { batch: number; memory: { wasmHeapBytes: number }; stepPeakTensorBytes: number };
       trials: { batch: number; fits: boolean; reason?: string }[];
       heapLimitMiB: number;
     };
@@ -572,6 +576,7 @@ describe('every wsss command, spawned', () => {
     expect(b).toBeGreaterThanOrEqual(1);
     expect(b).toBeLessThan(16);
     expect(res.largest.memory.wasmHeapBytes).toBeLessThanOrEqual(40 * 2 ** 20);
+    expect(res.largest.stepPeakTensorBytes).toBeGreaterThan(0);
     // the answer is bracketed: b fitted, b + 1 was tried and did not, with the child's reason
     const next = res.trials.find((t) => t.batch === b + 1)!;
     expect(next.fits).toBe(false);
@@ -605,7 +610,7 @@ describe('every wsss command, spawned', () => {
       '--crop',
       '48',
       '--set',
-      'train.batchSize=16',
+      'train.batchSize=32',
       '--epochs',
       '1',
       '--threads',
@@ -613,18 +618,29 @@ describe('every wsss command, spawned', () => {
       '--out',
       run,
     ];
-    // batch 16 needs ~58 MiB of heap, a micro-batch of 1 ~23 MiB, validation and the report less than 48
+    // batch 32 needs ~100 MiB of heap, a micro-batch of 1 ~16 MiB, validation and the report less than 48
     const env = { WSSS_WASM_HEAP_LIMIT_MB: '48' };
     const r = await runCli(args, { env });
     expect(r.code, r.stderr).toBe(7);
     expect(r.stderr).toContain('WSSS_WASM_HEAP_LIMIT_MB allows 48 MiB');
     expect(r.stderr).toMatch(
-      /It fits with --accumulate 16 \(micro-batches of 1 at 48×48: wasm heap \d+ MiB, [\d.]+ s per micro-batch, found by a trial step\)\. Run the same command with --accumulate 16 --overwrite/,
+      /It fits with --accumulate 32 \(micro-batches of 1 at 48×48: wasm heap \d+ MiB, [\d.]+ s per micro-batch, found by a trial step\)\. Run the same command with --accumulate 32 --overwrite/,
     );
     expect(existsSync(join(run, 'checkpoints', 'last.safetensors'))).toBe(false);
-    const again = await runCli([...args, '--accumulate', '16', '--overwrite', '-q'], { env });
+    const again = await runCli([...args, '--accumulate', '32', '--overwrite', '-q'], { env });
     expect(again.code, again.stderr).toBe(0);
     expect(existsSync(join(run, 'checkpoints', 'last.safetensors'))).toBe(true);
+    // resuming for a second epoch with whole batches again: the advice is the resume command itself, which keeps
+    // the run (no --overwrite), and it continues the run
+    const resume = ['train', '--resume', run, '--epochs', '2', '--threads', '1'];
+    const cut = await runCli([...resume, '--accumulate', '1'], { env });
+    expect(cut.code, cut.stderr).toBe(7);
+    expect(cut.stderr).toMatch(
+      /It fits with --accumulate 32 .*\. Run the same command with --accumulate 32\.$/m,
+    );
+    const more = await runCli([...resume, '--accumulate', '32', '--json'], { env });
+    expect(more.code, more.stderr).toBe(0);
+    expect(more.events.find((e) => e['type'] === 'result')).toMatchObject({ epochs: 2 });
   });
 
   it('demo --quick: trains, evaluates, reports; --out onto it is refused, --overwrite replaces it, --resume finishes it', async () => {

@@ -269,4 +269,38 @@ describe('WsFcnTrainer', () => {
       x.net.model.dispose();
     }
   }, 120_000);
+
+  it('the mask loss puts no full-resolution (N,H,W,C) tensor on the gradient tape: PAMR and pseudo labels run untaped', async () => {
+    await useBackend('wasm');
+    const { net, trainer } = tinyTrainer(4, {});
+    const batch = toyBatch(2, 33);
+    const engine = tf.engine() as unknown as {
+      state: { activeTape: { kernelName: string; outputs: tf.Tensor[] }[] };
+    };
+    // the taped ops with a (2,33,33,3) output — the size of the images, which have 3 channels like the 3 classes:
+    // the classification phase (epoch 0 < pretrain 1) has only the network's own at the input
+    const taped = (epoch: number) => {
+      const full: string[] = [];
+      let nodes = 0;
+      const { value, grads } = tf.variableGrads(() => {
+        const t = wsFcnLosses(net, batch, epoch, { ...trainer.loss, pretrainEpochs: 1 });
+        nodes = engine.state.activeTape.length;
+        for (const node of engine.state.activeTape)
+          for (const o of node.outputs)
+            if (o.rank === 4 && o.shape[1] === 33 && o.shape[2] === 33 && o.shape[3] === 3)
+              full.push(`${node.kernelName} [${o.shape}]`);
+        return t.loss;
+      });
+      expect(Number.isFinite(value.dataSync()[0]!)).toBe(true);
+      tf.dispose([value, grads]);
+      return { full, nodes };
+    };
+    const cls = taped(0);
+    const mask = taped(1);
+    expect(mask.nodes).toBeGreaterThan(cls.nodes); // the mask loss is taped…
+    expect(mask.full).toEqual(cls.full); // …but at the logits' resolution
+    tf.dispose([batch.images, batch.raw, batch.labels]);
+    trainer.dispose();
+    net.model.dispose();
+  });
 });

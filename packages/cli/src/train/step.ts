@@ -15,10 +15,10 @@ import {
   GroupedOptimizer,
   type GroupedOptimizerOptions,
   multiLabelSoftMarginLoss,
+  noGrad,
   type PseudoGtOptions,
   pseudoGtMask,
   resizeBilinear,
-  stopGradient,
 } from '@wsss/core';
 import { pamr } from '@wsss/pamr';
 import type { WsFcn } from '../model/wsfcn.js';
@@ -101,25 +101,29 @@ export function wsFcnLosses(
   if (epoch < cfg.pretrainEpochs) return { loss: clsLoss, clsLoss };
   const [, h, w] = masks.shape;
   const [, H, W] = batch.raw.shape;
-  // PAMR sees the raw image at mask resolution and the detached masks (spec §3.6, §3.9)
-  const rawSmall = resizeBilinear(batch.raw, [h, w], { alignCorners: true });
-  const refined = pamr(rawSmall, stopGradient(masks), {
-    iterations: cfg.pamrIterations,
-    dilations: cfg.pamrDilations,
-  });
-  const cleaned = cleanMasks(resizeBilinear(refined, [H, W], { alignCorners: true }), batch.labels);
-  let gt = pseudoGtMask(cleaned, cfg.pseudo);
-  // semi-supervised: an image with a true mask trains on it instead of its pseudo ground truth (one-hot; 255 → no
-  // class, ignored), and is never gated off
-  let trusted: tf.Tensor1D | undefined;
-  if (batch.masks && batch.hasMask?.some((v) => v === 1)) {
+  // The targets of the mask loss carry no gradient (spec §3.8): computed with the tape off, so tfjs keeps none of
+  // the full-resolution tensors of PAMR, cleaning and thresholding for the backward pass (what leaves is G alone)
+  const gt = noGrad((): { pseudo: tf.Tensor4D; trusted?: tf.Tensor1D } => {
+    // PAMR sees the raw image at mask resolution and the masks (spec §3.6, §3.9)
+    const rawSmall = resizeBilinear(batch.raw, [h, w], { alignCorners: true });
+    const refined = pamr(rawSmall, masks, { iterations: cfg.pamrIterations, dilations: cfg.pamrDilations });
+    const cleaned = cleanMasks(resizeBilinear(refined, [H, W], { alignCorners: true }), batch.labels);
+    const pseudo = pseudoGtMask(cleaned, cfg.pseudo);
+    // semi-supervised: an image with a true mask trains on it instead of its pseudo ground truth (one-hot; 255 →
+    // no class, ignored), and is never gated off
+    if (!batch.masks || !batch.hasMask?.some((v) => v === 1)) return { pseudo };
     const n = batch.hasMask.length;
-    trusted = tf.tensor1d(Float32Array.from(batch.hasMask));
+    const trusted = tf.tensor1d(Float32Array.from(batch.hasMask));
     const pick = tf.reshape(trusted, [n, 1, 1, 1]);
-    const truth = tf.oneHot(batch.masks, gt.shape[3], 1, 0, 'float32') as tf.Tensor4D;
-    gt = tf.add(tf.mul(truth, pick), tf.mul(gt, tf.sub(1, pick))) as tf.Tensor4D;
-  }
-  const { loss: maskLoss, gate } = balancedMaskLoss(logits, gt, batch.labels, trusted ? { trusted } : {});
+    const truth = tf.oneHot(batch.masks, pseudo.shape[3], 1, 0, 'float32') as tf.Tensor4D;
+    return { pseudo: tf.add(tf.mul(truth, pick), tf.mul(pseudo, tf.sub(1, pick))) as tf.Tensor4D, trusted };
+  });
+  const { loss: maskLoss, gate } = balancedMaskLoss(
+    logits,
+    gt.pseudo,
+    batch.labels,
+    gt.trusted ? { trusted: gt.trusted } : {},
+  );
   return {
     loss: tf.add(clsLoss, tf.mul(maskLoss, cfg.maskLossWeight)) as tf.Scalar,
     clsLoss,

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
+  backwardProbe,
   expectClose,
   gradCheck,
   seededTensor,
@@ -176,5 +177,36 @@ describe.each(TEST_BACKENDS)('heads and losses on %s', (backend) => {
     });
     const labels = tf.tensor2d([[1, 1]]);
     gradCheck((y) => balancedMaskLoss(y as tf.Tensor4D, G, labels).loss, [seededTensor([1, 3, 4, 3], 6)]);
+  });
+
+  it('balancedMaskLoss keeps two numbers a pixel for the backward pass, none of its (N,H,W,C) tensors', () => {
+    const [H, W, C] = [160, 120, 21];
+    const fullBytes = H * W * C * 4;
+    const G = tf.tidy(() =>
+      tf.oneHot(
+        tf.tensor3d(
+          seededValues(H * W, 8).map((v) => Math.floor((v + 1) * 10.5) % C),
+          [1, H, W],
+          'int32',
+        ),
+        C,
+        1,
+        0,
+        'float32',
+      ),
+    ) as tf.Tensor4D;
+    const labels = tf.tensor2d([Array.from({ length: C - 1 }, () => 1)]);
+    const y = tf.variable(seededTensor([1, 21, 16, C], 9) as tf.Tensor4D);
+    let held = 0;
+    // at the first op of the backward pass everything the forward kept for it is alive, and nothing else
+    const probe = backwardProbe<tf.Scalar>(() => {
+      held = tf.memory().numBytes;
+    });
+    const base = tf.memory().numBytes;
+    const r = tf.variableGrads(() => probe(balancedMaskLoss(y, G, labels).loss), [y]);
+    // the target (int32) and weight of each pixel, and small tensors; the composite loss kept ~4 full tensors
+    expect(held - base).toBeLessThan(0.2 * fullBytes);
+    expect(held - base).toBeGreaterThanOrEqual(2 * H * W * 4);
+    tf.dispose([r.value, r.grads, G, labels, y]);
   });
 });

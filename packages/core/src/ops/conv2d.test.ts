@@ -249,3 +249,34 @@ describe('conv2d: wasm equals cpu', () => {
     for (let i = 0; i < cpu.length; i++) expectClose(wasm[i]!, cpu[i]!, { atol: 1e-3, what: `result ${i}` });
   });
 });
+
+describe('conv2d on wasm: no cached operator for a filter while gradients are recorded', () => {
+  // wasm's Conv2D caches an XNNPACK operator, holding a packed copy of the filter, per filter buffer. Changing a
+  // filter's values in place (never done by the library; here to observe the cache) shows whether one was kept.
+  const scaleInPlace = (w: tf.Tensor, k: number) => {
+    const b = tf.backend() as unknown as { typedArrayFromHeap(t: tf.Tensor): Float32Array };
+    const v = b.typedArrayFromHeap(w);
+    for (let i = 0; i < v.length; i++) v[i] = v[i]! * k;
+  };
+
+  it('an inference call keeps its operator; a taped call leaves none, and its result and gradient are the same', async () => {
+    await useBackend('wasm');
+    const x = seededTensor([1, 7, 6, 4], 1) as tf.Tensor4D;
+    const cached = tf.variable(seededTensor([3, 3, 4, 5], 2) as tf.Tensor4D);
+    const first = conv2d(x, cached, { padding: 1 });
+    scaleInPlace(cached, 2);
+    // the operator made by the first call still convolves with the old values: the cache is real
+    expectClose(conv2d(x, cached, { padding: 1 }), first);
+
+    const w = tf.variable(seededTensor([3, 3, 4, 5], 2) as tf.Tensor4D);
+    const { value, grads } = tf.variableGrads(() => tf.sum(tf.square(conv2d(x, w, { padding: 1 }))), [w]);
+    const plainGrad = tf.grad((f: tf.Tensor) =>
+      tf.sum(tf.square(conv2d(x, f as tf.Tensor4D, { padding: 1 }))),
+    )(tf.clone(w));
+    expectClose(value, tf.sum(tf.square(first)), { rtol: 1e-6 });
+    expectClose(grads[w.name]!, plainGrad, { rtol: 1e-6 });
+    scaleInPlace(w, 2);
+    // nothing was cached for w in the taped call: this call packs the new values
+    expectClose(conv2d(x, w, { padding: 1 }), tf.mul(first, 2), { rtol: 1e-5 });
+  });
+});

@@ -122,9 +122,39 @@ function forwardKernel({
   backend: tf.KernelBackend;
   attrs?: tf.NamedAttrMap;
 }): tf.TensorInfo {
-  const { x, filter, bias } = inputs as { x: tf.TensorInfo; filter: tf.TensorInfo; bias?: tf.TensorInfo };
+  const { x, bias } = inputs as { x: tf.TensorInfo; filter: tf.TensorInfo; bias?: tf.TensorInfo };
+  let { filter } = inputs as { filter: tf.TensorInfo };
   const g = geometryFromAttrs(attrs!);
   const name = tf.getBackend();
+  // wasm's Conv2D keeps an XNNPACK operator, with its own packed copy of the weights, for every filter buffer until
+  // that buffer is freed. In a training step the weights change after the step anyway, so the cache never hits
+  // across steps and only holds a second copy of every filter of the network until the update (565 MiB for the
+  // full WS-FCN): there the convolution reads a copy of the filter, freed — with its operator — right after.
+  const transient = attrs!['transientFilter'] === true && name === 'wasm';
+  if (transient) {
+    const b = backend as unknown as {
+      makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
+      typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
+    };
+    const copy = b.makeOutput(filter.shape, 'float32');
+    b.typedArrayFromHeap(copy).set(b.typedArrayFromHeap(filter));
+    filter = copy;
+  }
+  try {
+    return forwardWith(x, filter, bias, g, name, backend);
+  } finally {
+    if (transient) backend.disposeData(filter.dataId);
+  }
+}
+
+function forwardWith(
+  x: tf.TensorInfo,
+  filter: tf.TensorInfo,
+  bias: tf.TensorInfo | undefined,
+  g: Conv2dGeometry,
+  name: string,
+  backend: tf.KernelBackend,
+): tf.TensorInfo {
   // With a bias: the backend's FusedConv2D (XNNPACK adds it inside the convolution on wasm), else Conv2D.
   const fused = bias ? tf.getKernel('FusedConv2D', name) : undefined;
   const conv = fused ?? tf.getKernel('Conv2D', name)!;
@@ -411,13 +441,11 @@ export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, opts: Conv2dOptions = {})
   ensureForwardKernel();
   ensureGradient();
   const bias = opts.bias;
+  // While gradients are recorded (a training step) the filter is about to change: no cached operator for it
+  const transientFilter = (tf.engine() as unknown as { isTapeOn(): boolean }).isTapeOn();
   // The bias goes into the kernel (a fused add where the backend has FusedConv2D); its gradient is Σ dy over
   // batch and space.
-  return tf
-    .engine()
-    .runKernel(
-      WSSS_CONV2D,
-      bias === undefined ? { x, filter: w } : { x, filter: w, bias },
-      g as unknown as tf.NamedAttrMap,
-    ) as tf.Tensor4D;
+  const inputs: tf.NamedTensorMap = bias === undefined ? { x, filter: w } : { x, filter: w, bias };
+  const attrs = { ...g, transientFilter } as unknown as tf.NamedAttrMap;
+  return tf.engine().runKernel(WSSS_CONV2D, inputs, attrs) as tf.Tensor4D;
 }

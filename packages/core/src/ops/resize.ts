@@ -82,17 +82,31 @@ function resizeWithGrad(x: tf.Tensor4D, ho: number, wo: number, alignCorners: bo
     const value = tf.image.resizeBilinear(xx, [ho, wo], alignCorners, !alignCorners);
     return {
       value,
-      gradFunc: (dy: tf.Tensor) =>
-        hasSamplingKernels()
-          ? (tf.engine().runKernel(RESIZE_BILINEAR_GRAD, { dy }, {
-              alignCorners,
-              inputHeight: h,
-              inputWidth: w,
-            } as unknown as tf.NamedAttrMap) as tf.Tensor)
-          : resizeBilinearGradComposite(dy as tf.Tensor4D, h, w, alignCorners),
+      gradFunc: (dy: tf.Tensor) => resizeBilinearBackward(dy as tf.Tensor4D, [h, w], alignCorners),
     };
   });
   return op(x) as tf.Tensor4D;
+}
+
+/**
+ * The gradient of {@link resizeBilinear} (the transposed interpolation): `dy` (N,ho,wo,C) of the resized output
+ * back to the input's size `[h, w]`. For losses that differentiate by hand (e.g. {@link balancedMaskLoss}).
+ * @internal
+ */
+export function resizeBilinearBackward(
+  dy: tf.Tensor4D,
+  [h, w]: [number, number],
+  alignCorners: boolean,
+): tf.Tensor4D {
+  if (dy.shape[1] === h && dy.shape[2] === w) return tf.clone(dy);
+  if (h === 1 && w === 1) return tf.sum(dy, [1, 2], true);
+  return hasSamplingKernels()
+    ? (tf.engine().runKernel(RESIZE_BILINEAR_GRAD, { dy }, {
+        alignCorners,
+        inputHeight: h,
+        inputWidth: w,
+      } as unknown as tf.NamedAttrMap) as tf.Tensor4D)
+    : resizeBilinearGradComposite(dy, h, w, alignCorners);
 }
 
 /**

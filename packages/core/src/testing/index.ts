@@ -159,6 +159,21 @@ export function gradCheck(
 }
 
 /**
+ * An identity op whose gradient first calls `onBackward` (then passes dy on): placed at the end of a computation it
+ * sees the memory the forward pass left for the backward pass; at the start, what is still alive at its end.
+ */
+export function backwardProbe<T extends tf.Tensor>(onBackward: () => void): (x: T) => T {
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
+    value: tf.clone(args[0] as tf.Tensor),
+    gradFunc: (dy: tf.Tensor) => {
+      onBackward();
+      return tf.clone(dy);
+    },
+  }));
+  return (x: T) => op(x) as T;
+}
+
+/**
  * Runs `fn` `repeat` times and throws if the number of live tensors grows between the first and the last
  * run (the first run may allocate caches and variables).
  */

@@ -14,6 +14,7 @@ import {
   registerOptimizerKernels,
   type UpdateAttrs,
 } from '../kernels/optimizer/index.js';
+import { variableGradsLowMemory } from './backprop.js';
 
 /**
  * A group of variables sharing a learning-rate multiplier and a weight decay (spec §1.6); `name` identifies
@@ -119,7 +120,7 @@ export class GroupedOptimizer {
   ): { loss: tf.Scalar; aux?: T } {
     let aux: T | undefined;
     const vars = this.variables;
-    const { value, grads } = tf.variableGrads(() => {
+    const { value, grads } = variableGradsLowMemory(() => {
       const r = loss();
       aux = r.aux;
       keepAll(r.aux);
@@ -152,7 +153,7 @@ export class GroupedOptimizer {
     let total: tf.Scalar | null = null;
     try {
       for (let j = 0; j < weights.length; j++) {
-        const { value, grads } = tf.variableGrads(() => {
+        const { value, grads } = variableGradsLowMemory(() => {
           const r = loss(j);
           aux.push(r.aux);
           keepAll(r.aux);

@@ -7,17 +7,12 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { recordUniformDraws, replayUniformDraws } from '../ops/random.js';
+import { gradientsLowMemory } from './backprop.js';
 
 /** tfjs-core engine internals used here (tfjs-core 4.x): whether ops are taped, and the tape in use. */
 interface EngineInternals {
   isTapeOn(): boolean;
   state: { activeTape: unknown };
-  gradients<T extends tf.Tensor>(
-    f: () => T,
-    xs: tf.Tensor[],
-    dy?: T,
-    allowNoGradients?: boolean,
-  ): { value: T; grads: (tf.Tensor | undefined)[] };
 }
 
 let recomputeDepth = 0;
@@ -63,7 +58,7 @@ export function checkpointed<T extends tf.Tensor>(
         const outerTape = engine.state.activeTape;
         recomputeDepth++;
         try {
-          const { value: y, grads } = engine.gradients(
+          const { value: y, grads } = gradientsLowMemory(
             () => replayUniformDraws(draws, () => fn(again)),
             [again, ...vars],
             dy,
