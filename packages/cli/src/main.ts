@@ -218,7 +218,8 @@ Your own images (--dataset folder; see "Your own images" in the README):
                          gradients (the memory of batch/m images; WS-FCN; default 1)
   --recompute <stages>   train.recompute: all | none | backbone stages such as 5,6,7 whose units recompute
                          their activations in the backward pass instead of keeping them (less memory, same
-                         gradients, one more forward of those stages)
+                         gradients, one more forward of those stages); 'modules' in the list (and all) for
+                         FCA and SF2 too (train.recomputeModules)
   --lr <x>               optim.lr              --seed <n>         train.seed (default 0)
   --val-every <k>        train.valEvery        --crop <px>        data.crop
   --workers <n>          data.workers (augmentation threads, default 0)
@@ -491,7 +492,8 @@ Options:
   --size <px>            image side (default the preset's crop)
   --batch <n>            batch (default the preset's batch size)
   --accumulate <m>       the training step in m micro-batches (train.accumulate)
-  --recompute <stages>   all | none | 5,6,7: recomputed backbone stages (train.recompute)
+  --recompute <stages>   all | none | 5,6,7[,modules]: recomputed backbone stages (train.recompute) and
+                         FCA/SF2 (train.recomputeModules)
   --reps <n>             timed repetitions after one warm-up (default 3)
   --classes <n>          foreground classes (default from the data set)
   --train-only           time the training step only (no inference)
@@ -721,7 +723,7 @@ function withMemoryHint(msg: string, cmd: string): string {
     : '';
   const what =
     cmd === 'train' || cmd === 'bench' || cmd === 'demo'
-      ? "train.accumulate (--accumulate <m>: each batch in m micro-batches, one update), train.recompute (--recompute all: the backbone keeps only its units' inputs and recomputes the rest in the backward pass), a smaller train.batchSize or data.crop, or a GPU backend"
+      ? 'train.accumulate (--accumulate <m>: each batch in m micro-batches, one update), train.recompute (--recompute all: the backbone, FCA and SF2 keep only their inputs and recompute the rest in the backward pass), a smaller train.batchSize or data.crop, or a GPU backend'
       : 'fewer or smaller images at once (eval.scales, --single-scale), or a GPU backend or --engine onnx';
   return `the wasm backend ran out of memory${size}: ${msg.replace(/\.$/, '')}. What uses less: ${what}.`;
 }
@@ -761,11 +763,13 @@ export function demoVerdict(seconds: number, miou: number): string {
   return `${time}; ${quality}`;
 }
 
-/** `--recompute all|none|5,6,7` → backbone stages. */
-function recomputeStages(v: string): number[] {
-  if (v === 'all') return [2, 3, 4, 5, 6, 7];
-  if (v === 'none' || v === '') return [];
-  return numList('recompute', v)!;
+/** `--recompute all|none|5,6,7[,modules]` → backbone stages and whether FCA/SF2 recompute. */
+function recomputeOption(v: string): { stages: number[]; modules: boolean } {
+  if (v === 'all') return { stages: [2, 3, 4, 5, 6, 7], modules: true };
+  if (v === 'none' || v === '') return { stages: [], modules: false };
+  const parts = v.split(',').map((p) => p.trim());
+  const stages = parts.filter((p) => p !== 'modules').join(',');
+  return { stages: stages ? numList('recompute', stages)! : [], modules: parts.includes('modules') };
 }
 
 function numList(name: string, v: string | undefined): number[] | undefined {
@@ -801,7 +805,11 @@ function optionOverrides(v: Record<string, unknown>): PartialConfig {
   s('epochs', 'train.epochs', n('epochs'));
   s('batch-size', 'train.batchSize', n('batch-size'));
   s('accumulate', 'train.accumulate', n('accumulate'));
-  if (v['recompute'] !== undefined) setPath(o, 'train.recompute', recomputeStages(v['recompute'] as string));
+  if (v['recompute'] !== undefined) {
+    const r = recomputeOption(v['recompute'] as string);
+    setPath(o, 'train.recompute', r.stages);
+    setPath(o, 'train.recomputeModules', r.modules);
+  }
   s('lr', 'optim.lr', n('lr'));
   s('seed', 'train.seed', n('seed'));
   s('val-every', 'train.valEvery', n('val-every'));

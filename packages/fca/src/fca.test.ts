@@ -4,6 +4,7 @@ import { countParameters, exportStateDict, loadStateDict } from '@wsss/core';
 import {
   expectClose,
   expectNoTensorGrowth,
+  expectRecomputeMatches,
   gradCheck,
   saveLoadRoundTrip,
   seededTensor,
@@ -157,6 +158,15 @@ describe.each(TEST_BACKENDS)('FCA on %s', (backend) => {
     expect(sd.has('fca.ca.sharedMLP.0.weight')).toBe(true);
     const report = loadStateDict(layer, sd, rules);
     expect(report.missing).toEqual([]);
+  });
+
+  it('recompute: keeps only its input, the same loss, gradients and statistics (dropout replayed)', () => {
+    const x = seededTensor([2, 7, 6, 5], 8);
+    expectRecomputeMatches(
+      () => new Fca({ channels: 3, branches: FCA_BRANCHES.slice(0, 2).map((b) => ({ ...b })), dropout: 0.5 }),
+      [x],
+    );
+    x.dispose();
   });
 
   it('trains (dropout on) without tensor growth and reports bad options by name', async () => {

@@ -254,12 +254,15 @@ export class Fca extends WsssLayer<FcaOptions> {
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor {
     const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
     const o = this.options;
-    return fcaForward(x, this.ops(this.isTraining(kwargs)), {
-      training: this.isTraining(kwargs),
-      branches: o.branches,
-      dropout: o.dropout,
-      spatialKernel: o.spatialKernel,
-    });
+    const training = this.isTraining(kwargs);
+    const forward = (t: tf.Tensor4D) =>
+      fcaForward(t, this.ops(training), {
+        training,
+        branches: o.branches,
+        dropout: o.dropout,
+        spatialKernel: o.spatialKernel,
+      });
+    return this.checkpointedCall(forward, x, training);
   }
 
   /** PyTorch state-dict rules (`<ptPrefix>fca1.conv1_1.weight` …, default prefix `fca.` as in WS-FCN checkpoints). */

@@ -12,6 +12,7 @@ import {
 import {
   expectClose,
   expectNoTensorGrowth,
+  expectRecomputeMatches,
   gradCheck,
   saveLoadRoundTrip,
   seededTensor,
@@ -186,6 +187,13 @@ describe.each(TEST_BACKENDS)('SF2 fusion on %s', (backend) => {
     const before = mean();
     tf.dispose(layer.apply([left, down], { training: true }) as tf.Tensor[]);
     expect(mean()).not.toBe(before);
+  });
+
+  it('recompute: one checkpointed segment over both streams, the same outputs, gradients and running statistics', () => {
+    const left = seededTensor([2, 7, 9, 3], 12);
+    const down = seededTensor([2, 7, 9, 3], 13);
+    expectRecomputeMatches(() => new Sf2({ channels: 3 }), [left, down]);
+    tf.dispose([left, down]);
   });
 
   it('as two layers in a tf.model (align → SF2): save/load round trip, shapes and reference state-dict names', async () => {

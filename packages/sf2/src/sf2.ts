@@ -126,7 +126,20 @@ export class Sf2 extends WsssLayer<Sf2Options> {
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor[] {
     if (!Array.isArray(inputs) || inputs.length !== 2)
       throw new Error('WsssSf2 expects two inputs [left, down]');
-    return sf2Forward(inputs[0] as tf.Tensor4D, inputs[1] as tf.Tensor4D, this.ops(this.isTraining(kwargs)));
+    const [left, down] = inputs as tf.Tensor4D[];
+    const training = this.isTraining(kwargs);
+    if (!training || !this.recompute) return sf2Forward(left!, down!, this.ops(training));
+    // one checkpointed segment over both streams: in and out as channel concatenations
+    const [cl, cd] = [left!.shape[3], down!.shape[3]];
+    const both = this.checkpointedCall(
+      (t: tf.Tensor4D) => {
+        const [l, d] = tf.split(t, [cl, cd], 3) as tf.Tensor4D[];
+        return tf.concat(sf2Forward(l!, d!, this.ops(training)), 3) as tf.Tensor4D;
+      },
+      tf.concat([left!, down!], 3) as tf.Tensor4D,
+      training,
+    );
+    return tf.split(both, 2, 3);
   }
 
   /** PyTorch state-dict rules (`sf2.conv1h.weight`, `sf2.bn1h.running_mean`, …). */

@@ -38,6 +38,7 @@ export async function runBench(o: BenchOptions): Promise<{
   batch: number;
   accumulate: number;
   recompute: number[];
+  recomputeModules: boolean;
   rows: BenchRow[];
   /** Memory after the timed training steps (the wasm heap: the high-water mark of the process). */
   memory: MemoryUsage;
@@ -69,6 +70,7 @@ export async function runBench(o: BenchOptions): Promise<{
     loss: { ...lossConfigOf(o.config), pretrainEpochs: 0 },
     accumulate: Math.min(o.config.train.accumulate, batch),
     recompute: o.config.train.recompute,
+    recomputeModules: o.config.train.recomputeModules,
   });
   const raw = tf.randomUniform([batch, size, size, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
   const images = tf.tidy(() => tf.div(tf.sub(raw, 0.45), 0.225)) as tf.Tensor4D;
@@ -93,7 +95,7 @@ export async function runBench(o: BenchOptions): Promise<{
     rows.push({ what, ms, imagesPerSecond: (imgs * 1000) / ms });
   };
   await time(
-    `train step (batch ${batch}${trainer.accumulate > 1 ? ` in ${trainer.accumulate} micro-batches` : ''}${o.config.train.recompute.length ? `, recompute b${o.config.train.recompute.join('/b')}` : ''}, ${size}×${size}, mask loss + PAMR)`,
+    `train step (batch ${batch}${trainer.accumulate > 1 ? ` in ${trainer.accumulate} micro-batches` : ''}${recomputed(o.config)}, ${size}×${size}, mask loss + PAMR)`,
     async () => {
       await trainer.step({ images, raw, labels }, 0);
     },
@@ -132,8 +134,18 @@ export async function runBench(o: BenchOptions): Promise<{
     batch,
     accumulate: trainer.accumulate,
     recompute: [...o.config.train.recompute],
+    recomputeModules: o.config.train.recomputeModules,
     rows,
     memory,
     stepPeakTensorBytes,
   };
+}
+
+/** ", recompute b5/b6/b7 + FCA/SF2" for the step's label ('' when nothing is recomputed). */
+function recomputed(c: WsssConfig): string {
+  const parts = [
+    ...(c.train.recompute.length ? [`b${c.train.recompute.join('/b')}`] : []),
+    ...(c.train.recomputeModules ? ['FCA/SF2'] : []),
+  ];
+  return parts.length ? `, recompute ${parts.join(' + ')}` : '';
 }

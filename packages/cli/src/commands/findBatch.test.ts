@@ -72,10 +72,21 @@ describe('wsss train out of memory: the changes it tries', () => {
       '--accumulate 16 --recompute all --crop 241',
       '--accumulate 16 --recompute all --crop 161',
     ]);
-    const done = deepMerge(c, {
+    // the backbone recomputed already: FCA and SF2 next, in the trial as on the command line
+    const stages = deepMerge(c, {
       train: { accumulate: 16, recompute: [2, 3, 4, 5, 6, 7] },
       data: { crop: 97 },
     });
+    expect(fitCandidates(stages).map((k) => candidateOptions(stages, k))).toEqual([
+      '--recompute all',
+      '--recompute all --crop 73',
+      '--recompute all --crop 49',
+    ]);
+    const partial = deepMerge(c, { train: { recompute: [6, 7] } });
+    expect(candidateOptions(partial, { ...fitCandidates(partial)[0]!, modules: true })).toBe(
+      '--accumulate 16 --recompute 6,7,modules',
+    );
+    const done = deepMerge(stages, { train: { recomputeModules: true } });
     expect(fitCandidates(done).map((k) => candidateOptions(done, k))).toEqual(['--crop 73', '--crop 49']);
     const tiny = deepMerge(done, { data: { crop: 33 } });
     expect(fitCandidates(tiny)).toEqual([]);

@@ -2,8 +2,8 @@
  * What `wsss train` says when a training step runs out of memory: which changes would make the step fit, found by
  * trial steps in child processes (`wsss bench --train-only`, as `wsss bench --find-batch` runs them), the first
  * that fits ending the search. In order: micro-batches of 1 (`--accumulate <batch>`: the same update, spec-exact
- * where BatchNorm statistics are frozen), then every backbone stage recomputed (`--recompute all`), then smaller
- * crops. Each trial runs two micro-batches, so the gradient accumulator is counted.
+ * where BatchNorm statistics are frozen), then every backbone stage, FCA and SF2 recomputed (`--recompute all`),
+ * then smaller crops. Each trial runs two micro-batches, so the gradient accumulator is counted.
  */
 import { rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -27,6 +27,8 @@ export class OutOfMemoryError extends Error {
 interface Candidate {
   accumulate: number;
   recompute: number[];
+  /** FCA and SF2 recompute too (`train.recomputeModules`). */
+  modules: boolean;
   crop: number;
 }
 
@@ -37,23 +39,32 @@ export function fitCandidates(c: WsssConfig): Candidate[] {
   const b = c.train.batchSize;
   const crop = c.data.crop;
   const out: Candidate[] = [];
-  if (c.train.accumulate < b) out.push({ accumulate: b, recompute: c.train.recompute, crop });
-  if (c.train.recompute.length < ALL_STAGES.length) out.push({ accumulate: b, recompute: ALL_STAGES, crop });
+  const { recompute, recomputeModules: modules } = c.train;
+  if (c.train.accumulate < b) out.push({ accumulate: b, recompute, modules, crop });
+  const everything = { recompute: ALL_STAGES, modules: true };
+  if (recompute.length < ALL_STAGES.length || !modules) out.push({ accumulate: b, ...everything, crop });
   for (const f of [0.75, 0.5]) {
     // crops of 8k + 1 pixels, as the reference's 321 (the output-stride-8 grid lands on both borders)
     const smaller = Math.max(33, Math.round((crop * f - 1) / 8) * 8 + 1);
     if (smaller < crop && !out.some((o) => o.crop === smaller))
-      out.push({ accumulate: b, recompute: ALL_STAGES, crop: smaller });
+      out.push({ accumulate: b, ...everything, crop: smaller });
   }
   return out;
+}
+
+/** `--recompute`'s value for a candidate: all | none | 5,6,7[,modules]. */
+function recomputeArg(k: Candidate): string {
+  if (k.recompute.length === ALL_STAGES.length && k.modules) return 'all';
+  const list = [...k.recompute.map(String), ...(k.modules ? ['modules'] : [])];
+  return list.length ? list.join(',') : 'none';
 }
 
 /** The command-line options of a candidate, relative to the configuration that failed. */
 export function candidateOptions(c: WsssConfig, k: Candidate): string {
   const parts: string[] = [];
   if (k.accumulate !== c.train.accumulate) parts.push(`--accumulate ${k.accumulate}`);
-  if (k.recompute.join() !== c.train.recompute.join())
-    parts.push(`--recompute ${k.recompute.length === ALL_STAGES.length ? 'all' : k.recompute.join(',')}`);
+  if (k.recompute.join() !== c.train.recompute.join() || k.modules !== c.train.recomputeModules)
+    parts.push(`--recompute ${recomputeArg(k)}`);
   if (k.crop !== c.data.crop) parts.push(`--crop ${k.crop}`);
   return parts.join(' ');
 }
@@ -96,7 +107,7 @@ export async function fitAdvice(
           '--accumulate',
           String(microBatches),
           '--recompute',
-          k.recompute.length ? k.recompute.join(',') : 'none',
+          recomputeArg(k),
         ],
         batch,
       );

@@ -44,6 +44,7 @@ export const VOC_PRESET: WsssConfig = {
     batchSize: 16,
     accumulate: 1,
     recompute: [],
+    recomputeModules: false,
     // losses, PAMR, focal penalty: the reference values of the training step (spec §3.5–§3.8, §4.8)
     pretrainEpochs: WSFCN_LOSS_DEFAULTS.pretrainEpochs,
     maskLossWeight: WSFCN_LOSS_DEFAULTS.maskLossWeight,

@@ -100,6 +100,11 @@ export interface WsssConfig {
      * of keeping them (activation recomputation): less memory, one more forward of those stages, same gradients.
      */
     recompute: number[];
+    /**
+     * The context and fusion modules (FCA, SF2) recompute their activations in the backward pass too, keeping only
+     * their inputs (activation recomputation, as for the backbone stages).
+     */
+    recomputeModules: boolean;
     /** Mask loss from this (0-based) epoch on (TRAIN.PRETRAIN). */
     pretrainEpochs: number;
     maskLossWeight: number;
@@ -410,6 +415,10 @@ export const CONFIG_SCHEMA: Field = {
           integer: true,
           min: 2,
           doc: 'backbone stages 2…7 (b2…b7) whose units recompute their activations in the backward pass instead of keeping them (less memory, same gradients); [] none',
+        },
+        recomputeModules: {
+          kind: 'boolean',
+          doc: 'the context and fusion modules (FCA, SF2) recompute their activations in the backward pass too (WS-FCN)',
         },
         pretrainEpochs: int('mask loss from this 0-based epoch on', 0),
         maskLossWeight: nonneg('weight of the mask loss'),

@@ -534,7 +534,12 @@ describe('every wsss command, spawned', () => {
     const m = await runCli([...small, '--batch', '2', '--accumulate', '2', '--recompute', 'all', '--json']);
     expect(m.code, m.stderr).toBe(0);
     const mr = m.events.find((e) => e['type'] === 'result')!;
-    expect(mr).toMatchObject({ batch: 2, accumulate: 2, recompute: [2, 3, 4, 5, 6, 7] });
+    expect(mr).toMatchObject({
+      batch: 2,
+      accumulate: 2,
+      recompute: [2, 3, 4, 5, 6, 7],
+      recomputeModules: true,
+    });
     const mem = mr['memory'] as { backend: string; tensorBytes: number; wasmHeapBytes: number };
     expect(mem.backend).toBe('wasm');
     expect(mem.wasmHeapBytes).toBeGreaterThanOrEqual(mem.tensorBytes);

@@ -76,6 +76,7 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
     loss: lossConfigOf(config),
     accumulate: c.accumulate,
     recompute: c.recompute,
+    recomputeModules: c.recomputeModules,
   });
   let step = 0;
   let best: CheckpointState['best'] = null;

@@ -41,7 +41,10 @@ function toyBatch(n: number, size: number) {
 }
 
 /** A tiny WS-FCN with seeded weights and an SGD trainer in the mask-loss phase (PAMR 2 iterations). */
-function tinyTrainer(seed: number, opts: { accumulate?: number; recompute?: number[]; training?: boolean }) {
+function tinyTrainer(
+  seed: number,
+  opts: { accumulate?: number; recompute?: number[]; recomputeModules?: boolean; training?: boolean },
+) {
   const net = createWsFcn({
     numClasses: 2,
     backbone: { channels: [4, 4, 8, 8, 8, 8, 8], depth: 'light', bnMode: 'batch', freezeStem: false },
@@ -241,11 +244,13 @@ describe('WsFcnTrainer', () => {
       x.net.model.dispose();
     }
   }, 120_000);
-  it('recompute every backbone stage: the plain step to 1e-5 (dropout, gate and batch statistics replayed), running statistics updated once', async () => {
+  it('recompute every backbone stage, FCA and SF2: the plain step to 1e-5 (dropout, gate and batch statistics replayed), running statistics updated once', async () => {
     await useBackend('wasm');
-    const build = (recompute: number[]) => tinyTrainer(9, { recompute });
+    const build = (recompute: number[], recomputeModules = false) =>
+      tinyTrainer(9, { recompute, recomputeModules });
     const plain = build([]);
-    const ck = build([2, 3, 4, 5, 6, 7]);
+    const ck = build([2, 3, 4, 5, 6, 7], true);
+    expect([ck.net.context.recompute, ck.net.fusion.recompute]).toEqual([true, true]);
     const batch = toyBatch(3, 32);
     for (let step = 0; step < 2; step++) {
       seedRandom(21 + step);

@@ -194,6 +194,11 @@ export class WsFcnTrainer {
        */
       recompute?: readonly number[];
       /**
+       * The context and fusion modules (FCA, SF2) recompute their activations in the backward pass too
+       * (`train.recomputeModules`). Default false.
+       */
+      recomputeModules?: boolean;
+      /**
        * false: dropout and the stochastic gate off, every BatchNorm on its running statistics — a deterministic
        * step (the gradient-accumulation test; fine-tuning with frozen statistics). Default true.
        */
@@ -215,6 +220,7 @@ export class WsFcnTrainer {
       if (!Number.isInteger(st) || st < 2 || st > 7)
         throw new RangeError(`recompute: backbone stages are 2…7 (b2…b7), got ${st}`);
     net.backbone.recomputeStages = new Set(stages);
+    net.context.recompute = net.fusion.recompute = opts.recomputeModules ?? false;
   }
 
   /**

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { BATCH_NORM_MODES, type BatchNormMode, batchNorm } from '../ops/batchNorm.js';
 import { conv2d } from '../ops/conv2d.js';
-import { recomputing } from '../training/recompute.js';
+import { checkpointed, recomputing } from '../training/recompute.js';
 import { fanIn, INIT_NAMES, type InitName, initialValue } from './initializers.js';
 
 /** tfjs-layers' constructor arguments (not exported by the package under a name). */
@@ -254,6 +254,25 @@ export abstract class WsssLayer<O extends object = object> extends tfl.layers.La
     const { base, options } = resolveOptions(className, args ?? {}, defaults);
     super(base);
     this.options = options;
+  }
+
+  /**
+   * Recompute this module's activations in the backward pass instead of keeping them (activation recomputation,
+   * like `torch.utils.checkpoint`): while gradients are recorded the module keeps only its input, and runs again
+   * inside the backward pass with its dropout draws replayed and BatchNorm statistics updated once — the same
+   * gradients for one more forward of the module. A training option, not part of the model (not in `getConfig`).
+   * Modules that support it run their forward through {@link checkpointedCall}.
+   */
+  recompute = false;
+
+  /** `fn(x)`, as a checkpointed segment over this layer's trainable weights when training with {@link recompute}. */
+  protected checkpointedCall<T extends tf.Tensor>(fn: (x: T) => T, x: T, training: boolean): T {
+    if (!training || !this.recompute) return fn(x);
+    return checkpointed(
+      fn,
+      x,
+      this.trainableWeights.map((w) => w.read() as tf.Variable),
+    );
   }
 
   /** Throws naming the option unless each of `keys` is a positive integer (for constructors). */

@@ -7,6 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { setBackend } from '../backend/setBackend.js';
+import { seedRandom } from '../ops/random.js';
 
 /** Backends every op test runs on (DESIGN §3): the reference `cpu` and the fast CPU path `wasm`. */
 export const TEST_BACKENDS = ['cpu', 'wasm'] as const;
@@ -156,6 +157,64 @@ export function gradCheck(
     }
     return maxDiff;
   });
+}
+
+/**
+ * Checks a module's activation recomputation (`layer.recompute`): two copies built by `make` with the same seeded
+ * weights run `inputs` in training mode under the same random seed, one plainly and one recomputing; the loss (a
+ * fixed weighting of the outputs), every trainable weight's gradient and every non-trainable weight afterwards (BatchNorm
+ * running statistics, updated once) agree to `rtol`, and the recomputing copy's forward tapes a handful of ops (the
+ * segment and what packs its inputs and outputs) where the plain one tapes every op of the module.
+ */
+export function expectRecomputeMatches(
+  make: () => import('@tensorflow/tfjs-layers').layers.Layer & { recompute: boolean },
+  inputs: tf.Tensor[],
+  opts: { seed?: number; rtol?: number } = {},
+): void {
+  const { seed = 3, rtol = 1e-5 } = opts;
+  const engine = tf.engine() as unknown as { state: { activeTape: unknown[] } };
+  const run = (recompute: boolean) => {
+    const layer = make();
+    layer.apply(inputs.length === 1 ? inputs[0]! : inputs); // builds
+    seedWeights(layer, 11);
+    layer.recompute = recompute;
+    seedRandom(seed);
+    let taped = 0;
+    const vars = layer.trainableWeights.map((w) => w.read() as tf.Variable);
+    const { value, grads } = tf.variableGrads(() => {
+      const before = engine.state.activeTape.length;
+      const out = layer.apply(inputs.length === 1 ? inputs[0]! : inputs, { training: true });
+      taped = engine.state.activeTape.length - before;
+      const outs = Array.isArray(out) ? out : [out];
+      return tf.addN(
+        outs.map((o, i) => tf.sum(tf.mul(o as tf.Tensor, seededTensor((o as tf.Tensor).shape, 40 + i)))),
+      ) as tf.Scalar;
+    }, vars);
+    seedRandom(null);
+    const fixed = layer.nonTrainableWeights.map((w) => Array.from(w.read().dataSync()));
+    const g = vars.map((v) => Array.from(grads[v.name]!.dataSync()));
+    const loss = value.dataSync()[0]!;
+    tf.dispose([value, grads]);
+    layer.dispose();
+    return { loss, g, fixed, taped };
+  };
+  const plain = run(false);
+  const ck = run(true);
+  if (!(ck.taped <= 8 && ck.taped * 8 < plain.taped))
+    throw new Error(`recompute: ${ck.taped} taped ops, where the plain forward tapes ${plain.taped}`);
+  const close = (a: number, b: number, scale: number) => Math.abs(a - b) <= rtol * Math.max(scale, 1e-12);
+  if (!close(ck.loss, plain.loss, Math.abs(plain.loss)))
+    throw new Error(`recompute: loss ${ck.loss} ≠ ${plain.loss}`);
+  const compare = (what: string, a: number[][], b: number[][]) =>
+    b.forEach((want, i) => {
+      const scale = want.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      want.forEach((v, j) => {
+        if (!close(a[i]![j]!, v, scale))
+          throw new Error(`recompute: ${what} ${i}, element ${j}: ${a[i]![j]} ≠ ${v}`);
+      });
+    });
+  compare('gradient of trainable weight', ck.g, plain.g);
+  compare('non-trainable weight', ck.fixed, plain.fixed);
 }
 
 /**

@@ -162,6 +162,22 @@ function filterGradStride1(
   return view(dwt, filterShape);
 }
 
+/**
+ * The most bytes one call's column matrix (im2col, [kh·kw·ci, images·ho·wo]) may take before the batch is done in
+ * parts, each part's dW added up: at full size one 3×3×256 convolution at 81×81 needs 60 MiB a image, and one
+ * contiguous block of a few hundred MiB is what a fragmented 4 GiB wasm heap fails to find first.
+ */
+export const FILTER_GRAD_COLUMN_BYTES = 64 * 2 ** 20;
+
+/** Images [start, start + count) of an NHWC tensor, copied into a tensor of their own. */
+function imagesOf(backend: BackendWasm, t: tf.TensorInfo, start: number, count: number): tf.TensorInfo {
+  const [, h, w, c] = t.shape as [number, number, number, number];
+  const out = backend.makeOutput([count, h, w, c], 'float32');
+  const per = h * w * c;
+  f32(backend, out).set(f32(backend, t).subarray(start * per, (start + count) * per));
+  return out;
+}
+
 /** dW [kh, kw, ci, co] of a conv with geometry `g`, from x [n, h, w, ci] and dy [n, ho, wo, co]. */
 export function conv2dFilterGradWasm(
   backend: BackendWasm,
@@ -169,6 +185,7 @@ export function conv2dFilterGradWasm(
   dy: tf.TensorInfo,
   filterShape: number[],
   g: Conv2dGeometry,
+  maxColumnBytes = FILTER_GRAD_COLUMN_BYTES,
 ): tf.TensorInfo {
   const [kh, kw, ci, co] = filterShape as [number, number, number, number];
   const [n, ho, wo] = dy.shape as [number, number, number, number];
@@ -176,6 +193,29 @@ export function conv2dFilterGradWasm(
     throw new Error(
       `Conv2DBackpropFilter (wasm): x [${x.shape}] and dy [${dy.shape}] do not fit filterShape [${filterShape}]`,
     );
+  }
+  // dW = Σ over images: a batch whose columns would be too large runs a few images at a time
+  const perImage = kh * kw * ci * ho * wo * 4;
+  const part = Math.max(1, Math.floor(maxColumnBytes / perImage));
+  if (n > 1 && part < n) {
+    let sum: tf.TensorInfo | null = null;
+    for (let b = 0; b < n; b += part) {
+      const count = Math.min(part, n - b);
+      const xs = imagesOf(backend, x, b, count);
+      const dys = imagesOf(backend, dy, b, count);
+      const dw = conv2dFilterGradWasm(backend, xs, dys, filterShape, g, Number.POSITIVE_INFINITY);
+      backend.disposeData(xs.dataId);
+      backend.disposeData(dys.dataId);
+      if (!sum) {
+        sum = dw;
+        continue;
+      }
+      const acc = f32(backend, sum);
+      const add = f32(backend, dw);
+      for (let i = 0; i < acc.length; i++) acc[i] = acc[i]! + add[i]!;
+      backend.disposeData(dw.dataId);
+    }
+    return sum!;
   }
   if (g.strides[0] === 1 && g.strides[1] === 1) return filterGradStride1(backend, x, dy, filterShape, g);
   const m = n * ho * wo;

@@ -1,8 +1,10 @@
 /** Each registered wasm kernel against the cpu backend's kernel of the same name, on odd shapes. */
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { conv2d } from '../../ops/conv2d.js';
+import { type Conv2dGeometry, conv2d } from '../../ops/conv2d.js';
 import { expectClose, gradCheck, seededTensor, useBackend } from '../../testing/index.js';
+import { conv2dFilterGradWasm } from './conv2dBackpropFilter.js';
+import type { BackendWasm } from './heap.js';
 import { registerWasmTrainingKernels } from './index.js';
 import { splitVConfig } from './splitV.js';
 
@@ -315,5 +317,37 @@ describe('wasm training kernels against cpu', () => {
       eps: 1e-3,
       maxElements: 210,
     });
+  });
+});
+
+describe('wasm filter gradient in parts', () => {
+  it('a batch whose columns pass the cap is done a few images at a time: the same dW (stride 1 and 2, dilated)', async () => {
+    await useBackend('wasm');
+    const backend = tf.backend() as unknown as BackendWasm;
+    const cases: [number[], number[], Conv2dGeometry][] = [
+      [[5, 9, 11, 3], [3, 3, 3, 4], { strides: [1, 1], dilations: [1, 1], pad: [1, 1, 1, 1] }],
+      [[5, 9, 11, 3], [3, 3, 3, 4], { strides: [1, 1], dilations: [2, 2], pad: [2, 2, 2, 2] }],
+      [[4, 9, 11, 3], [3, 3, 3, 2], { strides: [2, 2], dilations: [1, 1], pad: [1, 1, 1, 1] }],
+    ];
+    for (const [xShape, fShape, g] of cases) {
+      const x = seededTensor(xShape, 3);
+      const [n, h, w] = xShape as [number, number, number];
+      const ho =
+        Math.floor((h + g.pad[0] + g.pad[1] - g.dilations[0] * (fShape[0]! - 1) - 1) / g.strides[0]) + 1;
+      const wo =
+        Math.floor((w + g.pad[2] + g.pad[3] - g.dilations[1] * (fShape[1]! - 1) - 1) / g.strides[1]) + 1;
+      const dy = seededTensor([n, ho, wo, fShape[3]!], 4);
+      const info = (t: tf.Tensor) => ({ dataId: t.dataId, shape: t.shape, dtype: t.dtype }) as tf.TensorInfo;
+      const perImage = fShape[0]! * fShape[1]! * fShape[2]! * ho * wo * 4;
+      const whole = conv2dFilterGradWasm(backend, info(x), info(dy), fShape, g);
+      // two images a part: parts of 2, 2 and 1 (or 2 and 2)
+      const parts = conv2dFilterGradWasm(backend, info(x), info(dy), fShape, g, 2 * perImage);
+      const read = (t: tf.TensorInfo) => Array.from(backend.typedArrayFromHeap(t) as Float32Array);
+      expectClose(read(parts), read(whole), { atol: 1e-5, rtol: 1e-5 });
+      expect(read(whole).some((v) => v !== 0)).toBe(true);
+      backend.disposeData(whole.dataId);
+      backend.disposeData(parts.dataId);
+      tf.dispose([x, dy]);
+    }
   });
 });
