@@ -8,6 +8,7 @@ import {
   TEST_BACKENDS,
   useBackend,
 } from '../testing/index.js';
+import { checkpointed } from '../training/recompute.js';
 import { conv2d } from './conv2d.js';
 
 /** x[r][c] = 1 + r·w + c, one image, one channel. */
@@ -278,5 +279,14 @@ describe('conv2d on wasm: no cached operator for a filter while gradients are re
     scaleInPlace(w, 2);
     // nothing was cached for w in the taped call: this call packs the new values
     expectClose(conv2d(x, w, { padding: 1 }), tf.mul(first, 2), { rtol: 1e-5 });
+
+    // nor in a checkpointed segment, whose first forward runs untaped inside the step's custom gradient
+    const v = tf.variable(seededTensor([3, 3, 4, 5], 2) as tf.Tensor4D);
+    const segment = (t: tf.Tensor4D) => conv2d(t, v, { padding: 1 });
+    tf.dispose(
+      tf.variableGrads(() => tf.sum(checkpointed(segment, x, [v])), [v]) as unknown as tf.TensorContainer,
+    );
+    scaleInPlace(v, 2);
+    expectClose(conv2d(x, v, { padding: 1 }), tf.mul(first, 2), { rtol: 1e-5 });
   });
 });

@@ -441,8 +441,10 @@ export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, opts: Conv2dOptions = {})
   ensureForwardKernel();
   ensureGradient();
   const bias = opts.bias;
-  // While gradients are recorded (a training step) the filter is about to change: no cached operator for it
-  const transientFilter = (tf.engine() as unknown as { isTapeOn(): boolean }).isTapeOn();
+  // Inside a gradient computation (a training step) the filter is about to change: no cached operator for it. Not
+  // `isTapeOn()`: a checkpointed segment's first forward runs untaped inside a custom gradient, in the step all the same
+  const transientFilter =
+    (tf.engine() as unknown as { state: { gradientDepth: number } }).state.gradientDepth > 0;
   // The bias goes into the kernel (a fused add where the backend has FusedConv2D); its gradient is Σ dy over
   // batch and space.
   const inputs: tf.NamedTensorMap = bias === undefined ? { x, filter: w } : { x, filter: w, bias };
