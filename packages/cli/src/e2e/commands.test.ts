@@ -551,6 +551,13 @@ describe('every wsss command, spawned', () => {
     expect(human.stdout).toMatch(
       /memory after the training steps: tensors \d+ MiB \(at most \d+ MiB during a step\), wasm heap \d+ MiB/,
     );
+    // stages and the modules in one list
+    const some = await runCli([...small, '--train-only', '--recompute', '7,modules', '--json']);
+    expect(some.code, some.stderr).toBe(0);
+    expect(some.events.find((e) => e['type'] === 'result')).toMatchObject({
+      recompute: [7],
+      recomputeModules: true,
+    });
     const bad = await runCli([...small, '--recompute', '8']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('train.recompute = [8] is not allowed');

@@ -16,6 +16,7 @@
  *   im2col laid out on the heap); elsewhere one GEMM per kernel tap with tf ops (a single GEMM for 1×1).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { type BackendWasm, copyRows } from '../kernels/wasm/heap.js';
 
 /** Kernel names this op dispatches to; the wasm kernels in `kernels/wasm` implement the last two. */
 export const WSSS_CONV2D = 'WsssConv2D';
@@ -131,15 +132,7 @@ function forwardKernel({
   // across steps and only holds a second copy of every filter of the network until the update (565 MiB for the
   // full WS-FCN): there the convolution reads a copy of the filter, freed — with its operator — right after.
   const transient = attrs!['transientFilter'] === true && name === 'wasm';
-  if (transient) {
-    const b = backend as unknown as {
-      makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
-      typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
-    };
-    const copy = b.makeOutput(filter.shape, 'float32');
-    b.typedArrayFromHeap(copy).set(b.typedArrayFromHeap(filter));
-    filter = copy;
-  }
+  if (transient) filter = copyRows(backend as unknown as BackendWasm, filter);
   try {
     return forwardWith(x, filter, bias, g, name, backend);
   } finally {

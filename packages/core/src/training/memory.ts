@@ -63,9 +63,9 @@ function recordBytes(value: unknown): number {
 
 /**
  * Runs `fn` and reports the most bytes of tensor buffers alive at any one time while it ran: the bytes at the start
- * (tfjs's count) plus the most allocated on top of them net of what was freed, counting each buffer once. (`tf.memory().numBytes` and
- * `tf.profile`'s `peakBytes` count every tensor that shares a buffer — reshapes, clones, the copies tfjs keeps for
- * gradients — and so can report several times the memory really held.) The backend's buffer table is watched while
+ * (tfjs's count) plus the most allocated on top of them net of what was freed, counting each buffer once.
+ * (`tf.memory().numBytes` and `tf.profile`'s `peakBytes` count every tensor that shares a buffer — reshapes, clones,
+ * the copies tfjs keeps for gradients — and so can report several times the memory really held.) The backend's buffer table is watched while
  * `fn` runs: cpu and wasm; null on other backends.
  */
 export async function measurePeakTensorBytes<T>(
@@ -81,8 +81,9 @@ export async function measurePeakTensorBytes<T>(
   let peak = 0;
   const { set, delete: del } = table;
   table.set = function (this: DataStorageLike, dataId: object, value: unknown) {
-    current += recordBytes(value) - (sizes.get(dataId) ?? 0);
-    sizes.set(dataId, recordBytes(value));
+    const bytes = recordBytes(value);
+    current += bytes - (sizes.get(dataId) ?? 0);
+    sizes.set(dataId, bytes);
     if (current > peak) peak = current;
     return set.call(this, dataId, value);
   };

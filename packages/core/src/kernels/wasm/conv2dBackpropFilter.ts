@@ -9,7 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { type Conv2dGeometry, WSSS_CONV2D_BACKPROP_FILTER } from '../../ops/conv2d.js';
-import { type BackendWasm, callWasm, f32, tfjsConvGeometry, view } from './heap.js';
+import { type BackendWasm, callWasm, copyRows, f32, tfjsConvGeometry, view } from './heap.js';
 
 /** Fills `cols` ([kh·kw·ci, n·ho·wo], row (i, j, c)) with the input values each output position saw. */
 function im2colTransposed(
@@ -169,15 +169,6 @@ function filterGradStride1(
  */
 export const FILTER_GRAD_COLUMN_BYTES = 64 * 2 ** 20;
 
-/** Images [start, start + count) of an NHWC tensor, copied into a tensor of their own. */
-function imagesOf(backend: BackendWasm, t: tf.TensorInfo, start: number, count: number): tf.TensorInfo {
-  const [, h, w, c] = t.shape as [number, number, number, number];
-  const out = backend.makeOutput([count, h, w, c], 'float32');
-  const per = h * w * c;
-  f32(backend, out).set(f32(backend, t).subarray(start * per, (start + count) * per));
-  return out;
-}
-
 /** dW [kh, kw, ci, co] of a conv with geometry `g`, from x [n, h, w, ci] and dy [n, ho, wo, co]. */
 export function conv2dFilterGradWasm(
   backend: BackendWasm,
@@ -201,8 +192,8 @@ export function conv2dFilterGradWasm(
     let sum: tf.TensorInfo | null = null;
     for (let b = 0; b < n; b += part) {
       const count = Math.min(part, n - b);
-      const xs = imagesOf(backend, x, b, count);
-      const dys = imagesOf(backend, dy, b, count);
+      const xs = copyRows(backend, x, b, count);
+      const dys = copyRows(backend, dy, b, count);
       const dw = conv2dFilterGradWasm(backend, xs, dys, filterShape, g, Number.POSITIVE_INFINITY);
       backend.disposeData(xs.dataId);
       backend.disposeData(dys.dataId);

@@ -14,6 +14,23 @@ export function f32(backend: BackendWasm, t: tf.TensorInfo): Float32Array {
   return backend.typedArrayFromHeap(t) as Float32Array;
 }
 
+/**
+ * Entries [start, start + count) along the first axis of a float32 tensor (all of it by default), copied into a
+ * buffer of their own (e.g. some images of a batch, or a filter that must not share its buffer).
+ */
+export function copyRows(
+  backend: BackendWasm,
+  t: tf.TensorInfo,
+  start = 0,
+  count = t.shape[0]! - start,
+): tf.TensorInfo {
+  const out = backend.makeOutput([count, ...t.shape.slice(1)], 'float32');
+  const per = tf.util.sizeFromShape(t.shape.slice(1));
+  // views after the allocation: it may have grown (and so detached) the heap
+  f32(backend, out).set(f32(backend, t).subarray(start * per, (start + count) * per));
+  return out;
+}
+
 /** Int32 view of an int32 tensor's heap memory (same caveat as {@link f32}). */
 export function i32(backend: BackendWasm, t: tf.TensorInfo): Int32Array {
   return backend.typedArrayFromHeap(t) as Int32Array;
