@@ -160,7 +160,9 @@ export interface WsssConfig {
     classifierEpochs: number;
     /**
      * "Until it fits": stop the classifier once its epoch-mean training loss has not fallen below its best by more
-     * than `classifierMinDelta` (a fraction) for this many epochs; 0 runs exactly `classifierEpochs`. [default]
+     * than `classifierMinDelta` (a fraction) for this many epochs, provided that best is below the epoch's prior
+     * loss (scoring each class at its frequency) by `classifierMinDelta` too; 0 runs exactly `classifierEpochs`.
+     * [default]
      */
     classifierPatience: number;
     /** The relative improvement that counts for `classifierPatience`. [default] */

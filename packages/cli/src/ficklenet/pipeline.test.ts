@@ -321,11 +321,16 @@ describe('wsss train --method ficklenet end to end (wasm, tiny data)', () => {
   }, 120_000);
 
   it('the classifier trains until its loss stops falling, and a run resumed before the stop stops at the same epoch', async () => {
-    const data = join(dir, 'data');
-    const rule = { patience: 2, minDelta: 0.3 };
-    const config = deepMerge(tinyConfig(data), {
+    const rule = { patience: 2, minDelta: 0.1 };
+    // a set the tiny classifier learns within a few dozen epochs (24 images, 2 classes), so that the rule meets a
+    // loss that falls below the level of predicting class frequencies and then flattens
+    const config = deepMerge(tinyConfig(join(dir, 'data-fit')), {
+      model: { backbone: { channels: [8, 8, 16, 16, 16, 16, 16] } },
+      data: { synthetic: { train: 24, val: 4, numClasses: 2 } },
+      optim: { lr: 3e-3 },
       ficklenet: {
-        classifierEpochs: 12,
+        classifierEpochs: 40,
+        rate: 0.5,
         classifierPatience: rule.patience,
         classifierMinDelta: rule.minDelta,
         dsrgEpochs: 0,
@@ -335,28 +340,45 @@ describe('wsss train --method ficklenet end to end (wasm, tiny data)', () => {
     const a = await runFickleNetTrain({ config, preset: 'demo', out: quiet(), runDir: join(dir, 'early-a') });
     expect(a.status).toBe('done');
     const metrics = await readMetrics(join(dir, 'early-a', 'metrics.jsonl'));
-    const losses = metrics
-      .filter((m) => m['type'] === 'epoch' && m['stage'] === 'classifier')
-      .map((m) => m['loss'] as number);
-    // it stopped at the first epoch where the rule says so, well before the 12 allowed
-    const stopAt = losses.findIndex((_, e) => plateau(losses.slice(0, e + 1), rule).stop) + 1;
+    const epochs = metrics.filter((m) => m['type'] === 'epoch' && m['stage'] === 'classifier');
+    const losses = epochs.map((m) => m['loss'] as number);
+    // every epoch record carries the prior loss of its batches' labels (the level of predicting class frequencies)
+    const priors = epochs.map((m) => m['priorLoss'] as number);
+    // one set, one value: 24 images of 2 classes (equal to the priorLoss of their labels, checked in plateau.test)
+    expect(new Set(priors).size).toBe(1);
+    expect(priors[0]).toBeGreaterThan(0.3);
+    expect(priors[0]).toBeLessThan(Math.LN2);
+    // it stopped at the first epoch where the rule says so, well before the 40 allowed
+    const stopAt = losses.findIndex((_, e) => plateau(losses.slice(0, e + 1), rule, priors).stop) + 1;
     expect(stopAt).toBeGreaterThanOrEqual(rule.patience + 1);
     expect(losses).toHaveLength(stopAt);
-    expect(stopAt).toBeLessThan(12);
-    expect(a.steps).toBe(2 * stopAt); // 8 images, batch 4
+    expect(stopAt).toBeLessThan(40);
+    expect(a.steps).toBe(6 * stopAt); // 24 images, batch 4
+    // the best loss is below the prior by minDelta; the rule without priors would have stopped earlier, on the
+    // stretch where the loss sat near the prior (this set's first epochs)
+    expect(plateau(losses, rule, priors)).toMatchObject({ stop: true, fit: true });
+    const blindStop = losses.findIndex((_, e) => plateau(losses.slice(0, e + 1), rule).stop) + 1;
+    expect(blindStop).toBeLessThan(stopAt);
+    expect(losses[plateau(losses.slice(0, blindStop), rule).bestEpoch]!).toBeGreaterThan(priors[0]! * 0.9);
     const early = metrics.find((m) => m['type'] === 'early-stop')!;
     expect(early).toMatchObject({
       stage: 'classifier',
       epoch: stopAt,
-      maxEpochs: 12,
+      maxEpochs: 40,
       patience: 2,
-      minDelta: 0.3,
+      minDelta: 0.1,
+      priorLoss: priors[0],
     });
     const ck = await loadCheckpoint(join(dir, 'early-a', 'checkpoints', 'classifier.safetensors'));
-    expect(ck.state).toMatchObject({ reason: 'final', epoch: stopAt, epochLosses: losses });
-    expect(a.seeds!.images).toBe(8); // the pipeline went on to the seeds
+    expect(ck.state).toMatchObject({
+      reason: 'final',
+      epoch: stopAt,
+      epochLosses: losses,
+      epochPriorLosses: priors,
+    });
+    expect(a.seeds!.images).toBe(24); // the pipeline went on to the seeds
     expect(await readFile(join(dir, 'early-a', 'report.html'), 'utf8')).toContain(
-      `Classifier: ${stopAt} of at most 12 epochs`,
+      `Classifier: ${stopAt} of at most 40 epochs`,
     );
     expect(tf.memory().numTensors).toBe(before);
 
@@ -366,18 +388,58 @@ describe('wsss train --method ficklenet end to end (wasm, tiny data)', () => {
       preset: 'demo',
       out: quiet(),
       runDir: join(dir, 'early-b'),
-      stopAfterSteps: 2 * (stopAt - 1) + 1,
+      stopAfterSteps: 6 * (stopAt - 1) + 1,
     });
     expect(b.status).toBe('stopped');
     const io = { stdout: { write: () => true }, stderr: { write: () => true }, signals: false };
     expect(await main(['train', '--resume', join(dir, 'early-b'), '-q'], io)).toBe(0);
     const mb = await readMetrics(join(dir, 'early-b', 'metrics.jsonl'));
     expect(mb.filter((m) => m['type'] === 'epoch').map((m) => m['loss'])).toEqual(losses);
+    // the last epoch's labels were counted across the interruption (one batch before, five after)
+    expect(mb.filter((m) => m['type'] === 'epoch').map((m) => m['priorLoss'])).toEqual(priors);
     const { time: _t, ...why } = early;
     expect(mb.filter((m) => m['type'] === 'early-stop').map(({ time: _, ...r }) => r)).toEqual([why]);
     const wa = await loadCheckpoint(join(dir, 'early-a', 'checkpoints', 'classifier.safetensors'));
     const wb = await loadCheckpoint(join(dir, 'early-b', 'checkpoints', 'classifier.safetensors'));
     for (const [k, v] of wa.weights) expect(wb.weights.get(k)!.data, k).toEqual(v.data);
     expect(tf.memory().numTensors).toBe(before);
+  }, 120_000);
+
+  it('a classifier whose loss flattens at the level of class frequencies trains on, and the report says so', async () => {
+    // a learning rate that moves nothing: the loss stays near its initial ~ln 2, above the set's prior loss
+    const config = deepMerge(tinyConfig(join(dir, 'data')), {
+      optim: { lr: 1e-12 },
+      ficklenet: { classifierEpochs: 4, classifierPatience: 1, classifierMinDelta: 0.3, dsrgEpochs: 0 },
+    });
+    let said = '';
+    const out = new Output({
+      progress: false,
+      stdout: { write: () => true },
+      stderr: {
+        write: (t: string) => {
+          said += t;
+          return true;
+        },
+      },
+    });
+    const r = await runFickleNetTrain({ config, preset: 'demo', out, runDir: join(dir, 'unfit') });
+    expect(r.status).toBe('done');
+    const metrics = await readMetrics(join(dir, 'unfit', 'metrics.jsonl'));
+    const epochs = metrics.filter((m) => m['type'] === 'epoch' && m['stage'] === 'classifier');
+    const losses = epochs.map((m) => m['loss'] as number);
+    const priors = epochs.map((m) => m['priorLoss'] as number);
+    expect(losses).toHaveLength(4);
+    // without the priors the rule stops after epoch 2 (no 30 % fall); with them it is not fitted and runs all 4
+    expect(plateau(losses.slice(0, 2), { patience: 1, minDelta: 0.3 }).stop).toBe(true);
+    expect(plateau(losses, { patience: 1, minDelta: 0.3 }, priors)).toMatchObject({
+      stop: false,
+      fit: false,
+    });
+    expect(metrics.some((m) => m['type'] === 'early-stop')).toBe(false);
+    expect(said.match(/has not learned the classes yet, so it trains on \(at most 4 epochs\)/g)).toHaveLength(
+      1,
+    );
+    const report = await readFile(join(dir, 'unfit', 'report.html'), 'utf8');
+    expect(report).toContain('it has not learned to tell the classes apart');
   }, 120_000);
 });

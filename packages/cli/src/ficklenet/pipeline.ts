@@ -58,7 +58,7 @@ import { pct, type ReportSample, renderReport } from '../run/report.js';
 import { MetricsLog, readMetrics, writeRunConfig } from '../run/runDir.js';
 import { type RunFolder, type RunFolderMode, withRunFolder } from '../run/runFolder.js';
 import { type EpochStats, runEpochs, type StepNumbers } from '../train/epochs.js';
-import { type PlateauRule, plateau } from '../train/plateau.js';
+import { LabelCounts, type PlateauRule, plateau } from '../train/plateau.js';
 import { buildClassifier, buildDsrgNet, localizeSettings } from './build.js';
 import { seedGrid, squareInput } from './localizeSet.js';
 import {
@@ -222,8 +222,16 @@ interface StageSpec {
   step: (b: Batch, t: BatchTensors) => Promise<Record<string, number>>;
   /** Learning rate at a stage-local step (schedules). */
   lrAt?: (stageStep: number) => number;
-  /** Stop before `epochs` once the epoch-mean loss has stopped falling (the classifier: "until it fits"). */
+  /**
+   * Stop before `epochs` once the epoch-mean loss has stopped falling (the classifier: "until it fits"); with
+   * `countLabels`, not while the loss is still at the level of predicting class frequencies.
+   */
   until?: PlateauRule;
+  /**
+   * Count the batches' labels (this many classes) and put each epoch's prior loss ({@link LabelCounts}) in its
+   * record as `priorLoss`, for `until`.
+   */
+  countLabels?: number;
   resume?: Checkpoint;
 }
 
@@ -247,6 +255,10 @@ async function stageLoop(ctx: StageContext, s: StageSpec): Promise<'done' | 'sto
   let startStats: EpochStats | undefined;
   // epoch-mean losses of the completed epochs: the plateau rule's input, carried in every checkpoint of the stage
   let epochLosses: number[] = [];
+  // and their mean prior losses (the level of predicting class frequencies), where the step reports one
+  let epochPriors: number[] = [];
+  let notFitSaid = false;
+  let counts = s.countLabels !== undefined ? new LabelCounts(s.countLabels) : null;
   seedRandom(c.seed + (s.stage === 'dsrg' ? 1 : 0));
   if (s.resume) {
     const st = s.resume.state;
@@ -256,6 +268,13 @@ async function stageLoop(ctx: StageContext, s: StageSpec): Promise<'done' | 'sto
     stageStep = st.optimizerStep;
     startStats = st.epochStats;
     epochLosses = [...(st.epochLosses ?? [])];
+    // a checkpoint without priors (an older run): its epochs count as fitted, as they did then
+    epochPriors = st.epochPriorLosses
+      ? st.epochPriorLosses.map((v) => (typeof v === 'number' ? v : Number.NaN))
+      : epochLosses.map(() => Number.NaN);
+    // the labels of the epoch in progress, counted before the interruption
+    if (counts && st.labelCounts && position.index > 0)
+      counts = new LabelCounts(counts.numClasses, st.labelCounts);
     out.info(`${s.stage}: resuming at epoch ${position.epoch}, sample ${position.index}`);
   }
   const save = (at: CheckpointState['position'], reason: string, epochStats?: EpochStats) =>
@@ -273,6 +292,8 @@ async function stageLoop(ctx: StageContext, s: StageSpec): Promise<'done' | 'sto
         reason,
         ...(epochStats ? { epochStats } : {}),
         epochLosses: [...epochLosses],
+        ...(epochPriors.length ? { epochPriorLosses: [...epochPriors] } : {}),
+        ...(counts ? { labelCounts: counts.state() } : {}),
         config,
         classNames: ctx.classNames,
         savedAt: new Date().toISOString(),
@@ -283,7 +304,7 @@ async function stageLoop(ctx: StageContext, s: StageSpec): Promise<'done' | 'sto
     );
   if (position.epoch >= s.epochs) return 'done';
   // a run killed after the checkpoint of the epoch that met the rule: the same verdict, from the same losses
-  if (s.until && position.index === 0 && plateau(epochLosses, s.until).stop) return 'done';
+  if (s.until && position.index === 0 && plateau(epochLosses, s.until, epochPriors).stop) return 'done';
   const r = await runEpochs({
     out,
     log,
@@ -297,18 +318,38 @@ async function stageLoop(ctx: StageContext, s: StageSpec): Promise<'done' | 'sto
     step: async (b, t) => {
       if (s.lrAt) s.trainer.optimizer.lr = s.lrAt(stageStep);
       const r = await s.step(b, t);
+      counts?.add(b.labels, b.ids.length);
       stageStep++;
       return r as StepNumbers;
     },
     countStep: () => ++ctx.step,
+    ...(counts
+      ? {
+          epochFields: () => {
+            const priorLoss = counts!.priorLoss();
+            counts = new LabelCounts(counts!.numClasses);
+            return { priorLoss };
+          },
+        }
+      : {}),
     diverged: (loss, at, b) =>
       new DivergedError(
         `${s.stage} training diverged: the loss is ${loss} at step ${at} (epoch ${b.epoch}); the last good checkpoint ${s.file} is kept. Try a lower learning rate.`,
       ),
     epochEnd: async (done, at, step, means) => {
       epochLosses.push(means['loss'] ?? Number.NaN);
-      const verdict = s.until ? plateau(epochLosses, s.until) : null;
+      if (means['priorLoss'] !== undefined) epochPriors.push(means['priorLoss']);
+      const verdict = s.until ? plateau(epochLosses, s.until, epochPriors) : null;
       const stop = !!verdict?.stop && done < s.epochs;
+      if (s.until && verdict && !verdict.fit && !notFitSaid && done < s.epochs) {
+        const waiting = plateau(epochLosses, s.until);
+        if (waiting.stop) {
+          notFitSaid = true;
+          out.info(
+            `${s.stage}: the loss (${verdict.best.toFixed(4)}) has stopped falling but is not ${(s.until.minDelta * 100).toFixed(1)} % below the loss of predicting each class's frequency (${(epochPriors[verdict.bestEpoch] ?? Number.NaN).toFixed(4)}): it has not learned the classes yet, so it trains on (at most ${s.epochs} epochs)`,
+          );
+        }
+      }
       await save(at, done >= s.epochs || stop ? 'final' : 'epoch');
       if (!stop || !verdict || !s.until) return;
       const why = {
@@ -319,6 +360,9 @@ async function stageLoop(ctx: StageContext, s: StageSpec): Promise<'done' | 'sto
         maxEpochs: s.epochs,
         bestEpoch: verdict.bestEpoch + 1,
         bestLoss: verdict.best,
+        ...(epochPriors[verdict.bestEpoch] !== undefined
+          ? { priorLoss: epochPriors[verdict.bestEpoch] }
+          : {}),
         patience: s.until.patience,
         minDelta: s.until.minDelta,
       };
@@ -520,6 +564,8 @@ async function stages(
         start,
         workers: config.data.workers,
       }),
+    // the stop rule waits until the loss is below what knowing the class frequencies alone gives
+    countLabels: K,
     step: (_b, t) => trainerA.step({ images: t.images, labels: t.labels }),
   });
   result.steps = ctx.step;
@@ -659,6 +705,13 @@ function classifierNote(config: WsssConfig, metrics: Record<string, unknown>[]):
   const lossText = typeof last === 'number' ? `, last epoch's loss ${last.toFixed(4)}` : '';
   if (stop)
     return `Classifier: ${epochs.length} of at most ${f.classifierEpochs} epochs${lossText}; stopped when its loss had not fallen ${pct(f.classifierMinDelta)} below its best (${(stop['bestLoss'] as number).toFixed(4)}, epoch ${String(stop['bestEpoch'])}) for ${f.classifierPatience} epochs.`;
+  const verdict = plateau(
+    epochs.map((m) => m['loss'] as number),
+    { patience: f.classifierPatience, minDelta: f.classifierMinDelta },
+    epochs.map((m) => (typeof m['priorLoss'] === 'number' ? m['priorLoss'] : Number.NaN)),
+  );
+  if (f.classifierPatience > 0 && epochs.length && !verdict.fit)
+    return `Classifier: all ${epochs.length} epochs allowed (ficklenet.classifierEpochs)${lossText}; its best loss (${verdict.best.toFixed(4)}) never fell ${pct(f.classifierMinDelta)} below the loss of predicting each class's frequency (${(epochs[verdict.bestEpoch]!['priorLoss'] as number).toFixed(4)}): it has not learned to tell the classes apart, and the seeds below come from maps of a classifier that knows little more than which classes are common. More epochs, more images or pretrained weights (--weights) may help.`;
   return f.classifierPatience > 0
     ? `Classifier: all ${epochs.length} epochs allowed (ficklenet.classifierEpochs)${lossText}; its loss was still falling, so more epochs may help.`
     : `Classifier: ${epochs.length} epochs (ficklenet.classifierEpochs; classifierPatience 0)${lossText}.`;

@@ -58,6 +58,10 @@ export interface CheckpointState {
   epochStats?: EpochStats;
   /** FickleNet stages: the epoch-mean training losses of the stage's completed epochs (its early-stop rule's input). */
   epochLosses?: number[];
+  /** The FickleNet classifier: each completed epoch's mean prior loss (the level of predicting class frequencies). */
+  epochPriorLosses?: number[];
+  /** The FickleNet classifier, inside an epoch: the labels of the epoch's batches so far (for its prior loss). */
+  labelCounts?: { images: number; positives: number[] };
   config: WsssConfig;
   /** Class names, background first. */
   classNames: string[];

@@ -82,6 +82,11 @@ export interface EpochLoopOptions {
    * (`interrupt`) or when the budget or deadline ends the run (`stop`). The metrics log is flushed before.
    */
   save: (position: LoaderPosition, reason: SaveReason, stats: EpochStats) => Promise<void>;
+  /**
+   * Numbers of the whole epoch (not means of steps) to put in its record and `means`, asked once as each epoch
+   * ends, before `epochEnd` (e.g. the FickleNet classifier's `priorLoss`).
+   */
+  epochFields?: () => Record<string, number>;
   /** Checkpoint inside epochs this often (default never: only at epoch ends and stops). */
   checkpointEvery?: CheckpointInterval;
   /** Message of the `InterruptedError` thrown on Ctrl-C at `step`. */
@@ -163,6 +168,7 @@ export async function runEpochs(o: EpochLoopOptions): Promise<EpochLoopResult> {
       const ep: Record<string, unknown> = { type: 'epoch', ...tag, step, epoch: b.epoch };
       const means: Record<string, number> = {};
       for (const [k, s] of Object.entries(stats.sums)) ep[k] = means[k] = s.sum / s.n;
+      for (const [k, v] of Object.entries(o.epochFields?.() ?? {})) ep[k] = means[k] = v;
       ep['seconds'] = statsNow().seconds;
       log.append(ep);
       out.event('epoch', ep);
