@@ -25,7 +25,7 @@ describe('bin/wsss.mjs (built CLI)', () => {
 describe('demoVerdict', () => {
   it('says whether the time is within the budget and whether the mIoU target is met, separately', async () => {
     const { demoVerdict } = await import('./main.js');
-    expect(demoVerdict(638, 0.652)).toBe('OVER the 600 s budget by 38 s; mIoU target (≥ 60%) met');
-    expect(demoVerdict(599.6, 0.59)).toBe('within the 600 s budget; mIoU target (≥ 60%) NOT met');
+    expect(demoVerdict(368, 0.652)).toBe('OVER the 330 s budget by 38 s; mIoU target (≥ 60%) met');
+    expect(demoVerdict(329.6, 0.59)).toBe('within the 330 s budget; mIoU target (≥ 60%) NOT met');
   });
 });

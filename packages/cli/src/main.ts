@@ -446,7 +446,8 @@ Examples:
 Generates the synthetic WSSS set (600 train + 200 held-out images, 128×128, 5 classes, seed 0), trains a
 width-reduced WS-FCN from scratch with the real training step (classification phase, then PAMR
 self-supervision), evaluates on the held-out split and writes report.html comparing raw masks, PAMR
-pseudo-labels and final predictions on the same images. Target: ≤ ${DEMO_BUDGET_SECONDS / 60} minutes on 2 CPU cores, mIoU ≥ ${DEMO_TARGET_MIOU * 100}%.
+pseudo-labels and final predictions on the same images. Target: ≤ ${DEMO_BUDGET_SECONDS} s on 2 CPU cores (a fresh
+clone's npm ci + build + demo in ≤ 6 minutes), mIoU ≥ ${DEMO_TARGET_MIOU * 100}%.
 The numbers are DEMO_PRESET in src/config/presets.ts.
 
 Options:
@@ -637,7 +638,7 @@ ${configKeysHelp()}
 ${EXIT_CODES_HELP}
 
 Examples:
-  wsss demo                                   the embedded demo (about 10 minutes on 2 CPU cores)
+  wsss demo                                   the embedded demo (about 5 minutes on 2 CPU cores)
   wsss train --preset voc --data VOC2012 --weights resnet38.pth
   wsss eval --checkpoint runs/demo-… && wsss infer --checkpoint runs/demo-… -i photos -o masks
 
