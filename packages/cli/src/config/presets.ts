@@ -112,10 +112,10 @@ export const COCO_PRESET: WsssConfig = deepMerge(VOC_PRESET, {
  * so that a fresh clone's `npm ci && npm run demo` takes at most 6 minutes.
  */
 // Sized for the first run: [8…128] channels at 96 px, a batch-16 step ≈ 0.55–0.66 s on wasm with 2 threads, an
-// epoch ≈ 20–24 s. 13 epochs (2026-12-02, background score 0.5): the whole demo in 287 / 286 / 297 s with held-out
-// mIoU 72.0 / 64.1 / 57.5 % for train seeds 0 / 1 / 2; 20 epochs: ~480 s, 74.1 % for seed 0 and 53.4 % for seed 2
-// (whose validation mIoU sits at 52–54 % from epoch 12 on: a seed that settles on a worse solution, not one that
-// needs more epochs). The learning rate is constant, so a shorter run is the first epochs of a longer one. History: 20 epochs gave 65.2 / 65.7 %
+// epoch ≈ 20–24 s. 13 epochs (2026-12-02/03, background score 0.5): the whole demo in 286–297 s with held-out mIoU
+// 72.0 / 64.1 / 57.5 / 54.8 / 69.0 % for train seeds 0 / 1 / 2 / 3 / 4 — seed-sensitive: seed 3 is still climbing
+// (66.9 % at 16 epochs, ~350 s, over the budget), seed 2 never learns one class (53.4 % at 20 epochs). The learning
+// rate is constant, so a shorter run is the first epochs of a longer one. History: 20 epochs gave 65.2 / 65.7 %
 // at the reference's background score 0.25 (2026-11-21); 12 epochs had stopped mid-climb (51.5–64 %), 16 gave
 // 60.3 %, both at 0.25. Shorter runs were tried again on 2026-12-02 (80 px crops, 10–16 epochs, 2 classification epochs,
 // higher learning rates: 228–340 s) and are not robust: seed 1 stays on the classification-only plateau (the mask
