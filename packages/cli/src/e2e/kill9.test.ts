@@ -252,6 +252,12 @@ describe('kill -9 at random moments, then --resume (spawned wsss)', () => {
         f,
       ).toBe(true);
     expect(await metricsWithoutTimes(run)).toEqual(await metricsWithoutTimes(ref));
+    // the classifier's epochs carry the prior loss of their labels, counted across the kills as in one run
+    const classifierEpochs = (await metricsWithoutTimes(ref)).filter(
+      (m) => m['type'] === 'epoch' && m['stage'] === 'classifier',
+    );
+    expect(classifierEpochs.length).toBeGreaterThan(0);
+    for (const m of classifierEpochs) expect(m['priorLoss']).toBeGreaterThan(0);
   }, 120_000);
 
   it('a kill during the generation of the synthetic set leaves nothing the next start trips over', async () => {
