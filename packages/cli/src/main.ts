@@ -209,7 +209,8 @@ Your own images (--dataset folder; see "Your own images" in the README):
                          (ficklenet.dsrgEpochs) and evaluates it; checkpoints/classifier.safetensors is what
                          wsss localize reads
   --background <rule>    ficklenet.background: background seeds where the image's saliency (MB+) is low
-                         (saliency, default) or where every class map is (low-activation)
+                         (saliency, default; foreground seeds then only where it is at least
+                         ficklenet.fgMinSaliency, 0.3) or where every class map is (low-activation)
   --saliency <folder>    ficklenet.saliencyMaps: your saliency maps instead of MB+, <id>.png per image
   --variant <name>       model.variant: ${VARIANTS.join(' | ')} (default wsfcn)
   --weights <file>       model.weights: ImageNet ResNet-38d backbone weights (.pth or .safetensors)
@@ -407,9 +408,10 @@ Example:
 
 For each image of a split (resized to ficklenet.size²): Grad-CAM maps of the FickleNet classifier over
 ficklenet.runs random hidden-unit selections, aggregated (ficklenet.aggregate), resized to the image, and seeds
-(spec §5.3): class c where the strongest present class's map exceeds ficklenet.thFg, background where the image's
-saliency is below ficklenet.saliencyThreshold (MB+, a training-free detector, or your maps with --saliency) or,
-with --background low-activation, where every present map is below ficklenet.thBg; 255 elsewhere.
+(spec §5.3): class c where the strongest present class's map exceeds ficklenet.thFg and the image's saliency is at
+least ficklenet.fgMinSaliency (0.3; 0: anywhere, the paper's rule), background where the saliency is below
+ficklenet.saliencyThreshold (MB+, a training-free detector, or your maps with --saliency) or, with --background
+low-activation, where every present map is below ficklenet.thBg (no saliency gate then); 255 elsewhere.
 Writes <output>/seeds/<id>.png (palette PNG), <output>/maps/<id>.png (heat map), <output>/summary.json and
 <output>/report.html. With ground-truth masks, prints seed precision (correct / seeded pixels) and recall
 (correct / labelled pixels).

@@ -189,4 +189,23 @@ describe.each(TEST_BACKENDS)('FickleNet localization on %s', (backend) => {
     expect(() => seeds({ fgQuantile: 1.5 })).toThrow(/fgQuantile must be in \(0, 1\], got 1.5/);
     maps.dispose();
   });
+  it('fgMinSaliency: a qualifying pixel is foreground only where salient enough; below, background or unlabelled', () => {
+    // 1×6: class 0's map 0.9 everywhere but the last pixel (0.05); saliency 0.05, 0.15, 0.25, 0.35, 0.6, 0.02
+    const maps = tf.tensor4d([0.9, 0.9, 0.9, 0.9, 0.9, 0.05], [1, 1, 6, 1]);
+    const saliency = tf.tensor3d([0.05, 0.15, 0.25, 0.35, 0.6, 0.02], [1, 1, 6]);
+    const seeds = (o: Parameters<typeof seedsFromMaps>[2]) =>
+      Array.from(seedsFromMaps(maps, [[0]], { saliency, saliencyThreshold: 0.1, ...o }).dataSync());
+    // unset: the map wins everywhere it qualifies (spec §5.3); only the non-qualifying, non-salient pixel is background
+    expect(seeds({})).toEqual([1, 1, 1, 1, 1, 0]);
+    // at the background threshold: background wins where saliency < 0.1
+    expect(seeds({ fgMinSaliency: 0.1 })).toEqual([0, 1, 1, 1, 1, 0]);
+    // above it: 0.1 ≤ saliency < 0.3 is neither
+    expect(seeds({ fgMinSaliency: 0.3 })).toEqual([0, 255, 255, 1, 1, 0]);
+    // without a saliency map the gate has nothing to read: an error, not a silent no-op
+    expect(() => seedsFromMaps(maps, [[0]], { fgMinSaliency: 0.3 })).toThrow(
+      /fgMinSaliency needs a saliency map/,
+    );
+    expect(() => seeds({ fgMinSaliency: 1.5 })).toThrow(/fgMinSaliency must be in \[0, 1\], got 1.5/);
+    tf.dispose([maps, saliency]);
+  });
 });

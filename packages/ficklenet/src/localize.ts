@@ -59,6 +59,12 @@ export interface SeedOptions {
   saliency?: tf.Tensor3D;
   /** Background seeds where saliency < this. [default] 0.1 (DSRG's threshold is not published). */
   saliencyThreshold?: number;
+  /**
+   * With `saliency`: foreground seeds only where the saliency is at least this; a pixel below it whose map qualifies
+   * is background if the saliency is below `saliencyThreshold`, else unlabelled. [default] unset: the foreground wins
+   * wherever its map qualifies (spec §5.3).
+   */
+  fgMinSaliency?: number;
 }
 
 /**
@@ -312,7 +318,8 @@ export function localize(
  * Seeds from aggregated maps (spec §5.3 items 3–4): maps (N,h,w,K) in [0,1], labels[n] present classes.
  * Foreground c + 1 where the highest present map exceeds θ_fg; otherwise background (0) where the saliency is below
  * its threshold or — without saliency, the low-activation DEVIATION — where every present map is below θ_bg;
- * otherwise 255. Foreground wins over background.
+ * otherwise 255. Foreground wins over background — unless `fgMinSaliency` is set: then only where the saliency is at
+ * least that value.
  */
 export function seedsFromMaps(
   maps: tf.Tensor4D,
@@ -343,6 +350,12 @@ export function seedsFromMaps(
   if (q !== undefined && !(q > 0 && q <= 1))
     throw new Error(`seedsFromMaps: fgQuantile must be in (0, 1], got ${q}`);
   const floor = thFg * (opts.fgFloor ?? 0.2);
+  const fgMinSal = opts.fgMinSaliency ?? -Infinity;
+  if (opts.fgMinSaliency !== undefined) {
+    if (!(fgMinSal >= 0 && fgMinSal <= 1))
+      throw new Error(`seedsFromMaps: fgMinSaliency must be in [0, 1], got ${opts.fgMinSaliency}`);
+    if (!sal) throw new Error('seedsFromMaps: fgMinSaliency needs a saliency map (opts.saliency)');
+  }
   const m = maps.dataSync();
   const out = new Int32Array(N * h * w);
   const column = q !== undefined ? new Float32Array(h * w) : null;
@@ -369,7 +382,7 @@ export function seedsFromMaps(
           best = c;
         }
       }
-      if (best >= 0 && bv > classTh[best]!) out[p] = best + 1;
+      if (best >= 0 && bv > classTh[best]! && !(sal && sal[p]! < fgMinSal)) out[p] = best + 1;
       else if (sal ? sal[p]! < salThr : bv < thBg) out[p] = 0;
       else out[p] = UNLABELLED;
     }

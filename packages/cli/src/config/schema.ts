@@ -189,6 +189,12 @@ export interface WsssConfig {
     background: 'saliency' | 'low-activation';
     /** Background seeds where the saliency is below this. [default] 0.1. */
     saliencyThreshold: number;
+    /**
+     * With `background: 'saliency'`: foreground seeds only where the saliency is at least this (below
+     * `saliencyThreshold` the pixel is background, between unlabelled); 0: the foreground wins wherever its map
+     * qualifies (spec §5.3). [default] 0.3, chosen on the demo data.
+     */
+    fgMinSaliency: number;
     /** A folder of saliency maps, `<id>.png` per image (grayscale, 0–255, the image's size), or null: MB+. */
     saliencyMaps: string | null;
     /** Learning-rate multipliers of the four groups of both stages (spec §6.1: 1/2/10/20). */
@@ -514,6 +520,12 @@ export const CONFIG_SCHEMA: Field = {
           min: 0,
           max: 1,
           doc: 'background seeds where the saliency is below this',
+        },
+        fgMinSaliency: {
+          kind: 'number',
+          min: 0,
+          max: 1,
+          doc: 'with background saliency: foreground seeds only where the saliency is at least this (0: anywhere)',
         },
         saliencyMaps: {
           kind: 'string',

@@ -412,12 +412,20 @@ describe('every wsss command, spawned', () => {
       background: 'saliency',
       saliencyThreshold: 0.1,
       saliencyMaps: null,
+      fgMinSaliency: 0.3,
     });
     const low = await loc('bg-low', '--background', 'low-activation');
     expect(low.code, low.stderr).toBe(0);
     expect(settings(low)['background']).toBe('low-activation');
+    // the report states the rule: the gate with saliency, none with the low-activation rule
+    expect(readFileSync(join(dir, 'bg-sal', 'report.html'), 'utf8')).toContain(
+      'θ_fg 0.5 where the saliency is at least 0.3, background where the MB+ saliency is below 0.1',
+    );
+    expect(readFileSync(join(dir, 'bg-low', 'report.html'), 'utf8')).not.toContain(
+      'where the saliency is at least',
+    );
     const [a, b] = [await seedsOf('bg-sal'), await seedsOf('bg-low')];
-    // the same foreground seeds (the maps and θ_fg decide them), other background seeds
+    // every foreground seed of the saliency run is the low-activation run's (the maps and θ_fg decide them; the gate only removes)
     for (const [i, m] of a.entries())
       for (let k = 0; k < m.data.length; k++)
         if (m.data[k]! > 0 && m.data[k]! < 255) expect(b[i]!.data[k]).toBe(m.data[k]);
@@ -445,7 +453,24 @@ describe('every wsss command, spawned', () => {
     const lowSal = await loc('bg-lowsal', '--saliency', join(dir, 'sal-low'));
     expect(lowSal.code, lowSal.stderr).toBe(0);
     expect(count(await seedsOf('bg-lowsal'), 255)).toBe(0);
-    expect(count(await seedsOf('bg-lowsal'), 0)).toBeGreaterThan(0);
+    // nothing is salient: with the foreground gate (ficklenet.fgMinSaliency 0.3) every pixel is background
+    expect(settings(lowSal)['fgMinSaliency']).toBe(0.3);
+    const lowSalSeeds = await seedsOf('bg-lowsal');
+    expect(count(lowSalSeeds, 0)).toBe(lowSalSeeds.reduce((a, m) => a + m.data.length, 0));
+    // without the gate the maps' foreground wins there (spec §5.3): the seeds of the low-activation run's foreground
+    const ungated = await loc(
+      'bg-ungated',
+      '--saliency',
+      join(dir, 'sal-low'),
+      '--set',
+      'ficklenet.fgMinSaliency=0',
+    );
+    expect(ungated.code, ungated.stderr).toBe(0);
+    expect(settings(ungated)['fgMinSaliency']).toBeUndefined();
+    const u = await seedsOf('bg-ungated');
+    for (const [i, m] of u.entries())
+      for (let k = 0; k < m.data.length; k++)
+        expect(m.data[k]).toBe(b[i]!.data[k]! > 0 && b[i]!.data[k]! < 255 ? b[i]!.data[k] : 0);
     // a missing map and a map of the wrong size name the file
     const victim = join(dir, 'sal-low', `${ids[1]}.png`);
     await writeImage(victim, { width: 5, height: 4, data: new Uint8Array(60) });

@@ -26,6 +26,7 @@ export function localizeSettings(config: WsssConfig) {
     fgQuantile: f.fgQuantile,
     background: f.background,
     saliencyThreshold: f.saliencyThreshold,
+    fgMinSaliency: f.fgMinSaliency,
     saliencyMaps: f.saliencyMaps,
   };
 }

@@ -41,6 +41,11 @@ export interface LocalizeImageOptions {
   background?: 'low-activation' | 'saliency';
   /** Background seeds where the MB+ saliency is below this (with `background: 'saliency'`). [default] 0.1. */
   saliencyThreshold?: number;
+  /**
+   * With `background: 'saliency'`: foreground seeds only where the saliency is at least this ({@link SeedOptions}).
+   * [default] 0: wherever the map qualifies.
+   */
+  fgMinSaliency?: number;
   /** The image's saliency (H·W values in [0, 1]) from elsewhere, used instead of MB+ (with `background: 'saliency'`). */
   saliencyMap?: Float32Array;
   /** Seed of the random selections of this image. */
@@ -107,7 +112,13 @@ export async function localizeImage(
       thFg: o.thFg,
       thBg: o.thBg,
       ...(o.fgQuantile ? { fgQuantile: o.fgQuantile } : {}),
-      ...(saliency ? { saliency, saliencyThreshold: o.saliencyThreshold ?? 0.1 } : {}),
+      ...(saliency
+        ? {
+            saliency,
+            saliencyThreshold: o.saliencyThreshold ?? 0.1,
+            ...(o.fgMinSaliency ? { fgMinSaliency: o.fgMinSaliency } : {}),
+          }
+        : {}),
     });
   } finally {
     saliency?.dispose();

@@ -180,6 +180,7 @@ export async function localizeRange(
       seed: o.seed + i,
       ...(o.background ? { background: o.background } : {}),
       ...(o.saliencyThreshold !== undefined ? { saliencyThreshold: o.saliencyThreshold } : {}),
+      ...(o.fgMinSaliency ? { fgMinSaliency: o.fgMinSaliency } : {}),
       ...(o.background === 'saliency' && o.saliencyMaps
         ? { saliencyMap: await readSaliencyMap(o.saliencyMaps, rec.id, rec.image) }
         : {}),
@@ -209,6 +210,7 @@ export function localizeSummary(
     | 'seed'
     | 'background'
     | 'saliencyThreshold'
+    | 'fgMinSaliency'
     | 'saliencyMaps'
   >,
   wallMs?: number,
@@ -237,7 +239,11 @@ export function localizeSummary(
       seed: o.seed,
       background: o.background ?? 'low-activation',
       ...(o.background === 'saliency'
-        ? { saliencyThreshold: o.saliencyThreshold ?? 0.1, saliencyMaps: o.saliencyMaps ?? null }
+        ? {
+            saliencyThreshold: o.saliencyThreshold ?? 0.1,
+            saliencyMaps: o.saliencyMaps ?? null,
+            ...(o.fgMinSaliency ? { fgMinSaliency: o.fgMinSaliency } : {}),
+          }
         : {}),
     },
   };

@@ -23,7 +23,11 @@ export function seedSection(
   const fg = set.fgQuantile
     ? `foreground: each present class's top ${pct(set.fgQuantile)} (above θ_fg/5)`
     : `θ_fg ${set.thFg}`;
-  const head = `<h2>${esc(opts.title)}</h2><p>${s.images} images, ${set.runs} random selections each, maps at ${set.size}² → image size; ${fg}, ${backgroundRule(set)}, ${esc(set.aggregate)} over selections. ${
+  const gate =
+    set.background === 'saliency' && set.fgMinSaliency
+      ? ` where the saliency is at least ${set.fgMinSaliency}`
+      : '';
+  const head = `<h2>${esc(opts.title)}</h2><p>${s.images} images, ${set.runs} random selections each, maps at ${set.size}² → image size; ${fg}${gate}, ${backgroundRule(set)}, ${esc(set.aggregate)} over selections. ${
     s.scores
       ? `Against ground truth: precision <b>${pct(s.scores.precision)}</b>, recall <b>${pct(s.scores.recall)}</b> (foreground ${pct(s.scores.fgPrecision)} / ${pct(s.scores.fgRecall)}).`
       : 'No ground truth to score against.'

@@ -1,0 +1,114 @@
+// Seed-rule harness (not part of tests): localizes the first NLOC training images of a FickleNet run once and scores
+// several ways of combining the class maps with the image's MB+ saliency. Usage:
+//   RUN=<run folder> DATA=<voc root> NLOC=600 npx vite-node bench/experiments/seedRules.ts
+import * as tf from '@tensorflow/tfjs-core';
+import { setBackend } from '@wsss/core';
+import { VocDataset } from '@wsss/datasets';
+import { mbdSaliency, seedsFromMaps } from '@wsss/ficklenet';
+import { classifierOf, openClassifierCheckpoint } from '../../packages/cli/src/commands/localize.js';
+import { localizeImage, SeedScore } from '../../packages/cli/src/ficklenet/localizeSet.js';
+
+const env = (k: string, d: string) => process.env[k] ?? d;
+const c = await openClassifierCheckpoint(env('RUN', ''), []);
+await setBackend('wasm', { wasmThreads: 2 });
+const f = c.config.ficklenet;
+const train = await VocDataset.open({ root: env('DATA', ''), split: 'train' });
+const net = classifierOf(c);
+const K = c.classNames.length - 1;
+const gates = env('GATES', '0,0.1,0.2,0.3,0.5').split(',').map(Number);
+const salThr = f.saliencyThreshold;
+const scores = gates.map(() => new SeedScore());
+// salient-region rule: where saliency ≥ τ the strongest present class (if its map ≥ FLOOR), where it is < the
+// background threshold background, between the fixed θ_fg rule
+const taus = env('TAUS', '0.3,0.5,0.7').split(',').map(Number);
+const floorFg = Number(env('FLOOR', '0.2'));
+const salScores = taus.map(() => new SeedScore());
+// class-agnostic: pixels with saliency ≥ τ that are foreground in the ground truth
+const salFg = taus.map(() => ({ n: 0, fg: 0 }));
+// what the baseline's foreground seeds land on: the right class, another class, background
+const land = { right: 0, other: 0, bg: 0 };
+const t0 = performance.now();
+const n = Math.min(Number(env('NLOC', '600')), train.length);
+for (let i = 0; i < n; i++) {
+  const rec = await train.read(i);
+  const { width: W, height: H } = rec.image;
+  const r = await localizeImage(net, rec, {
+    size: f.size,
+    runs: f.runs,
+    aggregate: f.aggregate,
+    thFg: f.thFg,
+    thBg: f.thBg,
+    seed: c.config.train.seed + i,
+  });
+  const sal = mbdSaliency(rec.image);
+  const classes = r.labels.map((l) => l - 1);
+  const gt = rec.mask!.data;
+  const baseT = tf.tidy(() => seedsFromMaps(tf.tensor4d(r.maps, [1, H, W, K]), [classes], { thFg: f.thFg }));
+  const base = Uint8Array.from(baseT.dataSync());
+  baseT.dispose();
+  for (let p = 0; p < H * W; p++) {
+    const v = base[p]!;
+    const t = gt[p]!;
+    if (v === 0 || v === 255 || t === 255) continue;
+    if (v === t) land.right++;
+    else if (t === 0) land.bg++;
+    else land.other++;
+  }
+  for (const [j, tau] of taus.entries()) {
+    const data = new Uint8Array(H * W);
+    for (let p = 0; p < H * W; p++) {
+      let best = -1;
+      let bv = -1;
+      for (const c of classes) {
+        const v = r.maps[p * K + c]!;
+        if (v > bv) {
+          bv = v;
+          best = c;
+        }
+      }
+      const sp = sal[p]!;
+      if (sp < salThr) data[p] = 0;
+      else if (sp >= tau) data[p] = best >= 0 && bv >= floorFg ? best + 1 : 255;
+      else data[p] = best >= 0 && bv > f.thFg ? best + 1 : 255;
+      if (sp >= tau && gt[p] !== 255) {
+        salFg[j]!.n++;
+        if (gt[p] !== 0) salFg[j]!.fg++;
+      }
+    }
+    salScores[j]!.add({ width: W, height: H, data }, rec.mask!);
+  }
+  for (const [g, gate] of gates.entries()) {
+    const seeds = tf.tidy(() =>
+      seedsFromMaps(tf.tensor4d(r.maps, [1, H, W, K]), [classes], {
+        thFg: f.thFg,
+        saliency: tf.tensor3d(sal, [1, H, W]),
+        saliencyThreshold: salThr,
+        ...(gate > 0 ? { fgMinSaliency: gate } : {}),
+      }),
+    );
+    const data = Uint8Array.from(seeds.dataSync());
+    seeds.dispose();
+    scores[g]!.add({ width: W, height: H, data }, rec.mask!);
+  }
+}
+console.log(
+  `${n} images, ${((performance.now() - t0) / n).toFixed(0)} ms/img, tensors ${tf.memory().numTensors}`,
+);
+for (const [g, gate] of gates.entries()) {
+  const m = scores[g]!.summary();
+  const bg = m.perClass.find((p) => p.label === 0)!;
+  console.log(
+    `fgMinSaliency ${gate}: precision ${m.precision.toFixed(3)} recall ${m.recall.toFixed(3)} fg ${m.fgPrecision.toFixed(3)}/${m.fgRecall.toFixed(3)} bg ${bg.precision.toFixed(3)}/${bg.recall.toFixed(3)} coverage ${m.coverage.toFixed(3)}`,
+  );
+}
+const landed = land.right + land.other + land.bg;
+console.log(
+  `baseline foreground seeds land on: the right class ${(land.right / landed).toFixed(3)}, another class ${(land.other / landed).toFixed(3)}, background ${(land.bg / landed).toFixed(3)}`,
+);
+for (const [j, tau] of taus.entries()) {
+  const m = salScores[j]!.summary();
+  const bg = m.perClass.find((p) => p.label === 0)!;
+  console.log(
+    `salient ≥ ${tau} (${(salFg[j]!.fg / salFg[j]!.n).toFixed(3)} of it foreground), class by map ≥ ${floorFg}: precision ${m.precision.toFixed(3)} recall ${m.recall.toFixed(3)} fg ${m.fgPrecision.toFixed(3)}/${m.fgRecall.toFixed(3)} bg ${bg.precision.toFixed(3)}/${bg.recall.toFixed(3)}`,
+  );
+}
