@@ -35,7 +35,7 @@ for (let i = 0; i < n; i++) {
   const r = await localizeImage(net, rec, {
     size: f.size,
     runs: f.runs,
-    aggregate: f.aggregate,
+    aggregate: (process.env['AGG'] as 'max' | 'mean' | undefined) ?? f.aggregate,
     thFg: f.thFg,
     thBg: f.thBg,
     seed: c.config.train.seed + i,

@@ -21,10 +21,9 @@ import { type LocalizeCommandResult, runLocalize } from './commands/localize.js'
 import { type PseudoLabelResult, runPseudoLabels } from './commands/pseudoLabels.js';
 import { fickleRunConfig, resumeTarget, runTrain } from './commands/train.js';
 import { parseSets, resolveConfig } from './config/load.js';
-import { type PartialConfig, PRESET_NAMES, VOC_PRESET } from './config/presets.js';
+import { type PartialConfig, PRESET_NAMES, savedConfig } from './config/presets.js';
 import {
   ConfigError,
-  deepMerge,
   leafKeys,
   METHODS,
   parseInterval,
@@ -943,7 +942,7 @@ function fickleResumeOptions(
   signal: AbortSignal,
   argv: string[],
 ): Parameters<typeof runFickleNetTrain>[0] {
-  const config = deepMerge(VOC_PRESET, info.config, ...overrides);
+  const config = savedConfig(info.config, ...overrides);
   validate(config);
   if (JSON.stringify(config.model) !== JSON.stringify(info.config.model))
     throw new ConfigError(
@@ -1081,7 +1080,7 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
           if (!isOutOfMemory(message) || memoryUsage().backend !== 'wasm') throw e;
           const config = resolved
             ? resolved.config
-            : deepMerge(VOC_PRESET, (await readRunConfig(resumeTarget(resume!).runDir)).config, ...overrides);
+            : savedConfig((await readRunConfig(resumeTarget(resume!).runDir)).config, ...overrides);
           throw new OutOfMemoryError(
             message,
             // a resumed run's folder holds its checkpoints: the same command (no --overwrite) continues it

@@ -15,8 +15,8 @@ import {
 } from '@wsss/core';
 import { readPth, readSafetensorsFile } from '@wsss/core/node';
 import { ImageFolderDataset } from '@wsss/datasets';
-import { type PartialConfig, VOC_PRESET } from '../config/presets.js';
-import { deepMerge, validate, type WsssConfig } from '../config/schema.js';
+import { type PartialConfig, savedConfig } from '../config/presets.js';
+import { validate, type WsssConfig } from '../config/schema.js';
 import { buildDsrgNet } from '../ficklenet/build.js';
 import type { DsrgNet } from '../ficklenet/model.js';
 import { createWsFcn, type WsFcn } from '../model/wsfcn.js';
@@ -176,8 +176,8 @@ interface OpenedCheckpoint {
 export async function openCheckpointFile(path: string, overrides: PartialConfig[]) {
   const file = checkpointPath(path);
   const ckpt = await readCheckpoint(file);
-  // keys added after the checkpoint was written take the reference defaults
-  const config: WsssConfig = deepMerge(VOC_PRESET, ckpt.state.config, ...overrides);
+  // keys added after the checkpoint was written take the reference defaults (or the behaviour it was made with)
+  const config: WsssConfig = savedConfig(ckpt.state.config, ...overrides);
   validate(config);
   return { file, ckpt, config, classNames: ckpt.state.classNames };
 }

@@ -4,8 +4,8 @@ import { dirname, join, resolve } from 'node:path';
 import { withoutInitialization } from '@wsss/core';
 import { writeFileAtomic } from '@wsss/core/node';
 import { checkConsistency } from '../config/load.js';
-import { type PartialConfig, VOC_PRESET } from '../config/presets.js';
-import { ConfigError, deepMerge, validate, type WsssConfig } from '../config/schema.js';
+import { type PartialConfig, savedConfig } from '../config/presets.js';
+import { ConfigError, validate, type WsssConfig } from '../config/schema.js';
 import type { WsFcn } from '../model/wsfcn.js';
 import { applyCheckpointWeights, type Checkpoint } from '../run/checkpoint.js';
 import { bestRule } from '../run/evaluate.js';
@@ -88,7 +88,7 @@ export async function runTrain(o: TrainOptions): Promise<TrainResult> {
       );
     source = target.runDir;
     runDir = o.runDir ? runDir : target.runDir;
-    config = deepMerge(VOC_PRESET, ckpt.state.config, ...(o.overrides ?? []));
+    config = savedConfig(ckpt.state.config, ...(o.overrides ?? []));
     validate(config);
     checkConsistency(config);
     if (JSON.stringify(config.model) !== JSON.stringify(ckpt.state.config.model))

@@ -104,6 +104,19 @@ export const VOC_PRESET: WsssConfig = {
   threads: 1,
 };
 
+/**
+ * The configuration a run folder or checkpoint saved, completed for this version and with `overrides` on top: keys
+ * added since it was written take the reference defaults, except a key whose default changed what a run does — a
+ * saved config without it keeps the behaviour it was run with (a resumed run continues as it began, and a checkpoint
+ * localizes as its run did).
+ */
+export function savedConfig(saved: PartialConfig, ...overrides: PartialConfig[]): WsssConfig {
+  const before: PartialConfig = {};
+  // ficklenet.fgMinSaliency (2026-12-03, default 0.3): before it, foreground seeds were never gated by saliency
+  if (saved.ficklenet && saved.ficklenet.fgMinSaliency === undefined) before.ficklenet = { fgMinSaliency: 0 };
+  return deepMerge(VOC_PRESET, saved, before, ...overrides);
+}
+
 /** COCO 2014: PAMR 5 iterations and focal λ 0.1 (spec §4.8 comments); 80 classes come from the data. */
 export const COCO_PRESET: WsssConfig = deepMerge(VOC_PRESET, {
   data: { dataset: 'coco', trainSplit: 'train2014', valSplit: 'val2014' },

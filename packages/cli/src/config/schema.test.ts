@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseSets, resolveConfig } from './load.js';
-import { DEMO_PRESET, VOC_PRESET } from './presets.js';
+import { DEMO_PRESET, savedConfig, VOC_PRESET } from './presets.js';
 import { ConfigError, validate } from './schema.js';
 
 describe('config schema', () => {
@@ -21,6 +21,23 @@ describe('config schema', () => {
     expect(VOC_PRESET.train.pretrainEpochs).toBe(7);
     expect(VOC_PRESET.data.crop).toBe(321);
     expect(VOC_PRESET.eval).toMatchObject({ scales: [1, 0.5, 1.5, 2], bgScore: 0.25, fpCut: 0.1 });
+  });
+
+  it('a saved config keeps the behaviour it ran with: keys whose default changed since are filled with the old one', () => {
+    const { fgMinSaliency, ...before } = DEMO_PRESET.ficklenet;
+    expect(fgMinSaliency).toBe(0.3);
+    // written before ficklenet.fgMinSaliency existed: its seeds were never gated, and a resume must not start now
+    const old = savedConfig({ ...DEMO_PRESET, ficklenet: before });
+    expect(old.ficklenet.fgMinSaliency).toBe(0);
+    expect(old.ficklenet.kernelSize).toBe(3);
+    // saved with the key: kept; an override wins either way; other keys added since take the preset's defaults
+    expect(savedConfig(DEMO_PRESET).ficklenet.fgMinSaliency).toBe(0.3);
+    expect(
+      savedConfig({ ...DEMO_PRESET, ficklenet: before }, { ficklenet: { fgMinSaliency: 0.5 } }).ficklenet
+        .fgMinSaliency,
+    ).toBe(0.5);
+    const { eval: _e, ...noEval } = DEMO_PRESET;
+    expect(savedConfig(noEval).eval).toEqual(VOC_PRESET.eval);
   });
 
   it('a bad value is reported with the key, the value and what is allowed', () => {
