@@ -1,8 +1,10 @@
 // Seed-rule harness (not part of tests): localizes the first NLOC training images of a FickleNet run once and scores
-// several ways of combining the class maps with the image's MB+ saliency. Usage:
+// several ways of combining the class maps with the image's MB+ saliency (gate, salient-region assignment, WS-FCN CRF
+// agreement). Usage (AGG=max|mean, GATES, TAUS, FLOOR, CRF_GATE override the rules):
 //   RUN=<run folder> DATA=<voc root> NLOC=600 npx vite-node bench/experiments/seedRules.ts
 import * as tf from '@tensorflow/tfjs-core';
 import { setBackend } from '@wsss/core';
+import { wsFcnCrf } from '@wsss/crf';
 import { VocDataset } from '@wsss/datasets';
 import { mbdSaliency, seedsFromMaps } from '@wsss/ficklenet';
 import { classifierOf, openClassifierCheckpoint } from '../../packages/cli/src/commands/localize.js';
@@ -27,6 +29,10 @@ const salScores = taus.map(() => new SeedScore());
 const salFg = taus.map(() => ({ n: 0, fg: 0 }));
 // what the baseline's foreground seeds land on: the right class, another class, background
 const land = { right: 0, other: 0, bg: 0 };
+// CRF agreement (WS-FCN's CRF of the maps, bg = (1 − max)^5, spec §4.9): foreground seeds of the CRF_GATE rule kept
+// only where the CRF's label agrees
+const crfGate = Number(env('CRF_GATE', '0.3'));
+const crfScore = new SeedScore();
 const t0 = performance.now();
 const n = Math.min(Number(env('NLOC', '600')), train.length);
 for (let i = 0; i < n; i++) {
@@ -77,6 +83,22 @@ for (let i = 0; i < n; i++) {
     }
     salScores[j]!.add({ width: W, height: H, data }, rec.mask!);
   }
+  {
+    const crf = wsFcnCrf({ width: W, height: H, data: rec.image.data }, r.maps, r.labels);
+    const seeds = tf.tidy(() =>
+      seedsFromMaps(tf.tensor4d(r.maps, [1, H, W, K]), [classes], {
+        thFg: f.thFg,
+        saliency: tf.tensor3d(sal, [1, H, W]),
+        saliencyThreshold: salThr,
+        ...(crfGate > 0 ? { fgMinSaliency: crfGate } : {}),
+      }),
+    );
+    const data = Uint8Array.from(seeds.dataSync());
+    seeds.dispose();
+    for (let p = 0; p < H * W; p++)
+      if (data[p] !== 0 && data[p] !== 255 && crf.labels[p] !== data[p]) data[p] = 255;
+    crfScore.add({ width: W, height: H, data }, rec.mask!);
+  }
   for (const [g, gate] of gates.entries()) {
     const seeds = tf.tidy(() =>
       seedsFromMaps(tf.tensor4d(r.maps, [1, H, W, K]), [classes], {
@@ -110,5 +132,11 @@ for (const [j, tau] of taus.entries()) {
   const bg = m.perClass.find((p) => p.label === 0)!;
   console.log(
     `salient ≥ ${tau} (${(salFg[j]!.fg / salFg[j]!.n).toFixed(3)} of it foreground), class by map ≥ ${floorFg}: precision ${m.precision.toFixed(3)} recall ${m.recall.toFixed(3)} fg ${m.fgPrecision.toFixed(3)}/${m.fgRecall.toFixed(3)} bg ${bg.precision.toFixed(3)}/${bg.recall.toFixed(3)}`,
+  );
+}
+{
+  const m = crfScore.summary();
+  console.log(
+    `gate ${crfGate} + CRF agreement: precision ${m.precision.toFixed(3)} recall ${m.recall.toFixed(3)} fg ${m.fgPrecision.toFixed(3)}/${m.fgRecall.toFixed(3)}`,
   );
 }
