@@ -1,11 +1,12 @@
 // Seed-rule harness (not part of tests): localizes the first NLOC training images of a FickleNet run once and scores
 // several ways of combining the class maps with the image's MB+ saliency (gate, salient-region assignment, WS-FCN CRF
-// agreement). Usage (AGG=max|mean, GATES, TAUS, FLOOR, CRF_GATE override the rules):
+// agreement). Usage (AGG=max|mean, GATES, TAUS, FLOOR, CRF_GATE override the rules; WRITE_SEEDS=<dir> writes the first
+// salient rule's seeds as seed PNGs, to train DSRG on them with wsss train --resume):
 //   RUN=<run folder> DATA=<voc root> NLOC=600 npx vite-node bench/experiments/seedRules.ts
 import * as tf from '@tensorflow/tfjs-core';
 import { setBackend } from '@wsss/core';
 import { wsFcnCrf } from '@wsss/crf';
-import { VocDataset } from '@wsss/datasets';
+import { VocDataset, vocColorMap, writeIndexPng } from '@wsss/datasets';
 import { mbdSaliency, seedsFromMaps } from '@wsss/ficklenet';
 import { classifierOf, openClassifierCheckpoint } from '../../packages/cli/src/commands/localize.js';
 import { localizeImage, SeedScore } from '../../packages/cli/src/ficklenet/localizeSet.js';
@@ -82,6 +83,13 @@ for (let i = 0; i < n; i++) {
       }
     }
     salScores[j]!.add({ width: W, height: H, data }, rec.mask!);
+    // WRITE_SEEDS=<dir>: the first salient rule's seeds as the pipeline's seed PNGs (to train DSRG on them)
+    if (j === 0 && process.env['WRITE_SEEDS'])
+      await writeIndexPng(
+        `${process.env['WRITE_SEEDS']}/${rec.id}.png`,
+        { width: W, height: H, data },
+        vocColorMap(),
+      );
   }
   {
     const crf = wsFcnCrf({ width: W, height: H, data: rec.image.data }, r.maps, r.labels);
