@@ -1,7 +1,8 @@
 // Seed-rule harness (not part of tests): localizes the first NLOC training images of a FickleNet run once and scores
 // several ways of combining the class maps with the image's MB+ saliency (gate, salient-region assignment, WS-FCN CRF
-// agreement). Usage (AGG=max|mean, GATES, TAUS, FLOOR, CRF_GATE override the rules; WRITE_SEEDS=<dir> writes the first
-// salient rule's seeds as seed PNGs, to train DSRG on them with wsss train --resume):
+// agreement). AGG=max|mean, GATES, TAUS, FLOOR and CRF_GATE set the rules. WRITE_SEEDS=<dir> writes one rule's seeds
+// as seed PNGs (the first salient rule; WRITE_RULE=gate: the CRF_GATE gate alone, byte for byte the pipeline's seeds;
+// WRITE_RULE=crf: with the CRF), so that `wsss train --resume` on a copy of the run trains DSRG on them. Usage:
 //   RUN=<run folder> DATA=<voc root> NLOC=600 npx vite-node bench/experiments/seedRules.ts
 import * as tf from '@tensorflow/tfjs-core';
 import { setBackend } from '@wsss/core';
@@ -84,7 +85,7 @@ for (let i = 0; i < n; i++) {
     }
     salScores[j]!.add({ width: W, height: H, data }, rec.mask!);
     // WRITE_SEEDS=<dir>: the first salient rule's seeds as the pipeline's seed PNGs (to train DSRG on them)
-    if (j === 0 && process.env['WRITE_SEEDS'])
+    if (j === 0 && process.env['WRITE_SEEDS'] && !process.env['WRITE_RULE'])
       await writeIndexPng(
         `${process.env['WRITE_SEEDS']}/${rec.id}.png`,
         { width: W, height: H, data },
@@ -103,9 +104,21 @@ for (let i = 0; i < n; i++) {
     );
     const data = Uint8Array.from(seeds.dataSync());
     seeds.dispose();
+    if (process.env['WRITE_SEEDS'] && process.env['WRITE_RULE'] === 'gate')
+      await writeIndexPng(
+        `${process.env['WRITE_SEEDS']}/${rec.id}.png`,
+        { width: W, height: H, data },
+        vocColorMap(),
+      );
     for (let p = 0; p < H * W; p++)
       if (data[p] !== 0 && data[p] !== 255 && crf.labels[p] !== data[p]) data[p] = 255;
     crfScore.add({ width: W, height: H, data }, rec.mask!);
+    if (process.env['WRITE_SEEDS'] && process.env['WRITE_RULE'] === 'crf')
+      await writeIndexPng(
+        `${process.env['WRITE_SEEDS']}/${rec.id}.png`,
+        { width: W, height: H, data },
+        vocColorMap(),
+      );
   }
   for (const [g, gate] of gates.entries()) {
     const seeds = tf.tidy(() =>
