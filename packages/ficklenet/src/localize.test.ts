@@ -194,7 +194,9 @@ describe.each(TEST_BACKENDS)('FickleNet localization on %s', (backend) => {
     const maps = tf.tensor4d([0.9, 0.9, 0.9, 0.9, 0.9, 0.05], [1, 1, 6, 1]);
     const saliency = tf.tensor3d([0.05, 0.15, 0.25, 0.35, 0.6, 0.02], [1, 1, 6]);
     const seeds = (o: Parameters<typeof seedsFromMaps>[2]) =>
-      Array.from(seedsFromMaps(maps, [[0]], { saliency, saliencyThreshold: 0.1, ...o }).dataSync());
+      tf.tidy(() =>
+        Array.from(seedsFromMaps(maps, [[0]], { saliency, saliencyThreshold: 0.1, ...o }).dataSync()),
+      );
     // unset: the map wins everywhere it qualifies (spec §5.3); only the non-qualifying, non-salient pixel is background
     expect(seeds({})).toEqual([1, 1, 1, 1, 1, 0]);
     // at the background threshold: background wins where saliency < 0.1

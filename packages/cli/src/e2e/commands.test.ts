@@ -425,7 +425,8 @@ describe('every wsss command, spawned', () => {
       'where the saliency is at least',
     );
     const [a, b] = [await seedsOf('bg-sal'), await seedsOf('bg-low')];
-    // every foreground seed of the saliency run is the low-activation run's (the maps and θ_fg decide them; the gate only removes)
+    // every foreground seed of the saliency run is one of the low-activation run's (the maps and θ_fg decide them,
+    // the saliency gate only removes some)
     for (const [i, m] of a.entries())
       for (let k = 0; k < m.data.length; k++)
         if (m.data[k]! > 0 && m.data[k]! < 255) expect(b[i]!.data[k]).toBe(m.data[k]);
@@ -457,7 +458,8 @@ describe('every wsss command, spawned', () => {
     expect(settings(lowSal)['fgMinSaliency']).toBe(0.3);
     const lowSalSeeds = await seedsOf('bg-lowsal');
     expect(count(lowSalSeeds, 0)).toBe(lowSalSeeds.reduce((a, m) => a + m.data.length, 0));
-    // without the gate the maps' foreground wins there (spec §5.3): the seeds of the low-activation run's foreground
+    // without the gate the maps' foreground wins there (spec §5.3): the low-activation run's foreground seeds, and
+    // background everywhere else
     const ungated = await loc(
       'bg-ungated',
       '--saliency',
