@@ -35,6 +35,8 @@ const land = { right: 0, other: 0, bg: 0 };
 // only where the CRF's label agrees
 const crfGate = Number(env('CRF_GATE', '0.3'));
 const crfScore = new SeedScore();
+const writeDir = process.env['WRITE_SEEDS'];
+const palette = vocColorMap();
 const t0 = performance.now();
 const n = Math.min(Number(env('NLOC', '600')), train.length);
 for (let i = 0; i < n; i++) {
@@ -51,9 +53,29 @@ for (let i = 0; i < n; i++) {
   const sal = mbdSaliency(rec.image);
   const classes = r.labels.map((l) => l - 1);
   const gt = rec.mask!.data;
-  const baseT = tf.tidy(() => seedsFromMaps(tf.tensor4d(r.maps, [1, H, W, K]), [classes], { thFg: f.thFg }));
-  const base = Uint8Array.from(baseT.dataSync());
-  baseT.dispose();
+  // the seeds of θ_fg alone (gate null: no saliency), or with MB+ background and a foreground gate (0: none)
+  const seedsAt = (gate: number | null): Uint8Array => {
+    const t = tf.tidy(() =>
+      seedsFromMaps(tf.tensor4d(r.maps, [1, H, W, K]), [classes], {
+        thFg: f.thFg,
+        ...(gate === null
+          ? {}
+          : {
+              saliency: tf.tensor3d(sal, [1, H, W]),
+              saliencyThreshold: salThr,
+              ...(gate > 0 ? { fgMinSaliency: gate } : {}),
+            }),
+      }),
+    );
+    const data = Uint8Array.from(t.dataSync());
+    t.dispose();
+    return data;
+  };
+  const write = (rule: string | undefined, data: Uint8Array) =>
+    writeDir && process.env['WRITE_RULE'] === rule
+      ? writeIndexPng(`${writeDir}/${rec.id}.png`, { width: W, height: H, data }, palette)
+      : Promise.resolve();
+  const base = seedsAt(null);
   for (let p = 0; p < H * W; p++) {
     const v = base[p]!;
     const t = gt[p]!;
@@ -85,54 +107,19 @@ for (let i = 0; i < n; i++) {
     }
     salScores[j]!.add({ width: W, height: H, data }, rec.mask!);
     // WRITE_SEEDS=<dir>: the first salient rule's seeds as the pipeline's seed PNGs (to train DSRG on them)
-    if (j === 0 && process.env['WRITE_SEEDS'] && !process.env['WRITE_RULE'])
-      await writeIndexPng(
-        `${process.env['WRITE_SEEDS']}/${rec.id}.png`,
-        { width: W, height: H, data },
-        vocColorMap(),
-      );
+    if (j === 0) await write(undefined, data);
   }
   {
     const crf = wsFcnCrf({ width: W, height: H, data: rec.image.data }, r.maps, r.labels);
-    const seeds = tf.tidy(() =>
-      seedsFromMaps(tf.tensor4d(r.maps, [1, H, W, K]), [classes], {
-        thFg: f.thFg,
-        saliency: tf.tensor3d(sal, [1, H, W]),
-        saliencyThreshold: salThr,
-        ...(crfGate > 0 ? { fgMinSaliency: crfGate } : {}),
-      }),
-    );
-    const data = Uint8Array.from(seeds.dataSync());
-    seeds.dispose();
-    if (process.env['WRITE_SEEDS'] && process.env['WRITE_RULE'] === 'gate')
-      await writeIndexPng(
-        `${process.env['WRITE_SEEDS']}/${rec.id}.png`,
-        { width: W, height: H, data },
-        vocColorMap(),
-      );
+    const data = seedsAt(crfGate);
+    await write('gate', data);
     for (let p = 0; p < H * W; p++)
       if (data[p] !== 0 && data[p] !== 255 && crf.labels[p] !== data[p]) data[p] = 255;
     crfScore.add({ width: W, height: H, data }, rec.mask!);
-    if (process.env['WRITE_SEEDS'] && process.env['WRITE_RULE'] === 'crf')
-      await writeIndexPng(
-        `${process.env['WRITE_SEEDS']}/${rec.id}.png`,
-        { width: W, height: H, data },
-        vocColorMap(),
-      );
+    await write('crf', data);
   }
-  for (const [g, gate] of gates.entries()) {
-    const seeds = tf.tidy(() =>
-      seedsFromMaps(tf.tensor4d(r.maps, [1, H, W, K]), [classes], {
-        thFg: f.thFg,
-        saliency: tf.tensor3d(sal, [1, H, W]),
-        saliencyThreshold: salThr,
-        ...(gate > 0 ? { fgMinSaliency: gate } : {}),
-      }),
-    );
-    const data = Uint8Array.from(seeds.dataSync());
-    seeds.dispose();
-    scores[g]!.add({ width: W, height: H, data }, rec.mask!);
-  }
+  for (const [g, gate] of gates.entries())
+    scores[g]!.add({ width: W, height: H, data: seedsAt(gate) }, rec.mask!);
 }
 console.log(
   `${n} images, ${((performance.now() - t0) / n).toFixed(0)} ms/img, tensors ${tf.memory().numTensors}`,
