@@ -19,6 +19,8 @@
  * stand-in for the Mahalanobis distance; the backgroundness cue is measured in Lab (their code: RGB).
  */
 
+import { simdBackground, simdMbd3, simdMedian5, simdSmooth } from './saliencyWasm.js';
+
 /** An 8-bit RGB (or RGBA) image, row-major, channels last. */
 export interface SaliencyImage {
   width: number;
@@ -418,6 +420,66 @@ function normalise(a: Float32Array): void {
 }
 
 /**
+ * The loops of {@link addBackgroundness} (the WebAssembly version in saliencyWasm.ts runs where it can, with the
+ * same operations in the same order): `bg` gets, per pixel, the four strips' distances rescaled to [0, 1] each,
+ * summed without the largest. `stat`: per strip, the mean (3) and the inverse covariance's quadratic-form
+ * coefficients (q00, q11, q22, q01, q02, q12).
+ */
+function backgroundJs(planes: Uint8Array, n: number, stat: Float64Array, bg: Float32Array) {
+  // the distances stored pixel-major; each strip's range is taken before the float32 store
+  const dist = new Float32Array(4 * n);
+  const lo = [0, 0, 0, 0];
+  const hi = [0, 0, 0, 0];
+  for (let k = 0; k < 4; k++) {
+    const o = 9 * k;
+    const m0 = stat[o]!;
+    const m1 = stat[o + 1]!;
+    const m2 = stat[o + 2]!;
+    const q00 = stat[o + 3]!;
+    const q11 = stat[o + 4]!;
+    const q22 = stat[o + 5]!;
+    const q01 = stat[o + 6]!;
+    const q02 = stat[o + 7]!;
+    const q12 = stat[o + 8]!;
+    // (both bounds start as doubles: a small-integer start would make V8 box each update)
+    let mn = Number.POSITIVE_INFINITY;
+    let mx = Number.NEGATIVE_INFINITY;
+    for (let p = 0, t = k; p < n; p++, t += 4) {
+      const x0 = planes[p]! - m0;
+      const x1 = planes[n + p]! - m1;
+      const x2 = planes[2 * n + p]! - m2;
+      const d = Math.sqrt(
+        Math.max(
+          q00 * x0 * x0 + q11 * x1 * x1 + q22 * x2 * x2 + q01 * x0 * x1 + q02 * x0 * x2 + q12 * x1 * x2,
+          0,
+        ),
+      );
+      dist[t] = d;
+      mn = d < mn ? d : mn;
+      mx = d > mx ? d : mx;
+    }
+    lo[k] = mn;
+    hi[k] = mx;
+  }
+  const [l0, l1, l2, l3] = lo as [number, number, number, number];
+  const [h0, h1, h2, h3] = hi as [number, number, number, number];
+  // each distance rescaled to [0, 1] (a constant one to 0)
+  const k0 = h0 - l0 > 1e-9 ? 1 / (h0 - l0) : 0;
+  const k1 = h1 - l1 > 1e-9 ? 1 / (h1 - l1) : 0;
+  const k2 = h2 - l2 > 1e-9 ? 1 / (h2 - l2) : 0;
+  const k3 = h3 - l3 > 1e-9 ? 1 / (h3 - l3) : 0;
+  for (let p = 0, t = 0; p < n; p++, t += 4) {
+    const a = (dist[t]! - l0) * k0;
+    const b = (dist[t + 1]! - l1) * k1;
+    const c = (dist[t + 2]! - l2) * k2;
+    const d = (dist[t + 3]! - l3) * k3;
+    const ab = Math.max(a, b);
+    const cd = Math.max(c, d);
+    bg[p] = a + b + c + d - Math.max(ab, cd);
+  }
+}
+
+/**
  * The backgroundness cue added to `out`: for each of the four border strips, every pixel's Mahalanobis distance
  * to the strip's colour mean and (regularised) covariance, rescaled to [0, 1]; the four summed without the largest
  * (an object touching one side is far from that side's strip only), rescaled to [0, 1].
@@ -488,42 +550,8 @@ function addBackgroundness(
     stat.set([m0, m1, m2, c00 / det, (a * i - c * c) / det, (a * e - b * b) / det], 9 * k);
     stat.set([(2 * c01) / det, (2 * c02) / det, (2 * (b * c - a * f)) / det], 9 * k + 6);
   });
-  const dist = new Float32Array(4 * n);
-  const lo = [Infinity, Infinity, Infinity, Infinity];
-  const hi = [0, 0, 0, 0];
-  for (let k = 0; k < 4; k++) {
-    const o = 9 * k;
-    const [m0, m1, m2, q00, q11, q22, q01, q02, q12] = stat.subarray(o, o + 9) as unknown as number[];
-    let mn = Infinity;
-    let mx = 0;
-    for (let p = 0, t = k * n; p < n; p++, t++) {
-      const d0 = planes[p]! - m0!;
-      const d1 = planes[n + p]! - m1!;
-      const d2 = planes[2 * n + p]! - m2!;
-      const q =
-        q00! * d0 * d0 + q11! * d1 * d1 + q22! * d2 * d2 + q01! * d0 * d1 + q02! * d0 * d2 + q12! * d1 * d2;
-      const v = Math.sqrt(Math.max(q, 0));
-      dist[t] = v;
-      if (v < mn) mn = v;
-      if (v > mx) mx = v;
-    }
-    lo[k] = mn;
-    hi[k] = mx;
-  }
-  // each distance rescaled to [0, 1] (a constant one to 0)
-  const sc = hi.map((v, k) => (v - lo[k]! > 1e-9 ? 1 / (v - lo[k]!) : 0));
-  const [l0, l1, l2, l3] = lo as [number, number, number, number];
-  const [k0, k1, k2, k3] = sc as [number, number, number, number];
   const bg = new Float32Array(n);
-  for (let p = 0; p < n; p++) {
-    const a = (dist[p]! - l0) * k0;
-    const b = (dist[n + p]! - l1) * k1;
-    const c = (dist[2 * n + p]! - l2) * k2;
-    const d = (dist[3 * n + p]! - l3) * k3;
-    const ab = Math.max(a, b);
-    const cd = Math.max(c, d);
-    bg[p] = a + b + c + d - Math.max(ab, cd);
-  }
+  if (!simdBackground(planes, n, stat, bg)) backgroundJs(planes, n, stat, bg);
   normalise(bg);
   for (let p = 0; p < n; p++) out[p] = out[p]! + bg[p]!;
 }
@@ -717,15 +745,15 @@ function reconstruct(f: Int32Array, g: Int32Array, w: number, h: number) {
 }
 
 /**
- * The paper's smoothing, in place, on the map quantised to 8 bits: opening by reconstruction then closing by
- * reconstruction with a (2r+1)² square — removes bright and dark specks smaller than the square without moving
- * the edges of what remains, as a plain opening or closing would.
+ * The paper's smoothing, in place, on 8-bit levels: opening by reconstruction then closing by reconstruction with
+ * a (2r+1)² square — removes bright and dark specks smaller than the square without moving the edges of what
+ * remains, as a plain opening or closing would. (The WebAssembly version in saliencyWasm.ts runs where it can.)
  */
-function smoothByReconstruction(s: Float32Array, w: number, h: number, r: number) {
+function smoothByReconstruction(out: Uint8Array, w: number, h: number, r: number) {
   const n = w * h;
   const pw = w + 2;
   const pn = pw * (h + 2);
-  const level = new Int32Array(n);
+  const level = Int32Array.from(out);
   const bufs = [new Int32Array(n), new Int32Array(w + 2 * r + 1), new Int32Array(w + 2 * r + 1)];
   const f = new Int32Array(pn).fill(-1);
   const g = new Int32Array(pn).fill(-1);
@@ -737,10 +765,63 @@ function smoothByReconstruction(s: Float32Array, w: number, h: number, r: number
     for (let y = 0; y < h; y++)
       for (let x = 0, o = (y + 1) * pw + 1; x < w; x++) level[y * w + x] = 255 - f[o + x]!;
   };
-  for (let i = 0; i < n; i++) level[i] = Math.round(s[i]! * 255);
   step(); // opening by reconstruction, complemented
   step(); // closing by reconstruction (the dual, on the complement), complemented back
-  for (let i = 0; i < n; i++) s[i] = level[i]! / 255;
+  out.set(level);
+}
+
+/**
+ * The map after the smoothing, from its 8-bit levels: level/255, {@link normalise}d, then (gain > 0) through
+ * {@link enhanceContrast} — the same float32 values those give pixel by pixel, computed once per level present.
+ * (Exact: every value above the least is at least 1/255, a float32 multiple of 2⁻³¹, so the contrast stretch's
+ * sums over pixels are exact in float64 and equal the per-level sums.)
+ */
+function fromLevels(level: Uint8Array, gain: number, s: Float32Array) {
+  const count = new Float64Array(256);
+  for (let i = 0; i < level.length; i++) count[level[i]!]!++;
+  let first = 0;
+  while (first < 255 && count[first] === 0) first++;
+  let last = 255;
+  while (last > 0 && count[last] === 0) last--;
+  const table = new Float32Array(256);
+  for (let v = 0; v < 256; v++) table[v] = v / 255;
+  const lo = table[first]!;
+  const span = table[last]! - lo;
+  if (!(span > 1e-9)) table.fill(0);
+  else {
+    const k = 1 / span;
+    for (let v = 0; v < 256; v++) table[v] = (table[v]! - lo) * k;
+  }
+  if (gain > 0) {
+    let mx = 0;
+    for (let v = 0; v < 256; v++) if (count[v]! > 0 && table[v]! > mx) mx = table[v]!;
+    const t = 0.5 * mx;
+    let hiSum = 0;
+    let hiN = 0;
+    let loSum = 0;
+    let loN = 0;
+    for (let v = 0; v < 256; v++) {
+      const c = count[v]!;
+      if (c === 0) continue;
+      if (table[v]! >= t) {
+        hiSum += c * table[v]!;
+        hiN += c;
+      } else {
+        loSum += c * table[v]!;
+        loN += c;
+      }
+    }
+    const tau = contrastCentre(hiSum, hiN, loSum, loN, t);
+    for (let v = 0; v < 256; v++) table[v] = 1 / (1 + Math.exp(-gain * (table[v]! - tau)));
+  }
+  for (let i = 0; i < level.length; i++) s[i] = table[level[i]!]!;
+}
+
+/** τ of the contrast stretch: the midpoint of the means above and below `t` (an empty side counts as t). */
+function contrastCentre(hiSum: number, hiN: number, loSum: number, loN: number, t: number): number {
+  const hi = hiN > 0 ? hiSum / hiN : t;
+  const lo = loN > 0 ? loSum / loN : t;
+  return 0.5 * (hi + lo);
 }
 
 /**
@@ -765,9 +846,7 @@ function enhanceContrast(s: Float32Array, b: number) {
       loN++;
     }
   }
-  const hi = hiN > 0 ? hiSum / hiN : t;
-  const lo = loN > 0 ? loSum / loN : t;
-  const tau = 0.5 * (hi + lo);
+  const tau = contrastCentre(hiSum, hiN, loSum, loN, t);
   for (let i = 0; i < s.length; i++) s[i] = 1 / (1 + Math.exp(-b * (s[i]! - tau)));
 }
 
@@ -804,9 +883,11 @@ function upsample(s: Float32Array, w: number, h: number, W: number, H: number): 
  * in [0, 1], 1 = salient object, 0 = background; a uniform image gives all zeros. See the module comment for the
  * pipeline and {@link MbdSaliencyOptions} for the constants.
  *
- * Cost (Node 20, one thread of a shared 2-core Xeon VM, median of 50 runs): ~33–39 ms for a 321×321 image
- * (computed at 300×300; ~17 ms with `maxSide: 200`), ~6 ms at 128×128. The median filter, the scans and the
- * smoothing take about a fifth, a fifth and a quarter of it.
+ * Cost (Node 20, one thread of a 2-core Xeon VM, median of 50 runs after 20, `npm run bench -- --only=saliency`):
+ * ~15 ms for a 321×321 image (computed at 300×300; 7.6 ms with `maxSide: 200`), ~13 ms at 500×375, ~2.2 ms at
+ * 128×128. The median, the barrier scans, the backgroundness cue and the smoothing run as WebAssembly SIMD
+ * (saliencyWasm.ts); without WebAssembly SIMD the JS loops give the same bytes in about twice the time (~26–32 ms
+ * at 321×321).
  */
 export function mbdSaliency(image: SaliencyImage, options: MbdSaliencyOptions = {}): Float32Array {
   if (!image || typeof image !== 'object')
@@ -846,7 +927,9 @@ export function mbdSaliency(image: SaliencyImage, options: MbdSaliencyOptions = 
     ? channelPlanes(small, n, 3, colorSpace === 'lab')
     : channelPlanes(data, n, ch, colorSpace === 'lab');
   let filtered = planes;
-  if (medianRadius > 0) {
+  if (medianRadius === 2 && simdMedian5(planes, (filtered = new Uint8Array(3 * n)), w, h, 3)) {
+    // the default 5×5 median, 16 pixels at a time (saliencyWasm.ts)
+  } else if (medianRadius > 0) {
     filtered = new Uint8Array(3 * n);
     const hist = new Int32Array(256);
     for (let c = 0; c < 3; c++)
@@ -861,10 +944,12 @@ export function mbdSaliency(image: SaliencyImage, options: MbdSaliencyOptions = 
   }
 
   const sum = new Int32Array(n);
-  const d = new Int32Array(n);
-  const u = new Int32Array(n);
-  const l = new Int32Array(n);
-  for (let c = 0; c < 3; c++) fastMbd8(filtered.subarray(c * n, (c + 1) * n), w, h, passes, sum, d, u, l);
+  if (!simdMbd3(filtered, w, h, passes, sum)) {
+    const d = new Int32Array(n);
+    const u = new Int32Array(n);
+    const l = new Int32Array(n);
+    for (let c = 0; c < 3; c++) fastMbd8(filtered.subarray(c * n, (c + 1) * n), w, h, passes, sum, d, u, l);
+  }
   const s = new Float32Array(n);
   for (let i = 0; i < n; i++) s[i] = sum[i]!;
   normalise(s);
@@ -889,10 +974,12 @@ export function mbdSaliency(image: SaliencyImage, options: MbdSaliencyOptions = 
     for (let i = 0; i < n; i++) mean += s[i]!;
     mean /= n;
     const width = Math.max(3, Math.floor((alpha * Math.sqrt(mean) * Math.max(w, h)) / REFERENCE_SIDE));
-    smoothByReconstruction(s, w, h, Math.floor(width / 2));
-    normalise(s);
-  }
-  if (gain > 0) enhanceContrast(s, gain);
+    const level = new Uint8Array(n);
+    for (let i = 0; i < n; i++) level[i] = s[i]! * 255 + 0.5; // rounded (s ∈ [0, 1])
+    const r = Math.floor(width / 2);
+    if (!simdSmooth(level, w, h, r)) smoothByReconstruction(level, w, h, r);
+    fromLevels(level, gain, s);
+  } else if (gain > 0) enhanceContrast(s, gain);
   const out = w === W && h === H ? s : upsample(s, w, h, W, H);
   normalise(out);
   return out;
