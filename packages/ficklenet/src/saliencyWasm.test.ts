@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { mbdSaliency, minimumBarrierDistance, type SaliencyImage } from './saliency.js';
 import { simdMbd3, simdMedian5, simdSmooth } from './saliencyWasm.js';
@@ -84,6 +85,22 @@ describe('saliency kernels (WebAssembly SIMD)', () => {
   it('runs here (Node ≥ 20 has WebAssembly SIMD), so the tests below check the SIMD code', () => {
     const p = plane(16, 3, 1);
     expect(simdMedian5(p, new Uint8Array(p.length), 16, 3, 1)).toBe(true);
+  });
+
+  it('each module is valid and under 4 KB, so browsers compile it synchronously on the main thread', () => {
+    const source = readFileSync(new URL('./saliencyWasm.ts', import.meta.url), 'utf8');
+    const modules = [...source.matchAll(/const ([A-Z]+_WASM) =\s*'([^']*)';/g)];
+    expect(modules.map((m) => m[1]).sort()).toEqual([
+      'BACKGROUND_WASM',
+      'MBD_WASM',
+      'MEDIAN_WASM',
+      'SMOOTH_WASM',
+    ]);
+    for (const [, name, b64] of modules) {
+      const bytes = Buffer.from(b64!, 'base64');
+      expect(WebAssembly.validate(bytes), name).toBe(true);
+      expect(bytes.length, name).toBeLessThan(4096); // Chrome refuses larger synchronous compiles there
+    }
   });
 
   it('5×5 median: equals sorting every window, at odd widths (the last block overlaps) and several planes', () => {
