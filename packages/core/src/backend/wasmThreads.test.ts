@@ -6,7 +6,27 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as wasm from '@tensorflow/tfjs-backend-wasm';
 import { describe, expect, it } from 'vitest';
+import { bnSimdFor } from '../kernels/batchNorm/simd.js';
+import { batchNorm } from '../ops/batchNorm.js';
+import { seededTensor } from '../testing/index.js';
+import { ensureGradients } from './gradients.js';
 import { enableWasmThreadsInNode, wasmThreadsState } from './wasmThreads.js';
+
+/** A training-mode BN + ReLU forward and its input gradient, as one plain array. */
+function bnStep(): Float32Array {
+  return tf.tidy(() => {
+    const x = seededTensor([2, 5, 7, 8], 3, 2);
+    const p = {
+      gamma: seededTensor([8], 4, 1) as tf.Tensor1D,
+      beta: seededTensor([8], 5, 1) as tf.Tensor1D,
+      movingMean: tf.zeros([8]) as tf.Tensor1D,
+      movingVariance: tf.ones([8]) as tf.Tensor1D,
+    };
+    const f = (xx: tf.Tensor) => batchNorm(xx, p, { mode: 'batch', training: true, relu: true }).y;
+    const dx = tf.grad((xx) => tf.sum(tf.mul(f(xx), seededTensor([2, 5, 7, 8], 6, 1))))(x);
+    return Float32Array.from([...f(x).dataSync(), ...dx.dataSync()]);
+  });
+}
 
 async function missingFeature(): Promise<string | undefined> {
   if (typeof SharedArrayBuffer === 'undefined') return 'no SharedArrayBuffer';
@@ -24,6 +44,8 @@ if (missing) console.warn(`wasmThreads tests skipped: this environment has ${mis
 describe.skipIf(!!missing)('enableWasmThreadsInNode', () => {
   it('runs the threaded-SIMD build with 2 threads and matches the cpu backend', async () => {
     await tf.setBackend('cpu');
+    await ensureGradients();
+    const bnRef = bnStep();
     const x = tf.randomNormal<tf.Rank.R4>([2, 32, 32, 16], 0, 1, 'float32', 1);
     const w = tf.randomNormal<tf.Rank.R4>([3, 3, 16, 24], 0, 1, 'float32', 2);
     const ref = tf.conv2d(x, w, 1, 'same');
@@ -64,6 +86,10 @@ describe.skipIf(!!missing)('enableWasmThreadsInNode', () => {
     const r = tf.engine().runKernel('WsssTestAxpb', { x: v }, {}) as tf.Tensor;
     expect(Array.from(r.dataSync())).toEqual([3, -3, 8]);
     tf.unregisterKernel('WsssTestAxpb', 'wasm');
+
+    // BatchNorm's SIMD loops import the shared heap (their build for the multithreaded binary): the cpu bits
+    expect(bnSimdFor(tf.backend() as never, 8)).not.toBeNull();
+    expect(Array.from(bnStep())).toEqual(Array.from(bnRef));
     tf.dispose([x, w, v, r]);
 
     // A second call with the same count is a no-op; a wasm backend holding tensors is not replaced.

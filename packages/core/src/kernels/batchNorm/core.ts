@@ -1,3 +1,5 @@
+import type { BnSimd } from './simd.js';
+
 /**
  * Typed-array cores of training-mode BatchNorm over the last axis (x viewed as M rows × C channels). Sums are
  * accumulated in float64 so statistics over millions of pixels keep float32 accuracy.
@@ -31,9 +33,20 @@ function settle(
  * value, so that a channel with a large mean loses nothing to cancellation (var = E[d²] − E[d]², all in float64,
  * accurate while (μ − K)² is not ~1e9 times the variance).
  */
-function moments(x: Float32Array, c: number, mean: Float64Array, variance: Float64Array): void {
+function moments(
+  x: Float32Array,
+  c: number,
+  mean: Float64Array,
+  variance: Float64Array,
+  simd: BnSimd | null,
+): void {
   const n = x.length;
   const m = n / c;
+  if (simd) {
+    const sq = simd.moments(x, c);
+    for (let k = 0; k < c; k++) settle(mean, variance, k, x[k]!, sq[k]!, sq[c + k]!, m);
+    return;
+  }
   const step = c % 4 === 0 ? 4 : 1;
   for (let k = 0; k < c; k += step) {
     if (step === 4) {
@@ -95,8 +108,15 @@ function gradSums(
   g: Float32Array,
   sdy: Float64Array,
   sdyx: Float64Array,
+  simd: BnSimd | null,
 ): void {
   const n = x.length;
+  if (simd) {
+    const st = simd.gradSums(dy, y, x, mu, c, g);
+    sdy.set(st.subarray(0, c));
+    sdyx.set(st.subarray(c));
+    return;
+  }
   if (c % 4 === 0) {
     for (let k = 0; k < c; k += 4) {
       const m0 = mu[k]!;
@@ -177,16 +197,12 @@ function gradSums(
  * be `u` (element-wise in place). The ReLU is written (r + |r|)/2: exact, NaN-preserving and branch-free (a
  * compare-and-select on the sign ran ~5× slower on mixed-sign data, mispredicted branches).
  */
-function affine(
-  u: Float32Array,
-  v: Float32Array | null,
-  c: number,
-  out: Float32Array,
-  a: Float32Array,
-  b: Float32Array,
-  d: Float32Array,
-  relu = false,
-): void {
+function affine(simd: BnSimd | null, ...args: Parameters<BnSimd['affine']>): void {
+  if (simd) {
+    simd.affine(...args);
+    return;
+  }
+  const [u, v, c, out, a, b, d, relu] = args;
   const n = u.length;
   const step = c % 4 === 0 ? 4 : 1;
   for (let k = 0; k < c; k += step) {
@@ -269,11 +285,12 @@ export function batchNormTrainForward(
   variance: Float32Array,
   relu = false,
   running: RunningStats | null = null,
+  simd: BnSimd | null = null,
 ): void {
   const m = x.length / c;
   const mu = new Float64Array(c);
   const s2 = new Float64Array(c);
-  moments(x, c, mu, s2);
+  moments(x, c, mu, s2, simd);
   const scale = new Float32Array(c);
   const shift = new Float32Array(c);
   for (let k = 0; k < c; k++) {
@@ -291,7 +308,7 @@ export function batchNormTrainForward(
       running.newVariance[k] = running.variance[k]! * (1 - m1) + variance[k]! * unbias * m1;
     }
   }
-  affine(x, null, c, y, scale, scale, shift, relu);
+  affine(simd, x, null, c, y, scale, scale, shift, relu);
 }
 
 /**
@@ -311,12 +328,13 @@ export function batchNormTrainBackward(
   dgamma: Float32Array,
   dbeta: Float32Array,
   y: Float32Array | null = null,
+  simd: BnSimd | null = null,
 ): void {
   const m = x.length / c;
   const sdy = new Float64Array(c);
   const sdyx = new Float64Array(c);
   // with a fused ReLU the masked dy goes to dx, which the affine pass below then overwrites in place
-  gradSums(dyIn, y, x, mean, c, dx, sdy, sdyx);
+  gradSums(dyIn, y, x, mean, c, dx, sdy, sdyx, simd);
   const dy = y ? dx : dyIn;
   // dx = k1·(dy − k2) − (x − μ)·k1·k3 = dy·k1 + x·(−k1·k3) + (μ·k1·k3 − k1·k2): one affine map per channel
   const a = new Float32Array(c);
@@ -333,7 +351,7 @@ export function batchNormTrainBackward(
     b[k] = -k1 * k3;
     d[k] = mean[k]! * k1 * k3 - k1 * k2;
   }
-  affine(dy, x, c, dx, a, b, d);
+  affine(simd, dy, x, c, dx, a, b, d, false);
 }
 
 /** Per-channel scale γ/√(σ² + ε) and shift β − μ·scale of inference-mode BatchNorm with stored statistics. */
@@ -365,9 +383,10 @@ export function batchNormInferForward(
   c: number,
   y: Float32Array,
   relu = false,
+  simd: BnSimd | null = null,
 ): void {
   const { scale, shift } = inferCoefficients(mean, variance, gamma, beta, eps, c);
-  affine(x, null, c, y, scale, scale, shift, relu);
+  affine(simd, x, null, c, y, scale, scale, shift, relu);
 }
 
 /**
@@ -386,14 +405,15 @@ export function batchNormInferBackward(
   dgamma: Float32Array,
   dbeta: Float32Array,
   y: Float32Array | null = null,
+  simd: BnSimd | null = null,
 ): void {
   const { scale } = inferCoefficients(mean, variance, gamma, null, eps, c);
   const sdy = new Float64Array(c);
   const sdyx = new Float64Array(c);
-  gradSums(dyIn, y, x, mean, c, dx, sdy, sdyx);
+  gradSums(dyIn, y, x, mean, c, dx, sdy, sdyx, simd);
   for (let k = 0; k < c; k++) {
     dbeta[k] = sdy[k]!;
     dgamma[k] = sdyx[k]! / Math.sqrt(variance[k]! + eps);
   }
-  affine(y ? dx : dyIn, null, c, dx, scale, scale, new Float32Array(c));
+  affine(simd, y ? dx : dyIn, null, c, dx, scale, scale, new Float32Array(c), false);
 }

@@ -6,6 +6,7 @@
  * convolutions. wasm's FusedBatchNorm forward also ran ~4× slower than one JS pass with channel-group loops
  * (22.6 ms against ~6 ms over the demo backbone's 15 BNs).
  */
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
 import { onTypedArrays } from '../typedArrays.js';
 import {
@@ -14,6 +15,12 @@ import {
   batchNormTrainBackward,
   batchNormTrainForward,
 } from './core.js';
+import { type BnSimd, bnSimdFor } from './simd.js';
+
+/** The SIMD loops for rows of `c` channels on the wasm backend (before any view of its heap is taken), else null. */
+function simdFor(backendName: string, backend: unknown, c: number): BnSimd | null {
+  return backendName === 'wasm' ? bnSimdFor(backend as BackendWasm, c) : null;
+}
 
 export const BATCH_NORM_TRAIN = 'WsssBatchNormTrain';
 export const BATCH_NORM_TRAIN_GRAD = 'WsssBatchNormTrainGrad';
@@ -51,6 +58,7 @@ export function registerBatchNormKernels(): void {
         const { x, gamma, beta, movingMean, movingVariance } = inputs as Record<string, tf.TensorInfo>;
         const c = x!.shape[x!.shape.length - 1]!;
         const { epsilon, momentum, relu } = attrs as unknown as BatchNormTrainAttrs;
+        const simd = simdFor(backendName, backend, c);
         return onTypedArrays(
           backendName,
           backend,
@@ -58,13 +66,25 @@ export function registerBatchNormKernels(): void {
           [x!, gamma!, beta!, movingMean!, movingVariance!],
           [x!.shape, [c], [c], [c], [c]],
           (i, o) =>
-            batchNormTrainForward(i[0]!, i[1]!, i[2]!, epsilon, c, o[0]!, o[1]!, o[2]!, relu, {
-              mean: i[3]!,
-              variance: i[4]!,
-              momentum,
-              newMean: o[3]!,
-              newVariance: o[4]!,
-            }),
+            batchNormTrainForward(
+              i[0]!,
+              i[1]!,
+              i[2]!,
+              epsilon,
+              c,
+              o[0]!,
+              o[1]!,
+              o[2]!,
+              relu,
+              {
+                mean: i[3]!,
+                variance: i[4]!,
+                momentum,
+                newMean: o[3]!,
+                newVariance: o[4]!,
+              },
+              simd,
+            ),
         );
       },
     });
@@ -81,13 +101,14 @@ export function registerBatchNormKernels(): void {
         const { x, mean, variance, gamma, beta } = inputs as Record<string, tf.TensorInfo>;
         const c = x!.shape[x!.shape.length - 1]!;
         const { epsilon, relu } = attrs as unknown as BatchNormInferAttrs;
+        const simd = simdFor(backendName, backend, c);
         return onTypedArrays(
           backendName,
           backend,
           BATCH_NORM_INFER,
           [x!, mean!, variance!, gamma!, beta!],
           [x!.shape],
-          (i, o) => batchNormInferForward(i[0]!, i[1]!, i[2]!, i[3]!, i[4]!, epsilon, c, o[0]!, relu),
+          (i, o) => batchNormInferForward(i[0]!, i[1]!, i[2]!, i[3]!, i[4]!, epsilon, c, o[0]!, relu, simd),
         )[0]!;
       },
     });
@@ -152,6 +173,7 @@ type GradCore = (
   dgamma: Float32Array,
   dbeta: Float32Array,
   y: Float32Array | null,
+  simd: BnSimd | null,
 ) => void;
 
 /**
@@ -171,8 +193,9 @@ function registerGradKernel(name: string, backendName: string, order: string[], 
         ...order.map((k) => (inputs as Record<string, tf.TensorInfo>)[k]!),
         ...(y ? [y] : []),
       ];
+      const simd = simdFor(backendName, backend, c);
       return onTypedArrays(backendName, backend, name, ins, [x!.shape, [c], [c]], (i, o) =>
-        core(i[0]!, i[1]!, i[2]!, i[3]!, i[4]!, eps, c, o[0]!, o[1]!, o[2]!, i[5] ?? null),
+        core(i[0]!, i[1]!, i[2]!, i[3]!, i[4]!, eps, c, o[0]!, o[1]!, o[2]!, i[5] ?? null, simd),
       );
     },
   });
