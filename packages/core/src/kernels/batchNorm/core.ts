@@ -100,19 +100,15 @@ function moments(
  * branch-free (a conditional select ran ~5× slower on mixed-sign data).
  */
 function gradSums(
-  dy: Float32Array,
-  y: Float32Array | null,
-  x: Float32Array,
-  mu: Float32Array,
-  c: number,
-  g: Float32Array,
+  simd: BnSimd | null,
   sdy: Float64Array,
   sdyx: Float64Array,
-  simd: BnSimd | null,
+  ...args: Parameters<BnSimd['gradSums']>
 ): void {
+  const [dy, y, x, mu, c, g] = args;
   const n = x.length;
   if (simd) {
-    const st = simd.gradSums(dy, y, x, mu, c, g);
+    const st = simd.gradSums(...args);
     sdy.set(st.subarray(0, c));
     sdyx.set(st.subarray(c));
     return;
@@ -334,7 +330,7 @@ export function batchNormTrainBackward(
   const sdy = new Float64Array(c);
   const sdyx = new Float64Array(c);
   // with a fused ReLU the masked dy goes to dx, which the affine pass below then overwrites in place
-  gradSums(dyIn, y, x, mean, c, dx, sdy, sdyx, simd);
+  gradSums(simd, sdy, sdyx, dyIn, y, x, mean, c, dx);
   const dy = y ? dx : dyIn;
   // dx = k1·(dy − k2) − (x − μ)·k1·k3 = dy·k1 + x·(−k1·k3) + (μ·k1·k3 − k1·k2): one affine map per channel
   const a = new Float32Array(c);
@@ -410,7 +406,7 @@ export function batchNormInferBackward(
   const { scale } = inferCoefficients(mean, variance, gamma, null, eps, c);
   const sdy = new Float64Array(c);
   const sdyx = new Float64Array(c);
-  gradSums(dyIn, y, x, mean, c, dx, sdy, sdyx, simd);
+  gradSums(simd, sdy, sdyx, dyIn, y, x, mean, c, dx);
   for (let k = 0; k < c; k++) {
     dbeta[k] = sdy[k]!;
     dgamma[k] = sdyx[k]! / Math.sqrt(variance[k]! + eps);
