@@ -3,11 +3,13 @@
  * (source: wasm/batchnorm.wat; the module imports tfjs's memory, so tensors are read and written in place). Its
  * arithmetic is the JS loops', operation for operation (float64 sums per channel over the rows in order, float32
  * stores), so the bits are the same; it takes rows of a multiple of 4 channels, the JS loops the rest. Two builds
- * of the same text: for tfjs's single-threaded binary and, with a shared memory, for its multithreaded one.
+ * of the same text: for tfjs's single-threaded binary and, with a shared memory, for its multithreaded one
+ * (../heapWasm.ts).
  * Regenerate with `node wasm/embed.mjs` in packages/core.
  * @internal
  */
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { heapMemory, onHeap } from '../heapWasm.js';
 
 const BN_WASM =
   'AGFzbQEAAAABIgNgBX9/f39/AGAJf39/f39/f39/AGAKf39/f39/f39/fwACDwEDZW52Bm1lbW9yeQIAAQMEAwABAgcfAwdtb21lbnRzAAAGYWZmaW5lAAEIZ3JhZFN1bXMAAgqCBQO9AQIFfwF7IAJBA3QhCCADQQAgCPwLACAEQQAgCPwLACAAIQUgACABIAJsQQRsaiEGAkADQCAFIAZPDQFBACEIA0AgBSAIQQJ0aiEHIAhBA3QhCSAH/V0DAP1fIAAgCEECdGr9XQMA/V/98QEhCiADIAlqIAMgCWr9AAQAIAr98AH9CwQAIAQgCWogBCAJav0ABAAgCiAK/fIB/fAB/QsEACAIQQJqIQggCCACSQ0ACyAFIAJBAnRqIQUMAAsLC80BAgR/AXsgAiADbEECdCEKAkADQCAJIApPDQFBACELA0AgCSALaiEMIAAgDGr9XQMA/V8gBSALav1dAwD9X/3yASENIAhBAkYEQCANIAEgDGr9XQMA/V8gBiALav1dAwD9X/3yAf3wASENCyANIAcgC2r9XQMA/V/98AEhDSAIQQFGBEAgDSAN/ewB/fABRAAAAAAAAOA//RT98gEhDQsgBCAMaiAN/V79WwMAACALQQhqIQsgCyADQQJ0SQ0ACyAJIANBAnRqIQkMAAsLC/EBAgV/AXsgBkEDdCEMIAhBACAM/AsAIAlBACAM/AsAIAUgBmxBAnQhCwJAA0AgCiALTw0BQQAhDANAIAogDGohDSAMQQF0IQ4gACANav1dAwD9XyEPIAIEQCAPIAEgDWr9XQMAQwAAAAD9E/1E/aEB/f4B/fIBIQ8gByANaiAP/V79WwMAAAsgCCAOaiAIIA5q/QAEACAP/fAB/QsEACAJIA5qIAkgDmr9AAQAIA8gAyANav1dAwD9XyAEIAxq/V0DAP1f/fEB/fIB/fAB/QsEACAMQQhqIQwgDCAGQQJ0SQ0ACyAKIAZBAnRqIQoMAAsLCw==';
@@ -70,25 +72,7 @@ export interface BnSimd {
   ): Float64Array;
 }
 
-const modules = new WeakMap<WebAssembly.Memory, Exports | null>();
 const scratch = new WeakMap<BackendWasm, { ptr: number; bytes: number }>();
-
-function instantiate(memory: WebAssembly.Memory): Exports | null {
-  if (modules.has(memory)) return modules.get(memory)!;
-  let ex: Exports | null = null;
-  try {
-    const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-    const bin = atob(shared ? BN_WASM_SHARED : BN_WASM);
-    const bytes = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-    ex = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } })
-      .exports as unknown as Exports;
-  } catch {
-    ex = null; // no SIMD, or a memory the module cannot import: the JS loops run
-  }
-  modules.set(memory, ex);
-  return ex;
-}
 
 /**
  * The SIMD loops on `backend`'s heap for rows of `c` channels, or null (c not a multiple of 4, no WebAssembly SIMD,
@@ -98,15 +82,12 @@ function instantiate(memory: WebAssembly.Memory): Exports | null {
 export function bnSimdFor(backend: BackendWasm, c: number): BnSimd | null {
   if (c % 4 !== 0 || c === 0) return null;
   const wasm = backend.wasm as unknown as {
-    wasmMemory?: unknown;
-    asm?: { memory?: unknown };
     _malloc?: (bytes: number) => number;
     _free?: (ptr: number) => void;
   };
-  // the multithreaded build creates its (shared) memory in JS and imports it; the single-threaded one exports it
-  const memory = wasm.wasmMemory ?? wasm.asm?.memory;
-  if (!(memory instanceof WebAssembly.Memory) || !wasm._malloc || !wasm._free) return null;
-  const ex = instantiate(memory);
+  const memory = heapMemory(backend);
+  if (!memory || !wasm._malloc || !wasm._free) return null;
+  const ex = onHeap<Exports>(backend, 'batchnorm', BN_WASM, BN_WASM_SHARED);
   if (!ex) return null;
   // two float64 sums of c (and μ, c float32, after them), or three float32 coefficients of c
   const need = 20 * c + 16;

@@ -10,6 +10,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { type Conv2dGeometry, WSSS_CONV2D_BACKPROP_FILTER } from '../../ops/conv2d.js';
 import { type BackendWasm, callWasm, copyRows, f32, tfjsConvGeometry, view } from './heap.js';
+import { simdToChannelMajor } from './layoutWasm.js';
 
 /** Fills `cols` ([kh·kw·ci, n·ho·wo], row (i, j, c)) with the input values each output position saw. */
 function im2colTransposed(
@@ -105,16 +106,17 @@ function filterGradStride1(
     const yEnd = Math.min(h, hp - pt);
     const xEnd = Math.min(w, wp - pl);
     const cStride = n * plane;
-    for (let b = 0; b < n; b++) {
-      for (let y = 0; y < yEnd; y++) {
-        const dstRow = b * plane + (y + pt) * wp + pl;
-        let s = (b * h + y) * w * ci;
-        for (let xx = 0; xx < xEnd; xx++, s += ci) {
-          const dst = dstRow + xx;
-          for (let c = 0; c < ci; c++) tv[dst + c * cStride] = xv[s + c]!;
+    if (!simdToChannelMajor(backend, xv, tv, [n, h, w, ci], plane, wp, pt, pl, yEnd, xEnd))
+      for (let b = 0; b < n; b++) {
+        for (let y = 0; y < yEnd; y++) {
+          const dstRow = b * plane + (y + pt) * wp + pl;
+          let s = (b * h + y) * w * ci;
+          for (let xx = 0; xx < xEnd; xx++, s += ci) {
+            const dst = dstRow + xx;
+            for (let c = 0; c < ci; c++) tv[dst + c * cStride] = xv[s + c]!;
+          }
         }
       }
-    }
     if (!direct) {
       // colsᵀ row (i, j, c), image b, output row oy = xt[c][b][oy + i·dh][j·dw … j·dw + rowLen).
       const cv = f32(backend, cols);
