@@ -82,4 +82,63 @@
             (br $y_loop)))
         (local.set $b (i32.add (local.get $b) (i32.const 1)))
         (br $b_loop))))
+
+  ;; The transposed im2col of the stride-1 filter gradient from channel-major, padded x (xt: ci planes of n images of
+  ;; `plane` floats, rows of wp): for each tap (i, j), channel c and image b in that order, `runs` runs of `len`
+  ;; floats starting at xt[c][b][i·dh·wp + j·dw] and `stride` floats apart, written one after another to cols
+  ;; (a v128 at a time, the last floats one by one). xt and cols are byte addresses that do not overlap.
+  (func (export "im2colRuns")
+    (param $xt i32) (param $cols i32) (param $kh i32) (param $kw i32) (param $ci i32) (param $n i32)
+    (param $plane i32) (param $wp i32) (param $dh i32) (param $dw i32) (param $runs i32) (param $len i32)
+    (param $stride i32)
+    (local $i i32) (local $j i32) (local $cb i32) (local $r i32) (local $tap i32) (local $src i32) (local $p i32)
+    (local $end i32) (local $bytes i32) (local $dst i32)
+    (local.set $dst (local.get $cols))
+    (local.set $bytes (i32.shl (local.get $len) (i32.const 2)))
+    (block $i_done
+      (loop $i_loop
+        (br_if $i_done (i32.ge_u (local.get $i) (local.get $kh)))
+        (local.set $j (i32.const 0))
+        (block $j_done
+          (loop $j_loop
+            (br_if $j_done (i32.ge_u (local.get $j) (local.get $kw)))
+            ;; the tap's offset in a plane, in bytes
+            (local.set $tap (i32.shl (i32.add (i32.mul (i32.mul (local.get $i) (local.get $dh)) (local.get $wp))
+              (i32.mul (local.get $j) (local.get $dw))) (i32.const 2)))
+            ;; (c, b) in order is plane cb = c·n + b
+            (local.set $cb (i32.const 0))
+            (block $cb_done
+              (loop $cb_loop
+                (br_if $cb_done (i32.ge_u (local.get $cb) (i32.mul (local.get $ci) (local.get $n))))
+                (local.set $src (i32.add (local.get $xt)
+                  (i32.add (i32.shl (i32.mul (local.get $cb) (local.get $plane)) (i32.const 2)) (local.get $tap))))
+                (local.set $r (i32.const 0))
+                (block $r_done
+                  (loop $r_loop
+                    (br_if $r_done (i32.ge_u (local.get $r) (local.get $runs)))
+                    (local.set $p (local.get $src))
+                    (local.set $end (i32.add (local.get $src) (local.get $bytes)))
+                    (block $v_done
+                      (loop $v_loop
+                        (br_if $v_done (i32.gt_u (i32.add (local.get $p) (i32.const 16)) (local.get $end)))
+                        (v128.store (local.get $dst) (v128.load (local.get $p)))
+                        (local.set $p (i32.add (local.get $p) (i32.const 16)))
+                        (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+                        (br $v_loop)))
+                    (block $s_done
+                      (loop $s_loop
+                        (br_if $s_done (i32.ge_u (local.get $p) (local.get $end)))
+                        (i32.store (local.get $dst) (i32.load (local.get $p)))
+                        (local.set $p (i32.add (local.get $p) (i32.const 4)))
+                        (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
+                        (br $s_loop)))
+                    (local.set $src (i32.add (local.get $src) (i32.shl (local.get $stride) (i32.const 2))))
+                    (local.set $r (i32.add (local.get $r) (i32.const 1)))
+                    (br $r_loop)))
+                (local.set $cb (i32.add (local.get $cb) (i32.const 1)))
+                (br $cb_loop)))
+            (local.set $j (i32.add (local.get $j) (i32.const 1)))
+            (br $j_loop)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $i_loop))))
 )

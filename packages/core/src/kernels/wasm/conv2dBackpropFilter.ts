@@ -10,7 +10,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { type Conv2dGeometry, WSSS_CONV2D_BACKPROP_FILTER } from '../../ops/conv2d.js';
 import { type BackendWasm, callWasm, copyRows, f32, tfjsConvGeometry, view } from './heap.js';
-import { simdToChannelMajor } from './layoutWasm.js';
+import { simdIm2colRuns, simdToChannelMajor } from './layoutWasm.js';
 
 /** Fills `cols` ([kh·kw·ci, n·ho·wo], row (i, j, c)) with the input values each output position saw. */
 function im2colTransposed(
@@ -124,21 +124,23 @@ function filterGradStride1(
       const tBase = tv.byteOffset >>> 2;
       let dst = cv.byteOffset >>> 2;
       const block = ho * wp;
-      for (let i = 0; i < kh; i++) {
-        for (let j = 0; j < kw; j++) {
-          const tapOff = i * dh * wp + j * dw;
-          for (let c = 0; c < ci; c++) {
-            for (let b = 0; b < n; b++) {
-              let src = tBase + (c * n + b) * plane + tapOff;
-              if (paddedWidth) {
-                heap.copyWithin(dst, src, src + block);
-                dst += block;
-              } else
-                for (let oy = 0; oy < ho; oy++, src += wp, dst += wo) heap.copyWithin(dst, src, src + wo);
+      const runs: [number, number, number] = paddedWidth ? [1, block, block] : [ho, wo, wp];
+      if (!simdIm2colRuns(backend, tv, cv, [kh, kw, dh, dw], ci, n, plane, wp, ...runs))
+        for (let i = 0; i < kh; i++) {
+          for (let j = 0; j < kw; j++) {
+            const tapOff = i * dh * wp + j * dw;
+            for (let c = 0; c < ci; c++) {
+              for (let b = 0; b < n; b++) {
+                let src = tBase + (c * n + b) * plane + tapOff;
+                if (paddedWidth) {
+                  heap.copyWithin(dst, src, src + block);
+                  dst += block;
+                } else
+                  for (let oy = 0; oy < ho; oy++, src += wp, dst += wo) heap.copyWithin(dst, src, src + wo);
+              }
             }
           }
         }
-      }
     }
     if (dyPad) {
       // dy [n·ho, wo, co] → [n·ho, wp, co] with zero columns wo … wp
