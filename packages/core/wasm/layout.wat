@@ -141,4 +141,46 @@
             (br $j_loop)))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $i_loop))))
+
+  ;; Strided block copies: for r < rows and v < count, `len` floats from src + r·srcRow + v·srcStep to
+  ;; dst + r·dstRow + v·dstStep (strides in floats; src and dst byte addresses of regions that do not overlap), a v128
+  ;; at a time and the last floats one by one — the many short copies of the strided input gradient, in one call.
+  (func (export "copyBlocks")
+    (param $src i32) (param $dst i32) (param $rows i32) (param $srcRow i32) (param $dstRow i32) (param $count i32)
+    (param $srcStep i32) (param $dstStep i32) (param $len i32)
+    (local $r i32) (local $v i32) (local $s i32) (local $d i32) (local $p i32) (local $q i32) (local $end i32)
+    (local $bytes i32)
+    (local.set $bytes (i32.shl (local.get $len) (i32.const 2)))
+    (block $r_done
+      (loop $r_loop
+        (br_if $r_done (i32.ge_u (local.get $r) (local.get $rows)))
+        (local.set $s (i32.add (local.get $src) (i32.shl (i32.mul (local.get $r) (local.get $srcRow)) (i32.const 2))))
+        (local.set $d (i32.add (local.get $dst) (i32.shl (i32.mul (local.get $r) (local.get $dstRow)) (i32.const 2))))
+        (local.set $v (i32.const 0))
+        (block $v_done
+          (loop $v_loop
+            (br_if $v_done (i32.ge_u (local.get $v) (local.get $count)))
+            (local.set $p (local.get $s))
+            (local.set $q (local.get $d))
+            (local.set $end (i32.add (local.get $s) (local.get $bytes)))
+            (block $w_done
+              (loop $w_loop
+                (br_if $w_done (i32.gt_u (i32.add (local.get $p) (i32.const 16)) (local.get $end)))
+                (v128.store (local.get $q) (v128.load (local.get $p)))
+                (local.set $p (i32.add (local.get $p) (i32.const 16)))
+                (local.set $q (i32.add (local.get $q) (i32.const 16)))
+                (br $w_loop)))
+            (block $e_done
+              (loop $e_loop
+                (br_if $e_done (i32.ge_u (local.get $p) (local.get $end)))
+                (i32.store (local.get $q) (i32.load (local.get $p)))
+                (local.set $p (i32.add (local.get $p) (i32.const 4)))
+                (local.set $q (i32.add (local.get $q) (i32.const 4)))
+                (br $e_loop)))
+            (local.set $s (i32.add (local.get $s) (i32.shl (local.get $srcStep) (i32.const 2))))
+            (local.set $d (i32.add (local.get $d) (i32.shl (local.get $dstStep) (i32.const 2))))
+            (local.set $v (i32.add (local.get $v) (i32.const 1)))
+            (br $v_loop)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $r_loop))))
 )

@@ -13,6 +13,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { type Conv2dGeometry, WSSS_CONV2D_BACKPROP_INPUT } from '../../ops/conv2d.js';
 import { type BackendWasm, callWasm, f32, tfjsConvGeometry } from './heap.js';
+import { simdCopyBlocks } from './layoutWasm.js';
 
 /** [kh, kw, ci, co] → spatially flipped, in/out swapped [kh, kw, co, ci], on the heap. */
 function flipSwapFilter(backend: BackendWasm, filter: tf.TensorInfo): tf.TensorInfo {
@@ -69,18 +70,36 @@ export function gradInputLayout(
   const heap = new Float32Array(uv.buffer);
   const uBase = uv.byteOffset >>> 2;
   const dBase = f32(backend, dy).byteOffset >>> 2;
-  for (let b = 0; b < n; b++) {
-    for (let oy = 0; oy < ho; oy++) {
-      const r = oy * sh + beforeH;
-      if (r < 0 || r >= hu) continue;
-      for (let ox = 0; ox < wo; ox++) {
-        const c = ox * sw + beforeW;
-        if (c < 0 || c >= wu) continue;
-        const s = dBase + ((b * ho + oy) * wo + ox) * co;
-        heap.copyWithin(uBase + ((b * hu + r) * wu + c) * co, s, s + co);
+  // the dy rows and columns that land inside u: one strided block copy per image where SIMD is there
+  const oy0 = Math.max(0, Math.ceil(-beforeH / sh));
+  const oy1 = Math.min(ho, Math.floor((hu - 1 - beforeH) / sh) + 1);
+  const ox0 = Math.max(0, Math.ceil(-beforeW / sw));
+  const ox1 = Math.min(wo, Math.floor((wu - 1 - beforeW) / sw) + 1);
+  const simd =
+    oy1 <= oy0 ||
+    ox1 <= ox0 ||
+    Array.from({ length: n }).every((_, b) =>
+      simdCopyBlocks(
+        backend,
+        dBase + ((b * ho + oy0) * wo + ox0) * co,
+        uBase + ((b * hu + oy0 * sh + beforeH) * wu + ox0 * sw + beforeW) * co,
+        [oy1 - oy0, wo * co, sh * wu * co],
+        [ox1 - ox0, co, sw * co, co],
+      ),
+    );
+  if (!simd)
+    for (let b = 0; b < n; b++) {
+      for (let oy = 0; oy < ho; oy++) {
+        const r = oy * sh + beforeH;
+        if (r < 0 || r >= hu) continue;
+        for (let ox = 0; ox < wo; ox++) {
+          const c = ox * sw + beforeW;
+          if (c < 0 || c >= wu) continue;
+          const s = dBase + ((b * ho + oy) * wo + ox) * co;
+          heap.copyWithin(uBase + ((b * hu + r) * wu + c) * co, s, s + co);
+        }
       }
     }
-  }
   return { input: u, pad: 'valid', owned: true };
 }
 
@@ -183,14 +202,26 @@ function inputGradByPhases(
       const heap = new Float32Array(pv.buffer);
       const pBase = pv.byteOffset >>> 2;
       const xBase = f32(backend, dx).byteOffset >>> 2;
-      for (let b = 0; b < n; b++) {
-        for (let u = 0; u < fy.count; u++) {
-          const y = sh * (u + fy.t0) + fy.phi - g.pad[0];
-          let src = pBase + (b * fy.count + u) * fx.count * ci;
-          let dst = xBase + ((b * h + y) * w + sw * fx.t0 + fx.phi - g.pad[2]) * ci;
-          for (let v = 0; v < fx.count; v++, src += ci, dst += sw * ci) heap.copyWithin(dst, src, src + ci);
+      const x0 = sw * fx.t0 + fx.phi - g.pad[2];
+      const y0 = sh * fy.t0 + fy.phi - g.pad[0];
+      const simd = Array.from({ length: n }).every((_, b) =>
+        simdCopyBlocks(
+          backend,
+          pBase + b * fy.count * fx.count * ci,
+          xBase + ((b * h + y0) * w + x0) * ci,
+          [fy.count, fx.count * ci, sh * w * ci],
+          [fx.count, ci, sw * ci, ci],
+        ),
+      );
+      if (!simd)
+        for (let b = 0; b < n; b++) {
+          for (let u = 0; u < fy.count; u++) {
+            const y = sh * (u + fy.t0) + fy.phi - g.pad[0];
+            let src = pBase + (b * fy.count + u) * fx.count * ci;
+            let dst = xBase + ((b * h + y) * w + x0) * ci;
+            for (let v = 0; v < fx.count; v++, src += ci, dst += sw * ci) heap.copyWithin(dst, src, src + ci);
+          }
         }
-      }
       backend.disposeData(part.dataId);
     }
   }
