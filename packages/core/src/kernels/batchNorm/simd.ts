@@ -93,18 +93,21 @@ export function bnSimdFor(backend: BackendWasm, c: number): BnSimd | null {
   const need = 20 * c + 16;
   let block = scratch.get(backend);
   if (!block || block.bytes < need) {
-    if (block) wasm._free(block.ptr);
+    if (block) {
+      wasm._free(block.ptr);
+      scratch.delete(backend);
+    }
     const bytes = Math.max(need, 4096);
     block = { ptr: wasm._malloc(bytes), bytes };
     if (!block.ptr) return null;
     scratch.set(backend, block);
   }
   const base = (block.ptr + 15) & ~15;
-  const sums = (ptr: number) => new Float64Array(memory.buffer, ptr, 2 * c).slice();
+  const sums = (cc: number) => new Float64Array(memory.buffer, base, 2 * cc).slice();
   return {
     moments(x, cc) {
       ex.moments(x.byteOffset, x.length / cc, cc, base, base + 8 * cc);
-      return sums(base);
+      return sums(cc);
     },
     affine(u, v, cc, out, a, b, d, relu) {
       const f = new Float32Array(memory.buffer, base, 3 * cc);
@@ -137,7 +140,7 @@ export function bnSimdFor(backend: BackendWasm, c: number): BnSimd | null {
         base,
         base + 8 * cc,
       );
-      return sums(base);
+      return sums(cc);
     },
   };
 }
