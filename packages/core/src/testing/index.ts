@@ -71,6 +71,25 @@ export function expectClose(
 }
 
 /**
+ * 'none' when `a` and `b` hold the same float32 bits element for element, else how many differ and the first (a
+ * count rather than a diff: printing a diff of 10⁵ floats takes minutes). For checks that two code paths agree
+ * exactly.
+ */
+export function bitDifferences(a: Float32Array, b: Float32Array): string {
+  if (a.length !== b.length) return `lengths ${a.length} and ${b.length}`;
+  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  const ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  let n = 0;
+  let first = -1;
+  for (let i = 0; i < a.length; i++)
+    if (ua[i] !== ub[i]) {
+      n++;
+      if (first < 0) first = i;
+    }
+  return n === 0 ? 'none' : `${n} of ${a.length}, first at ${first}: ${a[first]} against ${b[first]}`;
+}
+
+/**
  * Options of {@link gradCheck}: the finite-difference step, the tolerances, how many elements (default 64)
  * and which inputs to check, and the seed of the projection weights (default 7).
  */

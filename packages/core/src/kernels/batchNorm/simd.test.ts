@@ -6,7 +6,7 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { batchNorm } from '../../ops/batchNorm.js';
-import { seededTensor, useBackend } from '../../testing/index.js';
+import { bitDifferences, seededTensor, useBackend } from '../../testing/index.js';
 import { bnSimdFor } from './simd.js';
 
 interface Case {
@@ -45,20 +45,6 @@ function run({ shape, training, relu }: Case): Float32Array[] {
   });
 }
 
-/** Positions and count of elements whose bits differ (NaN equal to NaN). */
-function differences(a: Float32Array, b: Float32Array): string {
-  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length);
-  const ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
-  let n = 0;
-  let first = -1;
-  for (let i = 0; i < a.length; i++)
-    if (ua[i] !== ub[i]) {
-      n++;
-      if (first < 0) first = i;
-    }
-  return n === 0 ? 'none' : `${n} of ${a.length}, first at ${first}: ${a[first]} against ${b[first]}`;
-}
-
 describe('BatchNorm SIMD loops on the wasm heap', () => {
   it('engage for a multiple of 4 channels on wasm, and only then', async () => {
     await useBackend('wasm');
@@ -88,7 +74,7 @@ describe('BatchNorm SIMD loops on the wasm heap', () => {
       const wasm = run(k);
       const names = ['y', 'dx', 'dγ', 'dβ', 'running mean', 'running variance'];
       for (let i = 0; i < cpu.length; i++)
-        expect(differences(wasm[i]!, cpu[i]!), `${JSON.stringify(k)}: ${names[i]}`).toBe('none');
+        expect(bitDifferences(wasm[i]!, cpu[i]!), `${JSON.stringify(k)}: ${names[i]}`).toBe('none');
       expect(cpu[1]!.some((v) => v !== 0)).toBe(true);
     }
   });
