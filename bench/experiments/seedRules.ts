@@ -1,6 +1,6 @@
 // Seed-rule harness (not part of tests): localizes the first NLOC training images of a FickleNet run once and scores
 // several ways of combining the class maps with the image's MB+ saliency (gate, salient-region assignment, WS-FCN CRF
-// agreement). AGG=max|mean, GATES, TAUS, FLOOR and CRF_GATE set the rules. WRITE_SEEDS=<dir> writes one rule's seeds
+// agreement, PAMR-refined maps). AGG=max|mean, GATES, TAUS, FLOOR, CRF_GATE and PAMR_ITERS set the rules. WRITE_SEEDS=<dir> writes one rule's seeds
 // as seed PNGs (the first salient rule; WRITE_RULE=gate: the CRF_GATE gate alone, byte for byte the pipeline's seeds;
 // WRITE_RULE=crf: with the CRF), so that `wsss train --resume` on a copy of the run trains DSRG on them. Usage:
 //   RUN=<run folder> DATA=<voc root> NLOC=600 npx vite-node bench/experiments/seedRules.ts
@@ -9,6 +9,7 @@ import { setBackend } from '@wsss/core';
 import { wsFcnCrf } from '@wsss/crf';
 import { VocDataset, vocColorMap, writeIndexPng } from '@wsss/datasets';
 import { mbdSaliency, seedsFromMaps } from '@wsss/ficklenet';
+import { pamr } from '@wsss/pamr';
 import { classifierOf, openClassifierCheckpoint } from '../../packages/cli/src/commands/localize.js';
 import { localizeImage, SeedScore } from '../../packages/cli/src/ficklenet/localizeSet.js';
 
@@ -35,6 +36,11 @@ const land = { right: 0, other: 0, bg: 0 };
 // only where the CRF's label agrees
 const crfGate = Number(env('CRF_GATE', '0.3'));
 const crfScore = new SeedScore();
+// PAMR (spec §3.6) over the aggregated maps, guided by the image, before the CRF_GATE rule: PAMR_ITERS iterations,
+// each class map renormalised to its maximum after (PAMR_RENORM=0: not)
+const pamrIters = env('PAMR_ITERS', '').split(',').filter(Boolean).map(Number);
+const pamrRenorm = env('PAMR_RENORM', '1') !== '0';
+const pamrScores = pamrIters.map(() => new SeedScore());
 const writeDir = process.env['WRITE_SEEDS'];
 const palette = vocColorMap();
 const t0 = performance.now();
@@ -118,6 +124,21 @@ for (let i = 0; i < n; i++) {
     crfScore.add({ width: W, height: H, data }, rec.mask!);
     await write('crf', data);
   }
+  for (const [j, iters] of pamrIters.entries()) {
+    const t = tf.tidy(() => {
+      const img = tf.div(tf.tensor4d(rec.image.data, [1, H, W, 3]), 255) as tf.Tensor4D;
+      let m = pamr(img, tf.tensor4d(r.maps, [1, H, W, K]), { iterations: iters });
+      if (pamrRenorm) m = tf.div(m, tf.maximum(tf.max(m, [1, 2], true), 1e-5));
+      return seedsFromMaps(m, [classes], {
+        thFg: f.thFg,
+        saliency: tf.tensor3d(sal, [1, H, W]),
+        saliencyThreshold: salThr,
+        ...(crfGate > 0 ? { fgMinSaliency: crfGate } : {}),
+      });
+    });
+    pamrScores[j]!.add({ width: W, height: H, data: Uint8Array.from(t.dataSync()) }, rec.mask!);
+    t.dispose();
+  }
   for (const [g, gate] of gates.entries())
     scores[g]!.add({ width: W, height: H, data: seedsAt(gate) }, rec.mask!);
 }
@@ -146,5 +167,11 @@ for (const [j, tau] of taus.entries()) {
   const m = crfScore.summary();
   console.log(
     `gate ${crfGate} + CRF agreement: precision ${m.precision.toFixed(3)} recall ${m.recall.toFixed(3)} fg ${m.fgPrecision.toFixed(3)}/${m.fgRecall.toFixed(3)}`,
+  );
+}
+for (const [j, iters] of pamrIters.entries()) {
+  const m = pamrScores[j]!.summary();
+  console.log(
+    `gate ${crfGate} on PAMR(${iters}) maps${pamrRenorm ? ' renormalised' : ''}: precision ${m.precision.toFixed(3)} recall ${m.recall.toFixed(3)} fg ${m.fgPrecision.toFixed(3)}/${m.fgRecall.toFixed(3)}`,
   );
 }
