@@ -1,13 +1,14 @@
 // Seed-rule harness (not part of tests): localizes the first NLOC training images of a FickleNet run once and scores
 // several ways of combining the class maps with the image's MB+ saliency (gate, salient-region assignment, WS-FCN CRF
-// agreement, PAMR-refined maps). AGG=max|mean, GATES, TAUS, FLOOR, CRF_GATE and PAMR_ITERS set the rules. WRITE_SEEDS=<dir> writes one rule's seeds
-// as seed PNGs (the first salient rule; WRITE_RULE=gate: the CRF_GATE gate alone, byte for byte the pipeline's seeds;
-// WRITE_RULE=crf: with the CRF), so that `wsss train --resume` on a copy of the run trains DSRG on them. Usage:
+// agreement, PAMR-refined maps). AGG=max|mean, GATES, TAUS, FLOOR, CRF_GATE and PAMR_ITERS set the rules.
+// WRITE_SEEDS=<dir> writes one rule's seeds as seed PNGs (the first salient rule; WRITE_RULE=gate: the CRF_GATE gate
+// alone, byte for byte the pipeline's seeds; WRITE_RULE=crf: with the CRF), so that `wsss train --resume` on a copy
+// of the run trains DSRG on them. Usage:
 //   RUN=<run folder> DATA=<voc root> NLOC=600 npx vite-node bench/experiments/seedRules.ts
 import * as tf from '@tensorflow/tfjs-core';
 import { setBackend } from '@wsss/core';
 import { wsFcnCrf } from '@wsss/crf';
-import { VocDataset, vocColorMap, writeIndexPng } from '@wsss/datasets';
+import { toUnitFloat, VocDataset, vocColorMap, writeIndexPng } from '@wsss/datasets';
 import { mbdSaliency, seedsFromMaps } from '@wsss/ficklenet';
 import { pamr } from '@wsss/pamr';
 import { classifierOf, openClassifierCheckpoint } from '../../packages/cli/src/commands/localize.js';
@@ -126,8 +127,11 @@ for (let i = 0; i < n; i++) {
   }
   for (const [j, iters] of pamrIters.entries()) {
     const t = tf.tidy(() => {
-      const img = tf.div(tf.tensor4d(rec.image.data, [1, H, W, 3]), 255) as tf.Tensor4D;
-      let m = pamr(img, tf.tensor4d(r.maps, [1, H, W, K]), { iterations: iters });
+      let m = pamr(
+        tf.tensor4d(toUnitFloat(rec.image.data), [1, H, W, 3]),
+        tf.tensor4d(r.maps, [1, H, W, K]),
+        { iterations: iters },
+      );
       if (pamrRenorm) m = tf.div(m, tf.maximum(tf.max(m, [1, 2], true), 1e-5));
       return seedsFromMaps(m, [classes], {
         thFg: f.thFg,
