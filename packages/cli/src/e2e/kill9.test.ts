@@ -210,6 +210,13 @@ describe('kill -9 at random moments, then --resume (spawned wsss)', () => {
     const ref = join(dir, 'fref');
     const whole = await runCli(['train', '-c', cfg, '--out', ref]);
     expect(whole.code, whole.stderr).toBe(0);
+    // the demo preset trains the classifier its full epochs, the stop rule off (ficklenet.classifierPatience 0)
+    expect(whole.stdout + whole.stderr).toMatch(
+      /FickleNet classifier \([^)]*\) on 8 synthetic images, 2 epochs → /,
+    );
+    expect(readFileSync(join(ref, 'report.html'), 'utf8')).toContain(
+      'Classifier: 2 epochs (ficklenet.classifierEpochs; classifierPatience 0)',
+    );
     const run = join(dir, 'fkilled');
     const seeds = join(run, 'localization', 'seeds');
     const stageSteps = (p: CliProcess, stage: string) =>
