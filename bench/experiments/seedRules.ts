@@ -1,6 +1,6 @@
 // Seed-rule harness (not part of tests): localizes the first NLOC training images of a FickleNet run once and scores
 // several ways of combining the class maps with the image's MB+ saliency (gate, salient-region assignment, WS-FCN CRF
-// agreement, PAMR-refined maps). AGG=max|mean, GATES, TAUS, FLOOR, CRF_GATE and PAMR_ITERS set the rules.
+// agreement, PAMR-refined maps). AGG=max|mean, GATES, TAUS, FLOOR, CRF_GATE, PAMR_ITERS and THFGS set the rules.
 // WRITE_SEEDS=<dir> writes one rule's seeds as seed PNGs (the first salient rule; WRITE_RULE=gate: the CRF_GATE gate
 // alone, byte for byte the pipeline's seeds; WRITE_RULE=crf: with the CRF), so that `wsss train --resume` on a copy
 // of the run trains DSRG on them. Usage:
@@ -42,6 +42,9 @@ const crfScore = new SeedScore();
 const pamrIters = env('PAMR_ITERS', '').split(',').filter(Boolean).map(Number);
 const pamrRenorm = env('PAMR_RENORM', '1') !== '0';
 const pamrScores = pamrIters.map(() => new SeedScore());
+// θ_fg sweep: the first gate's rule at each THFGS value
+const thFgs = env('THFGS', '').split(',').filter(Boolean).map(Number);
+const thFgScores = thFgs.map(() => new SeedScore());
 const writeDir = process.env['WRITE_SEEDS'];
 const palette = vocColorMap();
 const t0 = performance.now();
@@ -61,10 +64,10 @@ for (let i = 0; i < n; i++) {
   const classes = r.labels.map((l) => l - 1);
   const gt = rec.mask!.data;
   // the seeds of θ_fg alone (gate null: no saliency), or with MB+ background and a foreground gate (0: none)
-  const seedsAt = (gate: number | null): Uint8Array => {
+  const seedsAt = (gate: number | null, thFg = f.thFg): Uint8Array => {
     const t = tf.tidy(() =>
       seedsFromMaps(tf.tensor4d(r.maps, [1, H, W, K]), [classes], {
-        thFg: f.thFg,
+        thFg,
         ...(gate === null
           ? {}
           : {
@@ -82,6 +85,8 @@ for (let i = 0; i < n; i++) {
     writeDir && process.env['WRITE_RULE'] === rule
       ? writeIndexPng(`${writeDir}/${rec.id}.png`, { width: W, height: H, data }, palette)
       : Promise.resolve();
+  for (const [j, th] of thFgs.entries())
+    thFgScores[j]!.add({ width: W, height: H, data: seedsAt(gates[0] ?? 0, th) }, rec.mask!);
   const base = seedsAt(null);
   for (let p = 0; p < H * W; p++) {
     const v = base[p]!;
@@ -154,6 +159,12 @@ for (const [g, gate] of gates.entries()) {
   const bg = m.perClass.find((p) => p.label === 0)!;
   console.log(
     `fgMinSaliency ${gate}: precision ${m.precision.toFixed(3)} recall ${m.recall.toFixed(3)} fg ${m.fgPrecision.toFixed(3)}/${m.fgRecall.toFixed(3)} bg ${bg.precision.toFixed(3)}/${bg.recall.toFixed(3)} coverage ${m.coverage.toFixed(3)}`,
+  );
+}
+for (const [j, th] of thFgs.entries()) {
+  const m = thFgScores[j]!.summary();
+  console.log(
+    `θ_fg ${th}, fgMinSaliency ${gates[0] ?? 0}: precision ${m.precision.toFixed(3)} recall ${m.recall.toFixed(3)} fg ${m.fgPrecision.toFixed(3)}/${m.fgRecall.toFixed(3)}`,
   );
 }
 const landed = land.right + land.other + land.bg;

@@ -167,6 +167,12 @@ export interface WsssConfig {
     classifierPatience: number;
     /** The relative improvement that counts for `classifierPatience`. [default] */
     classifierMinDelta: number;
+    /**
+     * The classifier's learning rate falls along a half cosine from `optim.lr` to 0 over its last this-many epochs of
+     * `classifierEpochs` (per step; all of them when larger); 0 keeps it constant. [default] 0 (the paper publishes
+     * no schedule, spec §5.2).
+     */
+    classifierDecayEpochs: number;
     /** Images are resized (not cropped) to this square for localization and DSRG (spec §6.2: 321). */
     size: number;
     /** N_inf random selections per image. [default] 200 (spec §5.3). */
@@ -499,6 +505,10 @@ export const CONFIG_SCHEMA: Field = {
           max: 1,
           doc: 'relative fall of the epoch-mean loss below its best that counts as progress for classifierPatience',
         },
+        classifierDecayEpochs: int(
+          "the classifier's learning rate falls along a half cosine to 0 over its last this-many epochs (0: constant)",
+          0,
+        ),
         size: int('square side images are resized to for localization and DSRG', 16, 2048),
         runs: int('random selections per image for localization maps', 1, 10000),
         aggregate: { kind: 'enum', values: ['max', 'mean'], doc: 'pixel-wise aggregation over selections' },

@@ -408,7 +408,9 @@ describe('every wsss command, spawned', () => {
       r.events.find((e) => e['type'] === 'result')!['settings'] as Record<string, unknown>;
     const sal = await loc('bg-sal');
     expect(sal.code, sal.stderr).toBe(0);
+    // the run's settings (the demo preset's θ_fg 0.6)
     expect(settings(sal)).toMatchObject({
+      thFg: 0.6,
       background: 'saliency',
       saliencyThreshold: 0.1,
       saliencyMaps: null,
@@ -419,7 +421,7 @@ describe('every wsss command, spawned', () => {
     expect(settings(low)['background']).toBe('low-activation');
     // the report states the rule: the gate with saliency, none with the low-activation rule
     expect(readFileSync(join(dir, 'bg-sal', 'report.html'), 'utf8')).toContain(
-      'θ_fg 0.5 where the saliency is at least 0.3, background where the MB+ saliency is below 0.1',
+      'θ_fg 0.6 where the saliency is at least 0.3, background where the MB+ saliency is below 0.1',
     );
     expect(readFileSync(join(dir, 'bg-low', 'report.html'), 'utf8')).not.toContain(
       'where the saliency is at least',

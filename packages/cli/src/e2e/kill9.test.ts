@@ -214,8 +214,12 @@ describe('kill -9 at random moments, then --resume (spawned wsss)', () => {
     expect(whole.stdout + whole.stderr).toMatch(
       /FickleNet classifier \([^)]*\) on 8 synthetic images, 2 epochs → /,
     );
-    expect(readFileSync(join(ref, 'report.html'), 'utf8')).toContain(
-      'Classifier: 2 epochs (ficklenet.classifierEpochs; classifierPatience 0)',
+    const report = readFileSync(join(ref, 'report.html'), 'utf8');
+    expect(report).toContain('Classifier: 2 epochs (ficklenet.classifierEpochs; classifierPatience 0)');
+    // and cuts its foreground seeds at θ_fg 0.6 (ficklenet.thFg), inside the saliency gate
+    expect(report).toContain('θ_fg 0.6 where the saliency is at least 0.3');
+    expect(JSON.parse(readFileSync(join(ref, 'localization', 'summary.json'), 'utf8')).settings.thFg).toBe(
+      0.6,
     );
     const run = join(dir, 'fkilled');
     const seeds = join(run, 'localization', 'seeds');

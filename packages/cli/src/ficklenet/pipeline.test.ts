@@ -45,6 +45,8 @@ function tinyConfig(dataRoot: string): WsssConfig {
     train: { batchSize: 4 },
     ficklenet: {
       classifierEpochs: 2,
+      // the second epoch's two steps on the cosine tail: lr, then lr/2 (resumed mid-tail in the first test)
+      classifierDecayEpochs: 1,
       size: 32,
       runs: 6,
       dsrgEpochs: 2,
@@ -236,6 +238,11 @@ describe('wsss train --method ficklenet end to end (wasm, tiny data)', () => {
     expect(html).toContain('DSRG prediction');
     const metrics = await readMetrics(join(dir, 'a', 'metrics.jsonl'));
     expect(metrics.filter((m) => m['type'] === 'step' && m['stage'] === 'dsrg')).toHaveLength(4);
+    // the scheduled learning rates are in the step records: the classifier's cosine tail, DSRG's step schedule
+    const lrs = (stage: string) =>
+      metrics.filter((m) => m['type'] === 'step' && m['stage'] === stage).map((m) => m['lr']);
+    expect(lrs('classifier')).toEqual([1e-3, 1e-3, 1e-3, 5e-4]);
+    expect(lrs('dsrg')).toEqual([1e-3, 1e-3, 1e-3, 1e-3]);
     expect(metrics.some((m) => m['type'] === 'seeds')).toBe(true);
 
     // stopped in the middle of the classifier stage, then continued with `wsss train --resume`

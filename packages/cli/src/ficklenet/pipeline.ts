@@ -3,7 +3,8 @@
  *
  * 1. Classifier: WRN-38 → FickleNet selection, multi-label soft-margin loss, a fresh random selection per step
  *    (spec §5.2) on the training crops until its epoch-mean loss stops falling (`ficklenet.classifierPatience`,
- *    `classifierMinDelta`; at most `classifierEpochs` epochs) → `checkpoints/classifier.safetensors`.
+ *    `classifierMinDelta`; at most `classifierEpochs` epochs; the learning rate constant, or falling along a cosine
+ *    over the last `classifierDecayEpochs`) → `checkpoints/classifier.safetensors`.
  * 2. Localization: every training image resized to `ficklenet.size`², maps aggregated over `ficklenet.runs` random
  *    selections, seeds (spec §5.3) → `localization/seeds/<id>.png`, `localization/maps/<id>.png`,
  *    `localization/summary.json` (precision/recall against ground truth where the data has masks).
@@ -58,7 +59,7 @@ import { pct, type ReportSample, renderReport } from '../run/report.js';
 import { MetricsLog, readMetrics, writeRunConfig } from '../run/runDir.js';
 import { type RunFolder, type RunFolderMode, withRunFolder } from '../run/runFolder.js';
 import { type EpochStats, runEpochs, type StepNumbers } from '../train/epochs.js';
-import { LabelCounts, type PlateauRule, plateau } from '../train/plateau.js';
+import { cosineTailLr, LabelCounts, type PlateauRule, plateau } from '../train/plateau.js';
 import { buildClassifier, buildDsrgNet, localizeSettings } from './build.js';
 import { seedGrid, squareInput } from './localizeSet.js';
 import {
@@ -316,11 +317,13 @@ async function stageLoop(ctx: StageContext, s: StageSpec): Promise<'done' | 'sto
     label: (e) => `${s.stage} epoch ${e + 1}/${s.epochs}`,
     tag: { stage: s.stage },
     step: async (b, t) => {
-      if (s.lrAt) s.trainer.optimizer.lr = s.lrAt(stageStep);
+      // a scheduled learning rate goes into the step's record (metrics.jsonl) with the losses
+      const lr = s.lrAt?.(stageStep);
+      if (lr !== undefined) s.trainer.optimizer.lr = lr;
       const r = await s.step(b, t);
       counts?.add(b.labels, b.ids.length);
       stageStep++;
-      return r as StepNumbers;
+      return (lr === undefined ? r : { ...r, lr }) as StepNumbers;
     },
     countStep: () => ++ctx.step,
     ...(counts
@@ -534,7 +537,7 @@ async function stages(
       f.classifierPatience > 0
         ? `until its loss stops falling (at most ${f.classifierEpochs} epochs)`
         : `${f.classifierEpochs} epochs`
-    } → ${runDir}`,
+    }${f.classifierDecayEpochs > 0 ? `, the learning rate decaying to 0 over the last ${Math.min(f.classifierDecayEpochs, f.classifierEpochs)}` : ''} → ${runDir}`,
   );
   const trainerA = new FickleClassifierTrainer(classifier, {
     optimizer: optim(config.optim.lr),
@@ -542,6 +545,11 @@ async function stages(
     lrMults: f.lrMults,
   });
   const dropLast = train.length >= config.train.batchSize;
+  // the cosine tail of the classifier's learning rate over its last classifierDecayEpochs (0: constant)
+  const perEpoch = dropLast
+    ? Math.floor(view.length / config.train.batchSize)
+    : Math.ceil(view.length / config.train.batchSize);
+  const decaySteps = f.classifierDecayEpochs * perEpoch;
   let status = await runStage(ctx, {
     stage: 'classifier',
     net: classifier,
@@ -564,6 +572,9 @@ async function stages(
         start,
         workers: config.data.workers,
       }),
+    ...(decaySteps > 0
+      ? { lrAt: (k: number) => cosineTailLr(config.optim.lr, k, f.classifierEpochs * perEpoch, decaySteps) }
+      : {}),
     // the stop rule waits until the loss is below what knowing the class frequencies alone gives
     countLabels: K,
     step: (_b, t) => trainerA.step({ images: t.images, labels: t.labels }),
@@ -702,7 +713,12 @@ function classifierNote(config: WsssConfig, metrics: Record<string, unknown>[]):
   const epochs = metrics.filter((m) => m['type'] === 'epoch' && m['stage'] === 'classifier');
   const last = epochs.at(-1)?.['loss'];
   const stop = metrics.find((m) => m['type'] === 'early-stop' && m['stage'] === 'classifier');
-  const lossText = typeof last === 'number' ? `, last epoch's loss ${last.toFixed(4)}` : '';
+  const decay = Math.min(f.classifierDecayEpochs, f.classifierEpochs);
+  const lossText = `${
+    decay > 0
+      ? `, its learning rate falling along a cosine to 0 over the last ${decay} of ${f.classifierEpochs} (ficklenet.classifierDecayEpochs)`
+      : ''
+  }${typeof last === 'number' ? `, last epoch's loss ${last.toFixed(4)}` : ''}`;
   if (stop)
     return `Classifier: ${epochs.length} of at most ${f.classifierEpochs} epochs${lossText}; stopped when its loss had not fallen ${pct(f.classifierMinDelta)} below its best (${(stop['bestLoss'] as number).toFixed(4)}, epoch ${String(stop['bestEpoch'])}) for ${f.classifierPatience} epochs.`;
   const verdict = plateau(

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEMO_PRESET, VOC_PRESET } from '../config/presets.js';
-import { LabelCounts, plateau, priorLoss } from './plateau.js';
+import { cosineTailLr, LabelCounts, plateau, priorLoss } from './plateau.js';
 
 describe('plateau: the classifier stage stops when its loss stops falling', () => {
   it('counts epochs since the last improvement by more than minDelta of the best', () => {
@@ -164,5 +164,22 @@ describe('priorLoss: the loss of predicting each class at its frequency', () => 
     // not the mean of per-batch values: a batch's frequencies fit the batch (2 rows: [1,0,1],[1,0,1] → 0)
     expect(new LabelCounts(3).add([1, 0, 1, 1, 0, 1], 2).priorLoss()).toBe(0);
     expect(new LabelCounts(3).priorLoss()).toBe(0);
+  });
+});
+
+describe('cosineTailLr: the classifier learning rate with a cosine tail', () => {
+  it('is constant until the tail, then ½·lr·(1 + cos(πk/n)) down to 0', () => {
+    // 10 steps, the last 4 on the tail: k = 0…3 → lr · 1, (1 + √½)/2, ½, (1 − √½)/2
+    const lrs = Array.from({ length: 11 }, (_, i) => cosineTailLr(2, i, 10, 4));
+    const r = Math.SQRT1_2;
+    const want = [2, 2, 2, 2, 2, 2, 2, 1 + r, 1, 1 - r, 0];
+    for (let i = 0; i < want.length; i++) expect(lrs[i], `step ${i}`).toBeCloseTo(want[i]!, 12);
+  });
+
+  it('keeps lr with no tail, and a tail longer than the run covers all of it', () => {
+    for (const k of [0, 5, 9]) expect(cosineTailLr(1e-3, k, 10, 0)).toBe(1e-3);
+    expect(cosineTailLr(1, 0, 4, 100)).toBe(1);
+    expect(cosineTailLr(1, 2, 4, 100)).toBeCloseTo(0.5, 12);
+    expect(cosineTailLr(1, 3, 4, 100)).toBeCloseTo(0.5 * (1 - Math.SQRT1_2), 12);
   });
 });

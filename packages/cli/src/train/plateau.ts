@@ -110,3 +110,17 @@ export class LabelCounts {
 export function priorLoss(labels: ArrayLike<number>, n: number, k: number): number {
   return new LabelCounts(k).add(labels, n).priorLoss();
 }
+
+/**
+ * The classifier's learning rate at stage step `step` (`ficklenet.classifierDecayEpochs`): `lr` for the first
+ * `totalSteps − decaySteps` steps, then a half cosine from `lr` down to 0, reached after the last step
+ * (`decaySteps` is clamped to `totalSteps`; 0 keeps `lr` throughout). A function of the step alone, so a resumed run
+ * continues the same schedule. Steps past `totalSteps` (none in a run) get 0.
+ */
+export function cosineTailLr(lr: number, step: number, totalSteps: number, decaySteps: number): number {
+  const n = Math.min(decaySteps, totalSteps);
+  const k = step - (totalSteps - n);
+  if (n <= 0 || k < 0) return lr;
+  if (k >= n) return 0;
+  return 0.5 * lr * (1 + Math.cos((Math.PI * k) / n));
+}
