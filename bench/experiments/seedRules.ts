@@ -1,6 +1,7 @@
 // Seed-rule harness (not part of tests): localizes the first NLOC training images of a FickleNet run once and scores
 // several ways of combining the class maps with the image's MB+ saliency (gate, salient-region assignment, WS-FCN CRF
-// agreement, PAMR-refined maps). AGG=max|mean, GATES, TAUS, FLOOR, CRF_GATE, PAMR_ITERS and THFGS set the rules.
+// agreement, PAMR-refined maps). AGG=max|mean, RUNS (selections), GATES, TAUS, FLOOR, CRF_GATE, PAMR_ITERS, THFGS
+// and ADAPT set the rules.
 // WRITE_SEEDS=<dir> writes one rule's seeds as seed PNGs (the first salient rule; WRITE_RULE=gate: the CRF_GATE gate
 // alone, byte for byte the pipeline's seeds; WRITE_RULE=crf: with the CRF), so that `wsss train --resume` on a copy
 // of the run trains DSRG on them. Usage:
@@ -45,6 +46,7 @@ const pamrScores = pamrIters.map(() => new SeedScore());
 // θ_fg sweep: the first gate's rule at each THFGS value
 const thFgs = env('THFGS', '').split(',').filter(Boolean).map(Number);
 const thFgScores = thFgs.map(() => new SeedScore());
+const adapt = Number(env('ADAPT', '0'));
 const writeDir = process.env['WRITE_SEEDS'];
 const palette = vocColorMap();
 const t0 = performance.now();
@@ -54,7 +56,7 @@ for (let i = 0; i < n; i++) {
   const { width: W, height: H } = rec.image;
   const r = await localizeImage(net, rec, {
     size: f.size,
-    runs: f.runs,
+    runs: Number(env('RUNS', String(f.runs))),
     aggregate: (process.env['AGG'] as 'max' | 'mean' | undefined) ?? f.aggregate,
     thFg: f.thFg,
     thBg: f.thBg,
@@ -85,8 +87,13 @@ for (let i = 0; i < n; i++) {
     writeDir && process.env['WRITE_RULE'] === rule
       ? writeIndexPng(`${writeDir}/${rec.id}.png`, { width: W, height: H, data }, palette)
       : Promise.resolve();
+  // ADAPT=k: the first gate raised to k × the image's mean saliency where that is higher (an adaptive threshold)
+  let meanSal = 0;
+  for (let p = 0; p < H * W; p++) meanSal += sal[p]!;
+  meanSal /= H * W;
+  const gate0 = Math.max(gates[0] ?? 0, adapt * meanSal);
   for (const [j, th] of thFgs.entries())
-    thFgScores[j]!.add({ width: W, height: H, data: seedsAt(gates[0] ?? 0, th) }, rec.mask!);
+    thFgScores[j]!.add({ width: W, height: H, data: seedsAt(gate0, th) }, rec.mask!);
   const base = seedsAt(null);
   for (let p = 0; p < H * W; p++) {
     const v = base[p]!;
