@@ -221,8 +221,8 @@ interface StageSpec {
   };
   /** One step on a batch and its tensors (disposed after the step): returns at least `loss`. */
   step: (b: Batch, t: BatchTensors) => Promise<Record<string, number>>;
-  /** Learning rate at a stage-local step (schedules). */
-  lrAt?: (stageStep: number) => number;
+  /** Learning rate at a stage-local step (schedules), given the loader's batches per epoch. */
+  lrAt?: (stageStep: number, batchesPerEpoch: number) => number;
   /**
    * Stop before `epochs` once the epoch-mean loss has stopped falling (the classifier: "until it fits"); with
    * `countLabels`, not while the loss is still at the level of predicting class frequencies.
@@ -306,10 +306,11 @@ async function stageLoop(ctx: StageContext, s: StageSpec): Promise<'done' | 'sto
   if (position.epoch >= s.epochs) return 'done';
   // a run killed after the checkpoint of the epoch that met the rule: the same verdict, from the same losses
   if (s.until && position.index === 0 && plateau(epochLosses, s.until, epochPriors).stop) return 'done';
+  const loader = s.loader(position);
   const r = await runEpochs({
     out,
     log,
-    loader: s.loader(position),
+    loader,
     start: position,
     ...(startStats ? { startStats } : {}),
     epochs: s.epochs,
@@ -318,7 +319,7 @@ async function stageLoop(ctx: StageContext, s: StageSpec): Promise<'done' | 'sto
     tag: { stage: s.stage },
     step: async (b, t) => {
       // a scheduled learning rate goes into the step's record (metrics.jsonl) with the losses
-      const lr = s.lrAt?.(stageStep);
+      const lr = s.lrAt?.(stageStep, loader.batchesPerEpoch);
       if (lr !== undefined) s.trainer.optimizer.lr = lr;
       const r = await s.step(b, t);
       counts?.add(b.labels, b.ids.length);
@@ -545,11 +546,6 @@ async function stages(
     lrMults: f.lrMults,
   });
   const dropLast = train.length >= config.train.batchSize;
-  // the cosine tail of the classifier's learning rate over its last classifierDecayEpochs (0: constant)
-  const perEpoch = dropLast
-    ? Math.floor(view.length / config.train.batchSize)
-    : Math.ceil(view.length / config.train.batchSize);
-  const decaySteps = f.classifierDecayEpochs * perEpoch;
   let status = await runStage(ctx, {
     stage: 'classifier',
     net: classifier,
@@ -572,8 +568,17 @@ async function stages(
         start,
         workers: config.data.workers,
       }),
-    ...(decaySteps > 0
-      ? { lrAt: (k: number) => cosineTailLr(config.optim.lr, k, f.classifierEpochs * perEpoch, decaySteps) }
+    // the cosine tail of the learning rate over the last classifierDecayEpochs (0: constant)
+    ...(f.classifierDecayEpochs > 0
+      ? {
+          lrAt: (k: number, perEpoch: number) =>
+            cosineTailLr(
+              config.optim.lr,
+              k,
+              f.classifierEpochs * perEpoch,
+              f.classifierDecayEpochs * perEpoch,
+            ),
+        }
       : {}),
     // the stop rule waits until the loss is below what knowing the class frequencies alone gives
     countLabels: K,
