@@ -382,6 +382,35 @@ describe('every wsss command, spawned', () => {
     expect(w.code).toBe(3);
   });
 
+  it('train --method ficklenet --set ficklenet.classifierDecayEpochs: the cosine tail in the start line, the step records and the report', async () => {
+    const out = join(dir, 'fickle-tail');
+    const r = await runCli([
+      'train',
+      '-c',
+      join(dir, 'fickle.json'),
+      '--out',
+      out,
+      '--set',
+      'ficklenet.classifierDecayEpochs=1',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout + r.stderr).toMatch(/2 epochs, the learning rate decaying to 0 over the last 1 → /);
+    const steps = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((m) => m['type'] === 'step');
+    const lrs = (stage: string) => steps.filter((m) => m['stage'] === stage).map((m) => m['lr'] as number);
+    // 8 images in batches of 2: 4 steps an epoch, the second epoch's 4 on the tail, ½·lr·(1 + cos(πk/4))
+    const want = [1, 1, 1, 1, 1, (1 + Math.SQRT1_2) / 2, 0.5, (1 - Math.SQRT1_2) / 2].map((v) => v * 1e-3);
+    expect(lrs('classifier')).toHaveLength(want.length);
+    for (const [i, v] of lrs('classifier').entries()) expect(v, `step ${i}`).toBeCloseTo(want[i]!, 15);
+    expect(new Set(lrs('dsrg'))).toEqual(new Set([1e-3]));
+    expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain(
+      'its learning rate falling along a cosine to 0 over the last 1 of 2 (ficklenet.classifierDecayEpochs)',
+    );
+  });
+
   it('localize background seeds: MB+ saliency by default, --background low-activation, --saliency <folder> with its errors', async () => {
     const { readIndexPng, writeImage } = await import('@wsss/datasets');
     const loc = (out: string, ...extra: string[]) =>
