@@ -7,21 +7,14 @@
 // of the run trains DSRG on them. Usage:
 //   RUN=<run folder> DATA=<voc root> NLOC=600 npx vite-node bench/experiments/seedRules.ts
 import * as tf from '@tensorflow/tfjs-core';
-import { setBackend } from '@wsss/core';
 import { wsFcnCrf } from '@wsss/crf';
-import { toUnitFloat, VocDataset, vocColorMap, writeIndexPng } from '@wsss/datasets';
+import { toUnitFloat, vocColorMap, writeIndexPng } from '@wsss/datasets';
 import { mbdSaliency, seedsFromMaps } from '@wsss/ficklenet';
 import { pamr } from '@wsss/pamr';
-import { classifierOf, openClassifierCheckpoint } from '../../packages/cli/src/commands/localize.js';
 import { localizeImage, SeedScore } from '../../packages/cli/src/ficklenet/localizeSet.js';
+import { env, openFickleRun } from './fickleRun.js';
 
-const env = (k: string, d: string) => process.env[k] ?? d;
-const c = await openClassifierCheckpoint(env('RUN', ''), []);
-await setBackend('wasm', { wasmThreads: 2 });
-const f = c.config.ficklenet;
-const train = await VocDataset.open({ root: env('DATA', ''), split: 'train' });
-const net = classifierOf(c);
-const K = c.classNames.length - 1;
+const { c, f, train, net, K } = await openFickleRun();
 const gates = env('GATES', '0,0.1,0.2,0.3,0.5').split(',').map(Number);
 const salThr = f.saliencyThreshold;
 const scores = gates.map(() => new SeedScore());

@@ -168,6 +168,11 @@ export interface WsssConfig {
     /** The relative improvement that counts for `classifierPatience`. [default] */
     classifierMinDelta: number;
     /**
+     * "Until it fits" as a level: stop the classifier once the mean of its last 5 epoch-mean losses is at most this
+     * (and below the class-frequency level by `classifierMinDelta`); 0 turns it off. [default] 0 (the voc preset).
+     */
+    classifierTargetLoss: number;
+    /**
      * The classifier's learning rate falls along a half cosine from `optim.lr` to 0 over its last this-many epochs of
      * `classifierEpochs` (per step; all of them when larger); 0 keeps it constant. [default] 0 (the paper publishes
      * no schedule, spec §5.2).
@@ -178,6 +183,14 @@ export interface WsssConfig {
     /** N_inf random selections per image. [default] 200 (spec §5.3). */
     runs: number;
     aggregate: 'max' | 'mean';
+    /**
+     * Test-time augmentation of localization: the maps are averaged over these multiples of `size` (and mirrored
+     * copies with `localizeFlip`), then renormalised per class — multi-scale CAM inference as in AffinityNet / IRN,
+     * a deviation from FickleNet's single scale (spec §5.3). [default] [1].
+     */
+    localizeScales: number[];
+    /** Test-time augmentation of localization: each scale on the mirrored image too. [default] false. */
+    localizeFlip: boolean;
     /** θ_fg of the foreground seeds. [default] 0.5. */
     thFg: number;
     /** θ_bg of the low-activation background seeds (a deviation, spec §5.3 item 4). [default] 0.1. */
@@ -499,6 +512,11 @@ export const CONFIG_SCHEMA: Field = {
           'stop the classifier after this many epochs without its training loss falling by classifierMinDelta (0: never)',
           0,
         ),
+        classifierTargetLoss: {
+          kind: 'number',
+          min: 0,
+          doc: 'stop the classifier once the mean of its last 5 epoch losses is at most this (0: never)',
+        },
         classifierMinDelta: {
           kind: 'number',
           min: 0,
@@ -512,6 +530,16 @@ export const CONFIG_SCHEMA: Field = {
         size: int('square side images are resized to for localization and DSRG', 16, 2048),
         runs: int('random selections per image for localization maps', 1, 10000),
         aggregate: { kind: 'enum', values: ['max', 'mean'], doc: 'pixel-wise aggregation over selections' },
+        localizeScales: {
+          kind: 'numbers',
+          minLength: 1,
+          positive: true,
+          doc: 'localization maps averaged over these multiples of size (test-time augmentation; [1]: size alone)',
+        },
+        localizeFlip: {
+          kind: 'boolean',
+          doc: 'localization maps averaged with those of the mirrored image too',
+        },
         thFg: { kind: 'number', min: 0, max: 1, doc: 'θ_fg: foreground seeds above this map value' },
         thBg: { kind: 'number', min: 0, max: 1, doc: 'θ_bg: background seeds where every map is below' },
         fgQuantile: {

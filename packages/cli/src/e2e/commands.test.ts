@@ -7,6 +7,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFi
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readMetrics } from '../run/runDir.js';
 import { runCli, spawnSuite, startCli, trainTinyRuns } from './cli.js';
 
 describe('every wsss command, spawned', () => {
@@ -18,6 +19,16 @@ describe('every wsss command, spawned', () => {
     ({ dir, data } = await spawnSuite('wsss-cmds-'));
     ({ run, fickle } = await trainTinyRuns(dir, data));
   }, 120_000);
+  /** `wsss train -c fickle.json --out <dir>/<name>` with `--set` for each of `sets`, spawned. */
+  const trainFickle = (name: string, ...sets: string[]) =>
+    runCli([
+      'train',
+      '-c',
+      join(dir, 'fickle.json'),
+      '--out',
+      join(dir, name),
+      ...sets.flatMap((v) => ['--set', v]),
+    ]);
   afterAll(() => dir && rm(dir, { recursive: true, force: true }));
 
   it('--help, help <command>, <command> --help and --version exit 0; no command exits 2 with the help', async () => {
@@ -380,26 +391,50 @@ describe('every wsss command, spawned', () => {
     expect(readdirSync(join(dir, 'seeds2', 'seeds'))).toHaveLength(2);
     const w = await runCli(['localize', '--checkpoint', run, '-o', join(dir, 'seeds3')]);
     expect(w.code).toBe(3);
+    // test-time augmentation: scales and mirror images, recorded in the summary and stated in the report
+    const tta = join(dir, 'seeds-tta');
+    const t = await runCli([
+      'localize',
+      '--checkpoint',
+      fickle,
+      '-o',
+      tta,
+      '--limit',
+      '2',
+      '--runs',
+      '2',
+      '--set',
+      'ficklenet.localizeScales=[1,1.5]',
+      '--set',
+      'ficklenet.localizeFlip=true',
+    ]);
+    expect(t.code, t.stderr).toBe(0);
+    const settings = JSON.parse(readFileSync(join(tta, 'summary.json'), 'utf8')).settings;
+    expect(settings).toMatchObject({ scales: [1, 1.5], flip: true, runs: 2 });
+    expect(readFileSync(join(tta, 'report.html'), 'utf8')).toContain(
+      'averaged over scales ×1, ×1.5 and their mirror images',
+    );
+    const bad = await runCli([
+      'localize',
+      '--checkpoint',
+      fickle,
+      '-o',
+      join(dir, 'seeds4'),
+      '--set',
+      'ficklenet.localizeScales=[1,0]',
+    ]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain(
+      'ficklenet.localizeScales = [1,0] is not allowed; expected an array of at least 1 numbers > 0',
+    );
   });
 
   it('train --method ficklenet --set ficklenet.classifierDecayEpochs: the cosine tail in the start line, the step records and the report', async () => {
     const out = join(dir, 'fickle-tail');
-    const r = await runCli([
-      'train',
-      '-c',
-      join(dir, 'fickle.json'),
-      '--out',
-      out,
-      '--set',
-      'ficklenet.classifierDecayEpochs=1',
-    ]);
+    const r = await trainFickle('fickle-tail', 'ficklenet.classifierDecayEpochs=1');
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout + r.stderr).toMatch(/2 epochs, the learning rate decaying to 0 over the last 1 → /);
-    const steps = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as Record<string, unknown>)
-      .filter((m) => m['type'] === 'step');
+    const steps = (await readMetrics(join(out, 'metrics.jsonl'))).filter((m) => m['type'] === 'step');
     const lrs = (stage: string) => steps.filter((m) => m['stage'] === stage).map((m) => m['lr'] as number);
     // 8 images in batches of 2: 4 steps an epoch, the second epoch's 4 on the tail, ½·lr·(1 + cos(πk/4))
     const want = [1, 1, 1, 1, 1, (1 + Math.SQRT1_2) / 2, 0.5, (1 - Math.SQRT1_2) / 2].map((v) => v * 1e-3);
@@ -408,6 +443,34 @@ describe('every wsss command, spawned', () => {
     expect(new Set(lrs('dsrg'))).toEqual(new Set([1e-3]));
     expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain(
       'its learning rate falling along a cosine to 0 over the last 1 of 2 (ficklenet.classifierDecayEpochs)',
+    );
+  });
+
+  it('train --method ficklenet --set ficklenet.classifierTargetLoss: the start line, the stop, its record and the report', async () => {
+    const out = join(dir, 'fickle-target');
+    const r = await trainFickle(
+      'fickle-target',
+      'ficklenet.classifierTargetLoss=100',
+      'ficklenet.classifierEpochs=7',
+      'ficklenet.classifierMinDelta=0',
+      'ficklenet.dsrgEpochs=0',
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const said = r.stdout + r.stderr;
+    expect(said).toContain('until the mean loss of its last 5 epochs is at most 100 (at most 7 epochs)');
+    // any loss is under 100: the first verdict, after five epochs, stops it
+    expect(said).toMatch(
+      /classifier: stopping after epoch 5 of at most 7: the mean loss of the last 5 epochs \(\d\.\d{4}\) is at most the target 100/,
+    );
+    const metrics = await readMetrics(join(out, 'metrics.jsonl'));
+    expect(metrics.filter((m) => m['type'] === 'epoch' && m['stage'] === 'classifier')).toHaveLength(5);
+    expect(metrics.find((m) => m['type'] === 'early-stop')).toMatchObject({
+      rule: 'target',
+      epoch: 5,
+      targetLoss: 100,
+    });
+    expect(readFileSync(join(out, 'report.html'), 'utf8')).toMatch(
+      /Classifier: 5 of at most 7 epochs, last epoch's loss \d\.\d{4}; stopped once the mean loss of its last 5 epochs \(\d\.\d{4}\) reached the target 100 \(ficklenet.classifierTargetLoss\)/,
     );
   });
 

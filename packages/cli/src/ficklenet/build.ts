@@ -21,6 +21,8 @@ export function localizeSettings(config: WsssConfig) {
     size: f.size,
     runs: f.runs,
     aggregate: f.aggregate,
+    scales: f.localizeScales,
+    flip: f.localizeFlip,
     thFg: f.thFg,
     thBg: f.thBg,
     fgQuantile: f.fgQuantile,

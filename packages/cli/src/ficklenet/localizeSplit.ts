@@ -174,6 +174,8 @@ export async function localizeRange(
       size: o.size,
       runs: o.runs,
       aggregate: o.aggregate,
+      ...(o.scales ? { scales: o.scales } : {}),
+      ...(o.flip ? { flip: true } : {}),
       thFg: o.thFg,
       thBg: o.thBg,
       ...(o.fgQuantile ? { fgQuantile: o.fgQuantile } : {}),
@@ -195,6 +197,11 @@ export async function localizeRange(
   return { ...p, score: score.counts() };
 }
 
+/** Whether localization averages more than the single `size` pass (test-time augmentation). */
+export function isTta(o: { scales?: readonly number[] | undefined; flip?: boolean | undefined }): boolean {
+  return !!o.flip || (!!o.scales && (o.scales.length > 1 || (o.scales.length === 1 && o.scales[0] !== 1)));
+}
+
 /** The summary of a split's localization from its ranges' partials; `wallMs` times the whole when nothing was kept. */
 export function localizeSummary(
   parts: readonly LocalizePartial[],
@@ -204,6 +211,8 @@ export function localizeSummary(
     | 'size'
     | 'runs'
     | 'aggregate'
+    | 'scales'
+    | 'flip'
     | 'thFg'
     | 'thBg'
     | 'fgQuantile'
@@ -233,6 +242,8 @@ export function localizeSummary(
       size: o.size,
       runs: o.runs,
       aggregate: o.aggregate,
+      // test-time augmentation only when used: a summary without it is single-scale
+      ...(isTta(o) ? { scales: [...(o.scales ?? [1])], flip: !!o.flip } : {}),
       thFg: o.thFg,
       thBg: o.thBg,
       ...(o.fgQuantile ? { fgQuantile: o.fgQuantile } : {}),

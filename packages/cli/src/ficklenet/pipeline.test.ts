@@ -16,20 +16,22 @@ import { runEval } from '../commands/eval.js';
 import { runExport } from '../commands/export.js';
 import { runLocalize } from '../commands/localize.js';
 import { runTrain } from '../commands/train.js';
-import { DEMO_PRESET } from '../config/presets.js';
+import { DEMO_PRESET, type PartialConfig } from '../config/presets.js';
 import { deepMerge, type WsssConfig } from '../config/schema.js';
 import { main } from '../main.js';
 import { loadCheckpoint } from '../run/checkpoint.js';
 import { Output } from '../run/output.js';
 import { readMetrics } from '../run/runDir.js';
 import { plateau } from '../train/plateau.js';
-import { SeedScore, seedGrid } from './localizeSet.js';
+import { localizeImage, SeedScore, seedGrid } from './localizeSet.js';
 import { heatMap } from './localizeSplit.js';
 import { createDsrgNet, createFickleClassifier } from './model.js';
 import { resizeFlipTransform, runFickleNetTrain } from './pipeline.js';
 import { DsrgTrainer, FickleClassifierTrainer } from './steps.js';
 
 const quiet = () => new Output({ quiet: true, progress: false });
+// the loss target of the target-rule test (found for its tiny set: reached after single epochs have dipped below)
+const TARGET = 0.4;
 const tinyBackbone = {
   channels: [4, 4, 8, 8, 8, 8, 8],
   depth: 'light' as const,
@@ -186,6 +188,72 @@ describe('FickleNet and DSRG training steps (wasm)', () => {
     cls.model.dispose();
     dsrg.model.dispose();
   });
+
+  it('localizeImage test-time augmentation: [1] alone is the plain pass; scales average and renormalise; flips mirror back', async () => {
+    seedRandom(11);
+    // rate 0: every selection keeps every unit, so each pass is deterministic and passes can be compared directly
+    const net = createFickleClassifier({ numClasses: 3, backbone: tinyBackbone, kernelSize: 3, rate: 0 });
+    const rng = new Rng(4);
+    const W = 37;
+    const H = 29; // odd, non-square: the mirror and the resizes must keep x and y apart
+    const data = new Uint8Array(W * H * 3);
+    for (let i = 0; i < data.length; i++) data[i] = Math.floor(rng.next() * 256);
+    const rec: DataRecord = { id: 'a', image: { width: W, height: H, data }, labels: [1, 3] };
+    const mirror = (r: DataRecord): DataRecord => {
+      const out = new Uint8Array(data.length);
+      for (let y = 0; y < H; y++)
+        for (let x = 0; x < W; x++)
+          for (let c = 0; c < 3; c++) out[(y * W + x) * 3 + c] = r.image.data[(y * W + W - 1 - x) * 3 + c]!;
+      return { ...r, image: { width: W, height: H, data: out } };
+    };
+    const mirrorMaps = (m: Float32Array) => {
+      const out = new Float32Array(m.length);
+      for (let y = 0; y < H; y++)
+        for (let x = 0; x < W; x++)
+          for (let k = 0; k < 3; k++) out[(y * W + x) * 3 + k] = m[(y * W + W - 1 - x) * 3 + k]!;
+      return out;
+    };
+    const base = { size: 32, runs: 3, aggregate: 'max' as const, thFg: 0.5, thBg: 0.1, seed: 7 };
+    const plain = await localizeImage(net, rec, base);
+    const one = await localizeImage(net, rec, { ...base, scales: [1] });
+    expect(one.maps).toEqual(plain.maps);
+    expect(one.seeds.data).toEqual(plain.seeds.data);
+    // two scales: the mean of the single-scale passes at 32 and round(32 × 1.5) = 48, each class renormalised
+    const big = await localizeImage(net, rec, { ...base, size: 48 });
+    const two = await localizeImage(net, rec, { ...base, scales: [1, 1.5] });
+    const mean = plain.maps.map((v, i) => v + big.maps[i]!);
+    for (let k = 0; k < 3; k++) {
+      let mx = 0;
+      for (let p = 0; p < W * H; p++) mx = Math.max(mx, mean[p * 3 + k]!);
+      for (let p = 0; p < W * H; p++) if (mx > 0) mean[p * 3 + k]! /= mx;
+    }
+    let worst = 0;
+    for (let i = 0; i < mean.length; i++) worst = Math.max(worst, Math.abs(two.maps[i]! - mean[i]!));
+    expect(worst).toBeLessThan(1e-6);
+    // present classes peak at 1, the absent class stays 0
+    const peak = [0, 1, 2].map((k) => Math.max(...two.maps.filter((_, i) => i % 3 === k)));
+    expect(peak[0]).toBeCloseTo(1, 6);
+    expect(peak[1]).toBe(0);
+    expect(peak[2]).toBeCloseTo(1, 6);
+    // with flips, localizing the mirrored image gives the mirrored maps (a pass not mirrored back would break this)
+    const tta = { ...base, scales: [1, 0.75], flip: true };
+    const a = await localizeImage(net, rec, tta);
+    const b = await localizeImage(net, mirror(rec), tta);
+    const bBack = mirrorMaps(b.maps);
+    worst = 0;
+    for (let i = 0; i < a.maps.length; i++) worst = Math.max(worst, Math.abs(a.maps[i]! - bBack[i]!));
+    expect(worst).toBeLessThan(1e-5);
+    let differs = 0; // and the image is not symmetric, so the check has something to catch
+    for (let i = 0; i < a.maps.length; i++) differs = Math.max(differs, Math.abs(a.maps[i]! - b.maps[i]!));
+    expect(differs).toBeGreaterThan(0.05);
+    await expectNoTensorGrowth(async () => {
+      await localizeImage(net, rec, tta);
+    }, 2);
+    await expect(localizeImage(net, rec, { ...base, scales: [1, 0] })).rejects.toThrow(
+      /scales must be positive numbers, got 0/,
+    );
+    net.model.dispose();
+  });
 });
 
 describe('wsss train --method ficklenet end to end (wasm, tiny data)', () => {
@@ -327,22 +395,21 @@ describe('wsss train --method ficklenet end to end (wasm, tiny data)', () => {
     expect(tf.memory().numTensors).toBe(before);
   }, 120_000);
 
-  it('the classifier trains until its loss stops falling, and a run resumed before the stop stops at the same epoch', async () => {
-    const rule = { patience: 2, minDelta: 0.1 };
-    // a set the tiny classifier learns within a few dozen epochs (24 images, 2 classes), so that the rule meets a
-    // loss that falls below the level of predicting class frequencies and then flattens
-    const config = deepMerge(tinyConfig(join(dir, 'data-fit')), {
+  /**
+   * A set the tiny classifier learns within a few dozen epochs (24 images, 2 classes), so that its loss falls below
+   * the level of predicting class frequencies and then flattens; at most 40 epochs, seeds only (no DSRG).
+   */
+  const fitConfig = (stop: NonNullable<PartialConfig['ficklenet']>) =>
+    deepMerge(tinyConfig(join(dir, 'data-fit')), {
       model: { backbone: { channels: [8, 8, 16, 16, 16, 16, 16] } },
       data: { synthetic: { train: 24, val: 4, numClasses: 2 } },
       optim: { lr: 3e-3 },
-      ficklenet: {
-        classifierEpochs: 40,
-        rate: 0.5,
-        classifierPatience: rule.patience,
-        classifierMinDelta: rule.minDelta,
-        dsrgEpochs: 0,
-      },
+      ficklenet: { classifierEpochs: 40, rate: 0.5, dsrgEpochs: 0, ...stop },
     });
+
+  it('the classifier trains until its loss stops falling, and a run resumed before the stop stops at the same epoch', async () => {
+    const rule = { patience: 2, minDelta: 0.1 };
+    const config = fitConfig({ classifierPatience: rule.patience, classifierMinDelta: rule.minDelta });
     const before = tf.memory().numTensors;
     const a = await runFickleNetTrain({ config, preset: 'demo', out: quiet(), runDir: join(dir, 'early-a') });
     expect(a.status).toBe('done');
@@ -410,6 +477,63 @@ describe('wsss train --method ficklenet end to end (wasm, tiny data)', () => {
     const wb = await loadCheckpoint(join(dir, 'early-b', 'checkpoints', 'classifier.safetensors'));
     for (const [k, v] of wa.weights) expect(wb.weights.get(k)!.data, k).toEqual(v.data);
     expect(tf.memory().numTensors).toBe(before);
+  }, 120_000);
+
+  it('with a loss target the classifier stops once its last five epochs average at most the target; a resumed run too', async () => {
+    // the set of the plateau test, the plateau rule off: only the target can stop it before the 40 allowed
+    const config = fitConfig({ classifierPatience: 0, classifierTargetLoss: TARGET });
+    const before = tf.memory().numTensors;
+    const a = await runFickleNetTrain({
+      config,
+      preset: 'demo',
+      out: quiet(),
+      runDir: join(dir, 'target-a'),
+    });
+    expect(a.status).toBe('done');
+    const metrics = await readMetrics(join(dir, 'target-a', 'metrics.jsonl'));
+    const epochs = metrics.filter((m) => m['type'] === 'epoch' && m['stage'] === 'classifier');
+    const losses = epochs.map((m) => m['loss'] as number);
+    // stopped after the first epoch whose five-epoch mean is at most the target, by hand
+    const mean5 = (e: number) =>
+      (losses[e - 4]! + losses[e - 3]! + losses[e - 2]! + losses[e - 1]! + losses[e]!) / 5;
+    const stopAt = losses.length;
+    expect(stopAt).toBeGreaterThan(5);
+    expect(stopAt).toBeLessThan(40);
+    expect(mean5(stopAt - 1)).toBeLessThanOrEqual(TARGET);
+    for (let e = 4; e < stopAt - 1; e++) expect(mean5(e), `epoch ${e + 1}`).toBeGreaterThan(TARGET);
+    // single epochs dipped below the target earlier: the window, not one lucky epoch, decides
+    expect(losses.slice(0, stopAt - 1).some((l) => l <= TARGET)).toBe(true);
+    const early = metrics.find((m) => m['type'] === 'early-stop')!;
+    expect(early).toMatchObject({
+      stage: 'classifier',
+      epoch: stopAt,
+      maxEpochs: 40,
+      rule: 'target',
+      targetLoss: TARGET,
+      window: 5,
+    });
+    expect(early['recentLoss']).toBeCloseTo(mean5(stopAt - 1), 12);
+    const report = await readFile(join(dir, 'target-a', 'report.html'), 'utf8');
+    expect(report).toContain(`Classifier: ${stopAt} of at most 40 epochs`);
+    expect(report).toContain(
+      `last epoch's loss ${losses.at(-1)!.toFixed(4)}; stopped once the mean loss of its last 5 epochs (${mean5(stopAt - 1).toFixed(4)}) reached the target ${TARGET}`,
+    );
+    expect(tf.memory().numTensors).toBe(before);
+    // interrupted one step into the last epoch, resumed: the same epochs and stop
+    const b = await runFickleNetTrain({
+      config,
+      preset: 'demo',
+      out: quiet(),
+      runDir: join(dir, 'target-b'),
+      stopAfterSteps: 6 * (stopAt - 1) + 1,
+    });
+    expect(b.status).toBe('stopped');
+    const io = { stdout: { write: () => true }, stderr: { write: () => true }, signals: false };
+    expect(await main(['train', '--resume', join(dir, 'target-b'), '-q'], io)).toBe(0);
+    const mb = await readMetrics(join(dir, 'target-b', 'metrics.jsonl'));
+    expect(mb.filter((m) => m['type'] === 'epoch').map((m) => m['loss'])).toEqual(losses);
+    const { time: _t, ...why } = early;
+    expect(mb.filter((m) => m['type'] === 'early-stop').map(({ time: _, ...r }) => r)).toEqual([why]);
   }, 120_000);
 
   it('a classifier whose loss flattens at the level of class frequencies trains on, and the report says so', async () => {

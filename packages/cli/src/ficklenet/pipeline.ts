@@ -59,7 +59,14 @@ import { pct, type ReportSample, renderReport } from '../run/report.js';
 import { MetricsLog, readMetrics, writeRunConfig } from '../run/runDir.js';
 import { type RunFolder, type RunFolderMode, withRunFolder } from '../run/runFolder.js';
 import { type EpochStats, runEpochs, type StepNumbers } from '../train/epochs.js';
-import { cosineTailLr, LabelCounts, type PlateauRule, plateau } from '../train/plateau.js';
+import {
+  cosineTailLr,
+  LabelCounts,
+  type PlateauRule,
+  plateau,
+  TARGET_WINDOW,
+  targetReached,
+} from '../train/plateau.js';
 import { buildClassifier, buildDsrgNet, localizeSettings } from './build.js';
 import { seedGrid, squareInput } from './localizeSet.js';
 import {
@@ -227,7 +234,7 @@ interface StageSpec {
    * Stop before `epochs` once the epoch-mean loss has stopped falling (the classifier: "until it fits"); with
    * `countLabels`, not while the loss is still at the level of predicting class frequencies.
    */
-  until?: PlateauRule;
+  until?: StopRule;
   /**
    * Count the batches' labels (this many classes) and put each epoch's prior loss ({@link LabelCounts}) in its
    * record as `priorLoss`, for `until`.
@@ -246,6 +253,21 @@ async function runStage(ctx: StageContext, s: StageSpec): Promise<'done' | 'stop
   } finally {
     s.trainer.dispose();
   }
+}
+
+/**
+ * The stage's stop rules (the classifier: "until it fits"): the plateau rule (`patience` epochs without progress) and,
+ * with `targetLoss` above 0, the loss target ({@link targetReached}); either ends the stage.
+ */
+export interface StopRule extends PlateauRule {
+  targetLoss?: number;
+}
+
+/** Whether a stage with `rule` stops after the epochs whose losses are `losses`, and which rule decided. */
+function stopVerdict(losses: readonly number[], rule: StopRule, priors: readonly number[]) {
+  const v = plateau(losses, rule, priors);
+  const t = targetReached(losses, rule.targetLoss ?? 0, v.fit);
+  return { ...v, stop: v.stop || t.stop, byTarget: t.stop && !v.stop, recent: t.recent };
 }
 
 async function stageLoop(ctx: StageContext, s: StageSpec): Promise<'done' | 'stopped'> {
@@ -305,7 +327,7 @@ async function stageLoop(ctx: StageContext, s: StageSpec): Promise<'done' | 'sto
     );
   if (position.epoch >= s.epochs) return 'done';
   // a run killed after the checkpoint of the epoch that met the rule: the same verdict, from the same losses
-  if (s.until && position.index === 0 && plateau(epochLosses, s.until, epochPriors).stop) return 'done';
+  if (s.until && position.index === 0 && stopVerdict(epochLosses, s.until, epochPriors).stop) return 'done';
   const loader = s.loader(position);
   const r = await runEpochs({
     out,
@@ -343,7 +365,7 @@ async function stageLoop(ctx: StageContext, s: StageSpec): Promise<'done' | 'sto
     epochEnd: async (done, at, step, means) => {
       epochLosses.push(means['loss'] ?? Number.NaN);
       if (means['priorLoss'] !== undefined) epochPriors.push(means['priorLoss']);
-      const verdict = s.until ? plateau(epochLosses, s.until, epochPriors) : null;
+      const verdict = s.until ? stopVerdict(epochLosses, s.until, epochPriors) : null;
       const stop = !!verdict?.stop && done < s.epochs;
       if (s.until && verdict && !verdict.fit && !notFitSaid && done < s.epochs) {
         const waiting = plateau(epochLosses, s.until);
@@ -356,6 +378,25 @@ async function stageLoop(ctx: StageContext, s: StageSpec): Promise<'done' | 'sto
       }
       await save(at, done >= s.epochs || stop ? 'final' : 'epoch');
       if (!stop || !verdict || !s.until) return;
+      if (verdict.byTarget) {
+        const reached = {
+          type: 'early-stop',
+          stage: s.stage,
+          step,
+          epoch: done,
+          maxEpochs: s.epochs,
+          rule: 'target',
+          targetLoss: s.until.targetLoss,
+          recentLoss: verdict.recent,
+          window: TARGET_WINDOW,
+        };
+        log.append(reached);
+        out.event('early-stop', reached);
+        out.info(
+          `${s.stage}: stopping after epoch ${done} of at most ${s.epochs}: the mean loss of the last ${TARGET_WINDOW} epochs (${verdict.recent.toFixed(4)}) is at most the target ${s.until.targetLoss}`,
+        );
+        return 'stop';
+      }
       const why = {
         type: 'early-stop',
         stage: s.stage,
@@ -535,9 +576,11 @@ async function stages(
   else if (config.model.weights) await loadBackboneWeights(classifier, config.model.weights, out);
   out.info(
     `FickleNet classifier (${classifier.countParameters().toLocaleString('en')} parameters, s = ${f.kernelSize}, p = ${f.rate}) on ${train.length} ${config.data.dataset} images, ${
-      f.classifierPatience > 0
-        ? `until its loss stops falling (at most ${f.classifierEpochs} epochs)`
-        : `${f.classifierEpochs} epochs`
+      f.classifierTargetLoss > 0
+        ? `until the mean loss of its last ${TARGET_WINDOW} epochs is at most ${f.classifierTargetLoss}${f.classifierPatience > 0 ? ' or stops falling' : ''} (at most ${f.classifierEpochs} epochs)`
+        : f.classifierPatience > 0
+          ? `until its loss stops falling (at most ${f.classifierEpochs} epochs)`
+          : `${f.classifierEpochs} epochs`
     }${f.classifierDecayEpochs > 0 ? `, the learning rate decaying to 0 over the last ${Math.min(f.classifierDecayEpochs, f.classifierEpochs)}` : ''} → ${runDir}`,
   );
   const trainerA = new FickleClassifierTrainer(classifier, {
@@ -551,7 +594,11 @@ async function stages(
     net: classifier,
     file: files.classifier,
     epochs: f.classifierEpochs,
-    until: { patience: f.classifierPatience, minDelta: f.classifierMinDelta },
+    until: {
+      patience: f.classifierPatience,
+      minDelta: f.classifierMinDelta,
+      targetLoss: f.classifierTargetLoss,
+    },
     trainer: trainerA,
     ...(resumeA ? { resume: resumeA } : {}),
     loader: (start) =>
@@ -724,6 +771,8 @@ function classifierNote(config: WsssConfig, metrics: Record<string, unknown>[]):
       ? `, its learning rate falling along a cosine to 0 over the last ${decay} of ${f.classifierEpochs} (ficklenet.classifierDecayEpochs)`
       : ''
   }${typeof last === 'number' ? `, last epoch's loss ${last.toFixed(4)}` : ''}`;
+  if (stop && stop['rule'] === 'target')
+    return `Classifier: ${epochs.length} of at most ${f.classifierEpochs} epochs${lossText}; stopped once the mean loss of its last ${String(stop['window'])} epochs (${(stop['recentLoss'] as number).toFixed(4)}) reached the target ${String(stop['targetLoss'])} (ficklenet.classifierTargetLoss).`;
   if (stop)
     return `Classifier: ${epochs.length} of at most ${f.classifierEpochs} epochs${lossText}; stopped when its loss had not fallen ${pct(f.classifierMinDelta)} below its best (${(stop['bestLoss'] as number).toFixed(4)}, epoch ${String(stop['bestEpoch'])}) for ${f.classifierPatience} epochs.`;
   const verdict = plateau(
@@ -731,6 +780,14 @@ function classifierNote(config: WsssConfig, metrics: Record<string, unknown>[]):
     { patience: f.classifierPatience, minDelta: f.classifierMinDelta },
     epochs.map((m) => (typeof m['priorLoss'] === 'number' ? m['priorLoss'] : Number.NaN)),
   );
+  const losses = epochs.map((m) => m['loss'] as number);
+  const recent = targetReached(losses, f.classifierTargetLoss, verdict.fit).recent;
+  if (f.classifierTargetLoss > 0 && epochs.length && !verdict.fit)
+    return `Classifier: all ${epochs.length} epochs allowed (ficklenet.classifierEpochs)${lossText}; its best loss (${verdict.best.toFixed(4)}) never fell ${pct(f.classifierMinDelta)} below the loss of predicting each class's frequency: it has not learned to tell the classes apart. More epochs, more images or pretrained weights (--weights) may help.`;
+  if (f.classifierTargetLoss > 0 && epochs.length)
+    return Number.isNaN(recent)
+      ? `Classifier: all ${epochs.length} epochs allowed (ficklenet.classifierEpochs)${lossText}; too few for the loss target (ficklenet.classifierTargetLoss ${f.classifierTargetLoss} is judged on the mean of ${TARGET_WINDOW} epochs).`
+      : `Classifier: all ${epochs.length} epochs allowed (ficklenet.classifierEpochs)${lossText}; the mean loss of its last ${TARGET_WINDOW} epochs (${recent.toFixed(4)}) stayed above the target ${f.classifierTargetLoss} (ficklenet.classifierTargetLoss): it had not fitted, so more epochs may help.`;
   if (f.classifierPatience > 0 && epochs.length && !verdict.fit)
     return `Classifier: all ${epochs.length} epochs allowed (ficklenet.classifierEpochs)${lossText}; its best loss (${verdict.best.toFixed(4)}) never fell ${pct(f.classifierMinDelta)} below the loss of predicting each class's frequency (${(epochs[verdict.bestEpoch]!['priorLoss'] as number).toFixed(4)}): it has not learned to tell the classes apart, and the seeds below come from maps of a classifier that knows little more than which classes are common. More epochs, more images or pretrained weights (--weights) may help.`;
   return f.classifierPatience > 0

@@ -1,6 +1,6 @@
 /** The seeds' part of the localize and FickleNet + DSRG reports: the rule used and the scores, overall and per class. */
 import { esc, pct } from '../run/report.js';
-import type { LocalizeSplitSummary } from './localizeSplit.js';
+import { isTta, type LocalizeSplitSummary } from './localizeSplit.js';
 
 /** How background seeds were chosen, in words. */
 export function backgroundRule(settings: LocalizeSplitSummary['settings']): string {
@@ -27,7 +27,10 @@ export function seedSection(
     set.background === 'saliency' && set.fgMinSaliency
       ? ` where the saliency is at least ${set.fgMinSaliency}`
       : '';
-  const head = `<h2>${esc(opts.title)}</h2><p>${s.images} images, ${set.runs} random selections each, maps at ${set.size}² → image size; ${fg}${gate}, ${backgroundRule(set)}, ${esc(set.aggregate)} over selections. ${
+  const tta = isTta(set)
+    ? ` averaged over scales ${(set.scales ?? [1]).map((x) => `×${x}`).join(', ')}${set.flip ? ' and their mirror images' : ''}`
+    : '';
+  const head = `<h2>${esc(opts.title)}</h2><p>${s.images} images, ${set.runs} random selections each, maps at ${set.size}²${tta} → image size; ${fg}${gate}, ${backgroundRule(set)}, ${esc(set.aggregate)} over selections. ${
     s.scores
       ? `Against ground truth: precision <b>${pct(s.scores.precision)}</b>, recall <b>${pct(s.scores.recall)}</b> (foreground ${pct(s.scores.fgPrecision)} / ${pct(s.scores.fgRecall)}).`
       : 'No ground truth to score against.'

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEMO_PRESET, VOC_PRESET } from '../config/presets.js';
-import { cosineTailLr, LabelCounts, plateau, priorLoss } from './plateau.js';
+import { cosineTailLr, LabelCounts, plateau, priorLoss, TARGET_WINDOW, targetReached } from './plateau.js';
 
 describe('plateau: the classifier stage stops when its loss stops falling', () => {
   it('counts epochs since the last improvement by more than minDelta of the best', () => {
@@ -181,5 +181,24 @@ describe('cosineTailLr: the classifier learning rate with a cosine tail', () => 
     expect(cosineTailLr(1, 0, 4, 100)).toBe(1);
     expect(cosineTailLr(1, 2, 4, 100)).toBeCloseTo(0.5, 12);
     expect(cosineTailLr(1, 3, 4, 100)).toBeCloseTo(0.5 * (1 - Math.SQRT1_2), 12);
+  });
+});
+
+describe('targetReached: the classifier stage stops when its recent loss reaches a level', () => {
+  it('averages the last five epochs; at most the target stops, only when fitted, never with target 0', () => {
+    expect(TARGET_WINDOW).toBe(5);
+    // last five: 0.05, 0.02, 0.06, 0.03, 0.04 → mean 0.04 (the first epoch, 0.9, is outside the window)
+    const losses = [0.9, 0.05, 0.02, 0.06, 0.03, 0.04];
+    expect(targetReached(losses, 0.04, true).recent).toBeCloseTo(0.04, 15);
+    expect(targetReached(losses, 0.0401, true).stop).toBe(true);
+    expect(targetReached(losses, 0.0399, true).stop).toBe(false);
+    // one epoch at 0.02 is under 0.03, the window is not
+    expect(targetReached(losses, 0.03, true).stop).toBe(false);
+    expect(targetReached(losses, 0.05, false)).toMatchObject({ stop: false });
+    expect(targetReached(losses, 0, true).stop).toBe(false);
+    // fewer than five epochs: no verdict
+    const early = targetReached([0.01, 0.01, 0.01, 0.01], 0.5, true);
+    expect(early.stop).toBe(false);
+    expect(early.recent).toBeNaN();
   });
 });

@@ -51,6 +51,31 @@ export function plateau(
   return { stop, bestEpoch, best, fit };
 }
 
+/** Epochs {@link targetReached} averages: one epoch's mean loss swings by ±50 % near zero, five together do not. */
+export const TARGET_WINDOW = 5;
+
+export interface TargetVerdict {
+  stop: boolean;
+  /** Mean loss of the last {@link TARGET_WINDOW} epochs (NaN before that many). */
+  recent: number;
+}
+
+/**
+ * The loss-target stop (`ficklenet.classifierTargetLoss`): training is done once the mean of the last
+ * {@link TARGET_WINDOW} epoch-mean losses is at most `targetLoss` — "until it fits" read as a level of the loss, which
+ * a harder data set reaches later, where a fixed epoch count stops every data set at the same point. `fit` is
+ * {@link plateau}'s verdict on the class-frequency level: a loss at the target but not below that level (data whose
+ * labels barely vary) does not stop. 0 turns the rule off. A pure function of the completed epochs' losses, so a
+ * resumed run stops at the same epoch.
+ */
+export function targetReached(losses: readonly number[], targetLoss: number, fit: boolean): TargetVerdict {
+  if (losses.length < TARGET_WINDOW) return { stop: false, recent: Number.NaN };
+  let sum = 0;
+  for (const l of losses.slice(-TARGET_WINDOW)) sum += l;
+  const recent = sum / TARGET_WINDOW;
+  return { stop: targetLoss > 0 && recent <= targetLoss && fit, recent };
+}
+
 /** Per-class counts of positive labels over some images (saved in a mid-epoch checkpoint). */
 export interface LabelCountsState {
   images: number;
