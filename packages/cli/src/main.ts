@@ -424,7 +424,9 @@ Options:
   --background <rule>    ficklenet.background: saliency (default) | low-activation
   --saliency <folder>    ficklenet.saliencyMaps: your saliency maps, <id>.png (grayscale, the image's size)
   --data, --dataset, --labels, --masks, --val   data overrides (folder splits: train, val, all)
-  --set <key=value>      e.g. --set ficklenet.thFg=0.6; --backend, --threads, --json, -q as for train
+  --set <key=value>      e.g. --set ficklenet.thFg=0.6, or --set 'ficklenet.localizeScales=[1,0.75,1.5]'
+                         --set ficklenet.localizeFlip=true (maps averaged over sizes and mirror images);
+                         --backend, --threads, --json, -q as for train
 
 ${SCALE_HELP}
 

@@ -32,8 +32,8 @@ import { openPseudoLabelSplit } from './pseudoLabels.js';
 
 /**
  * `checkpoint`: a FickleNet run folder or a classifier checkpoint; `split` default: the config's training split;
- * `overrides`: ficklenet.runs/thFg/thBg/background/saliencyThreshold/fgMinSaliency/saliencyMaps/aggregate/size,
- * data.*, backend, threads.
+ * `overrides`: ficklenet.runs/thFg/thBg/background/saliencyThreshold/fgMinSaliency/saliencyMaps/aggregate/size/
+ * localizeScales/localizeFlip, data.*, backend, threads.
  */
 export interface LocalizeOptions extends SplitOutputOptions {
   /** Skip the heat-map PNGs. */

@@ -259,7 +259,7 @@ async function runStage(ctx: StageContext, s: StageSpec): Promise<'done' | 'stop
  * The stage's stop rules (the classifier: "until it fits"): the plateau rule (`patience` epochs without progress) and,
  * with `targetLoss` above 0, the loss target ({@link targetReached}); either ends the stage.
  */
-export interface StopRule extends PlateauRule {
+interface StopRule extends PlateauRule {
   targetLoss?: number;
 }
 
