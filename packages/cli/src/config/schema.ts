@@ -169,7 +169,7 @@ export interface WsssConfig {
     classifierMinDelta: number;
     /**
      * "Until it fits" as a level: stop the classifier once the mean of its last 5 epoch-mean losses is at most this
-     * (and below the class-frequency level by `classifierMinDelta`); 0 turns it off. [default] 0 (the voc preset).
+     * (and below the class-frequency level by `classifierMinDelta`); 0 turns it off. [default] 0.
      */
     classifierTargetLoss: number;
     /**
