@@ -572,5 +572,29 @@ describe('wsss train --method ficklenet end to end (wasm, tiny data)', () => {
     );
     const report = await readFile(join(dir, 'unfit', 'report.html'), 'utf8');
     expect(report).toContain('it has not learned to tell the classes apart');
+
+    // the loss target alone: any loss is under 10, but an unfitted classifier still trains on, and says why once
+    said = '';
+    const target = deepMerge(config, {
+      ficklenet: { classifierEpochs: 6, classifierPatience: 0, classifierTargetLoss: 10 },
+    });
+    const t = await runFickleNetTrain({
+      config: target,
+      preset: 'demo',
+      out,
+      runDir: join(dir, 'unfit-target'),
+    });
+    expect(t.status).toBe('done');
+    const mt = await readMetrics(join(dir, 'unfit-target', 'metrics.jsonl'));
+    expect(mt.filter((m) => m['type'] === 'epoch' && m['stage'] === 'classifier')).toHaveLength(6);
+    expect(mt.some((m) => m['type'] === 'early-stop')).toBe(false);
+    expect(
+      said.match(
+        /the mean loss of the last 5 epochs \(\d\.\d{4}\) has reached the target 10 but is not 30\.0 % below the loss of predicting each class's frequency \(\d\.\d{4}\): it has not learned the classes yet, so it trains on \(at most 6 epochs\)/g,
+      ),
+    ).toHaveLength(1);
+    expect(await readFile(join(dir, 'unfit-target', 'report.html'), 'utf8')).toContain(
+      "never fell 30.0% below the loss of predicting each class's frequency: it has not learned to tell the classes apart",
+    );
   }, 120_000);
 });

@@ -368,11 +368,16 @@ async function stageLoop(ctx: StageContext, s: StageSpec): Promise<'done' | 'sto
       const verdict = s.until ? stopVerdict(epochLosses, s.until, epochPriors) : null;
       const stop = !!verdict?.stop && done < s.epochs;
       if (s.until && verdict && !verdict.fit && !notFitSaid && done < s.epochs) {
-        const waiting = plateau(epochLosses, s.until);
-        if (waiting.stop) {
+        // a rule that would stop a fitted classifier here: say once why this one trains on
+        const flat = plateau(epochLosses, s.until).stop;
+        const atTarget = !flat && targetReached(epochLosses, s.until.targetLoss ?? 0, true).stop;
+        if (flat || atTarget) {
           notFitSaid = true;
+          const why = flat
+            ? `the loss (${verdict.best.toFixed(4)}) has stopped falling`
+            : `the mean loss of the last ${TARGET_WINDOW} epochs (${verdict.recent.toFixed(4)}) has reached the target ${s.until.targetLoss}`;
           out.info(
-            `${s.stage}: the loss (${verdict.best.toFixed(4)}) has stopped falling but is not ${(s.until.minDelta * 100).toFixed(1)} % below the loss of predicting each class's frequency (${(epochPriors[verdict.bestEpoch] ?? Number.NaN).toFixed(4)}): it has not learned the classes yet, so it trains on (at most ${s.epochs} epochs)`,
+            `${s.stage}: ${why} but is not ${(s.until.minDelta * 100).toFixed(1)} % below the loss of predicting each class's frequency (${(epochPriors[verdict.bestEpoch] ?? Number.NaN).toFixed(4)}): it has not learned the classes yet, so it trains on (at most ${s.epochs} epochs)`,
           );
         }
       }
