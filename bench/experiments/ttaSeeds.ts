@@ -4,7 +4,7 @@
 // IRN's CAM inference sums scales and flips). Seeds: the run's θ_fg, MB+ background and saliency gate. Usage:
 //   RUN=<run folder> DATA=<voc root> SCALES=1,0.75,1.5 FLIP=1 npx vite-node bench/experiments/ttaSeeds.ts
 import * as tf from '@tensorflow/tfjs-core';
-import type { DataRecord } from '@wsss/datasets';
+import { type DataRecord, flipHorizontal } from '@wsss/datasets';
 import { mbdSaliency, seedsFromMaps } from '@wsss/ficklenet';
 import { localizeImage, SeedScore } from '../../packages/cli/src/ficklenet/localizeSet.js';
 import { env, openFickleRun } from './fickleRun.js';
@@ -18,11 +18,7 @@ const tta = new SeedScore();
 
 function flipped(rec: DataRecord): DataRecord {
   const { width: W, height: H, data } = rec.image;
-  const out = new Uint8Array(data.length);
-  for (let y = 0; y < H; y++)
-    for (let x = 0; x < W; x++)
-      for (let ch = 0; ch < 3; ch++) out[(y * W + x) * 3 + ch] = data[(y * W + (W - 1 - x)) * 3 + ch]!;
-  return { ...rec, image: { ...rec.image, data: out } };
+  return { ...rec, image: { ...rec.image, data: flipHorizontal(Uint8Array.from(data), W, H, 3) } };
 }
 
 const t0 = performance.now();
@@ -67,9 +63,8 @@ for (let i = 0; i < n; i++) {
         saliencyMap: undefined,
         background: 'low-activation',
       });
-      for (let y = 0; y < H; y++)
-        for (let x = 0; x < W; x++)
-          for (let k = 0; k < K; k++) sum[(y * W + x) * K + k]! += fr.maps[(y * W + (W - 1 - x)) * K + k]!;
+      const back = flipHorizontal(fr.maps, W, H, K); // the pass's own array, mirrored back in place
+      for (let p = 0; p < sum.length; p++) sum[p]! += back[p]!;
     }
   }
   for (let k = 0; k < K; k++) {

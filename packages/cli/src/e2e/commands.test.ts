@@ -446,7 +446,7 @@ describe('every wsss command, spawned', () => {
     );
   });
 
-  it('train --method ficklenet --set ficklenet.classifierTargetLoss: the start line, the stop, its record and the report', async () => {
+  it('train --method ficklenet --set ficklenet.classifierTargetLoss (the start line, the stop, its record and the report) and localizeScales / localizeFlip', async () => {
     const out = join(dir, 'fickle-target');
     const r = await trainFickle(
       'fickle-target',
@@ -454,8 +454,16 @@ describe('every wsss command, spawned', () => {
       'ficklenet.classifierEpochs=7',
       'ficklenet.classifierMinDelta=0',
       'ficklenet.dsrgEpochs=0',
+      'ficklenet.localizeScales=[1,0.5]',
+      'ficklenet.localizeFlip=true',
     );
     expect(r.code, r.stderr).toBe(0);
+    // the run's seeds come from maps averaged over both sizes and their mirror images
+    const settings = JSON.parse(readFileSync(join(out, 'localization', 'summary.json'), 'utf8')).settings;
+    expect(settings).toMatchObject({ scales: [1, 0.5], flip: true });
+    expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain(
+      'averaged over scales ×1, ×0.5 and their mirror images',
+    );
     const said = r.stdout + r.stderr;
     expect(said).toContain('until the mean loss of its last 5 epochs is at most 100 (at most 7 epochs)');
     // any loss is under 100: the first verdict, after five epochs, stops it

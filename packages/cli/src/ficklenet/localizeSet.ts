@@ -134,26 +134,23 @@ export async function localizeImage(
     passes.push([size, false]);
     if (o.flip) passes.push([size, true]);
   }
-  let full: tf.Tensor4D;
-  if (passes.length === 1) full = pass(passes[0]![0], false, 0);
-  else {
-    let sum: tf.Tensor4D | null = null;
-    for (const [i, [size, mirrored]] of passes.entries()) {
-      const m = pass(size, mirrored, i);
-      const next: tf.Tensor4D = sum ? tf.add(sum, m) : m;
-      if (sum) {
-        sum.dispose();
-        m.dispose();
-      }
-      sum = next;
-    }
-    const total = sum!;
-    full = tf.tidy(() => {
-      const mx = tf.max(total, [1, 2], true);
-      return tf.div(total, tf.where(tf.greater(mx, 0), mx, tf.onesLike(mx))) as tf.Tensor4D;
-    });
-    total.dispose();
+  let sum: tf.Tensor4D | null = null;
+  for (const [i, [size, mirrored]] of passes.entries()) {
+    const m = pass(size, mirrored, i);
+    const next: tf.Tensor4D = sum ? tf.add(sum, m) : m;
+    if (sum) tf.dispose([sum, m]);
+    sum = next;
   }
+  const total = sum!;
+  // one pass is used as it is; a mean of several is renormalised per class
+  const full =
+    passes.length === 1
+      ? total
+      : tf.tidy(() => {
+          const mx = tf.max(total, [1, 2], true);
+          return tf.div(total, tf.where(tf.greater(mx, 0), mx, tf.onesLike(mx))) as tf.Tensor4D;
+        });
+  if (full !== total) total.dispose();
   // the saliency map at the image's own resolution, the resolution the seeds are made at
   const saliency = salMap ? tf.tensor3d(salMap, [1, H, W]) : undefined;
   let seedT: tf.Tensor3D;

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { seedRandom } from '@wsss/core';
 import { expectNoTensorGrowth, useBackend } from '@wsss/core/testing';
-import { type DataRecord, Rng, readIndexPng } from '@wsss/datasets';
+import { type DataRecord, flipHorizontal, Rng, readIndexPng } from '@wsss/datasets';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runEval } from '../commands/eval.js';
 import { runExport } from '../commands/export.js';
@@ -199,20 +199,11 @@ describe('FickleNet and DSRG training steps (wasm)', () => {
     const data = new Uint8Array(W * H * 3);
     for (let i = 0; i < data.length; i++) data[i] = Math.floor(rng.next() * 256);
     const rec: DataRecord = { id: 'a', image: { width: W, height: H, data }, labels: [1, 3] };
-    const mirror = (r: DataRecord): DataRecord => {
-      const out = new Uint8Array(data.length);
-      for (let y = 0; y < H; y++)
-        for (let x = 0; x < W; x++)
-          for (let c = 0; c < 3; c++) out[(y * W + x) * 3 + c] = r.image.data[(y * W + W - 1 - x) * 3 + c]!;
-      return { ...r, image: { width: W, height: H, data: out } };
-    };
-    const mirrorMaps = (m: Float32Array) => {
-      const out = new Float32Array(m.length);
-      for (let y = 0; y < H; y++)
-        for (let x = 0; x < W; x++)
-          for (let k = 0; k < 3; k++) out[(y * W + x) * 3 + k] = m[(y * W + W - 1 - x) * 3 + k]!;
-      return out;
-    };
+    const mirror = (r: DataRecord): DataRecord => ({
+      ...r,
+      image: { width: W, height: H, data: flipHorizontal(Uint8Array.from(r.image.data), W, H, 3) },
+    });
+    const mirrorMaps = (m: Float32Array) => flipHorizontal(Float32Array.from(m), W, H, 3);
     const base = { size: 32, runs: 3, aggregate: 'max' as const, thFg: 0.5, thBg: 0.1, seed: 7 };
     const plain = await localizeImage(net, rec, base);
     const one = await localizeImage(net, rec, { ...base, scales: [1] });
