@@ -2,8 +2,8 @@
  * The `wsss` command: parses argv (node:util parseArgs), dispatches to the commands, prints results (human or
  * `--json`) and maps errors to the documented exit codes (see `EXIT_CODES_HELP`).
  */
-import { readFileSync } from 'node:fs';
-import { resolve as resolvePath } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, join, resolve as resolvePath } from 'node:path';
 import { parseArgs } from 'node:util';
 import { memoryUsage, wasmHeapLimitBytes } from '@wsss/core';
 import { runBench } from './commands/bench.js';
@@ -19,7 +19,7 @@ import { type ImportSource, runImport } from './commands/import.js';
 import { runInfer } from './commands/infer.js';
 import { type LocalizeCommandResult, runLocalize } from './commands/localize.js';
 import { type PseudoLabelResult, runPseudoLabels } from './commands/pseudoLabels.js';
-import { fickleRunConfig, resumeTarget, runTrain } from './commands/train.js';
+import { fickleResumeSource, resumeTarget, runTrain } from './commands/train.js';
 import { parseSets, resolveConfig } from './config/load.js';
 import { type PartialConfig, PRESET_NAMES, savedConfig } from './config/presets.js';
 import {
@@ -32,7 +32,7 @@ import {
   type Variant,
   validate,
 } from './config/schema.js';
-import { runFickleNetTrain } from './ficklenet/pipeline.js';
+import { CLASSIFIER_CHECKPOINT, runFickleNetTrain } from './ficklenet/pipeline.js';
 import { type EngineRequest, parseEngineRequest } from './infer/engine.js';
 import { Output } from './run/output.js';
 import { defaultRunDir, readRunConfig } from './run/runDir.js';
@@ -228,7 +228,9 @@ Your own images (--dataset folder; see "Your own images" in the README):
                          starts and deleted after the new run's first checkpoint (moved back if it fails first)
   --resume <run|ckpt>    continue a run exactly (weights, optimiser, epoch, data position, RNG, epoch means);
                          its config is used, options given now are applied over it (not model.*); with --out,
-                         a checkpoint continues in a new folder (a fork; metrics up to it are copied)
+                         a checkpoint continues in a new folder (a fork; metrics up to it are copied). A
+                         FickleNet run forks from its classifier (--resume <run> --out <new> --set
+                         ficklenet.thFg=0.7): localization and DSRG run again, the classifier is not retrained
   --checkpoint-every <t> train.checkpointEvery: 30s | 5m | 1h | 200steps | 10m,500steps | off (default 5m)
   --stop-after <t>       stop with a checkpoint after a time (2h, 30m) or a step count (500steps) in this
                          process; exit 0, continue with --resume (for time-limited jobs)
@@ -245,6 +247,7 @@ Examples:
   wsss train --config my.yaml --set optim.lr=5e-4
   wsss train --resume runs/mine
   wsss train --resume runs/mine --stop-after 3h50m     (a job slot of 4 hours; run it again to continue)
+  wsss train --resume runs/fickle --out runs/fickle-th07 --set ficklenet.thFg=0.7
   wsss train --preset demo --out runs/mine --overwrite`,
   },
   eval: {
@@ -1032,14 +1035,30 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
             '--resume continues a run and --overwrite replaces one: give only one of them',
           );
         const stop = stopAfter(values['stop-after'] as string | undefined);
-        const fickle = resume ? await fickleRunConfig(resume) : null;
+        const fickle = resume ? await fickleResumeSource(resume) : null;
         if (fickle) {
-          if (runOut && resolvePath(runOut) !== resolvePath(resume!))
+          const fork = runOut !== undefined && resolvePath(runOut) !== fickle.dir;
+          if (!fork && fickle.file)
             throw new ConfigError(
-              `--out: a FickleNet + DSRG run continues in its own folder (${resume}); leave --out away`,
+              `--resume ${resume}: a FickleNet + DSRG run continues from its run folder (wsss train --resume ${fickle.dir}); with --out <new folder>, its classifier starts a new run (a fork)`,
             );
+          const classifier = fickle.file ?? join(fickle.dir, 'checkpoints', CLASSIFIER_CHECKPOINT);
+          if (fork && basename(classifier) !== CLASSIFIER_CHECKPOINT)
+            throw new ConfigError(
+              `--resume ${resume} --out: a fork of a FickleNet + DSRG run starts from its classifier; pass the run folder or its checkpoints/${CLASSIFIER_CHECKPOINT}`,
+            );
+          const base = fickleResumeOptions(fickle.dir, fickle.info, overrides, out, controller.signal, argv);
+          // a fork killed before its classifier checkpoint was copied copies it when resumed
+          const from = fickle.info.forkedFrom;
+          const pending =
+            !fork && from && !existsSync(classifier)
+              ? { fork: { run: from.run, classifier: from.checkpoint } }
+              : {};
           const r = await runFickleNetTrain({
-            ...fickleResumeOptions(resume!, fickle, overrides, out, controller.signal, argv),
+            ...base,
+            ...(fork
+              ? { runDir: resolvePath(runOut!), resume: false, fork: { run: fickle.dir, classifier } }
+              : pending),
             ...stop,
           });
           out.result({ command: 'train', ...fickleSummary(r) }, formatFickle(r));

@@ -1,6 +1,6 @@
 /** `wsss train`: train WS-FCN (or a Table I variant) into a run folder; `--resume` continues a run exactly. */
 import { existsSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { withoutInitialization } from '@wsss/core';
 import { writeFileAtomic } from '@wsss/core/node';
 import { checkConsistency } from '../config/load.js';
@@ -50,6 +50,22 @@ export interface TrainResult extends TrainLoopResult {
   net: WsFcn;
   config: WsssConfig;
   classNames: string[];
+}
+
+/**
+ * The FickleNet run a `--resume` path names: its run folder, or a checkpoint file in its `checkpoints/` folder
+ * (`file`); null for anything else.
+ */
+export async function fickleResumeSource(
+  p: string,
+): Promise<{ dir: string; info: Awaited<ReturnType<typeof readRunConfig>>; file?: string } | null> {
+  const info = await fickleRunConfig(p);
+  if (info) return { dir: resolve(p), info };
+  if (!existsSync(p) || statSync(p).isDirectory() || basename(dirname(resolve(p))) !== 'checkpoints')
+    return null;
+  const dir = resolve(dirname(p), '..');
+  const parent = await fickleRunConfig(dir);
+  return parent ? { dir, info: parent, file: resolve(p) } : null;
 }
 
 /** The config.json of `p` when `p` is the run folder of a `--method ficklenet` run, else null. */

@@ -8,7 +8,15 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readMetrics } from '../run/runDir.js';
-import { runCli, spawnSuite, startCli, trainTinyRuns } from './cli.js';
+import {
+  checkpointContents,
+  differingTensors,
+  metricsWithoutTimes,
+  runCli,
+  spawnSuite,
+  startCli,
+  trainTinyRuns,
+} from './cli.js';
 
 describe('every wsss command, spawned', () => {
   let dir: string;
@@ -427,6 +435,116 @@ describe('every wsss command, spawned', () => {
     expect(bad.stderr).toContain(
       'ficklenet.localizeScales = [1,0] is not allowed; expected an array of at least 1 numbers > 0',
     );
+  });
+
+  it('train --resume <ficklenet run> --out <new>: a fork from the classifier repeats the run exactly, or localizes and trains DSRG with new settings; the source is untouched', async () => {
+    const { createHash } = await import('node:crypto');
+    const { readdirSync: ls, statSync } = await import('node:fs');
+    const files = (root: string): string[] =>
+      ls(root).flatMap((n) => {
+        const p = join(root, n);
+        return statSync(p).isDirectory() ? files(p) : [p];
+      });
+    const digest = (root: string) =>
+      Object.fromEntries(
+        files(root).map((f) => [
+          f.slice(root.length),
+          createHash('sha256').update(readFileSync(f)).digest('hex'),
+        ]),
+      );
+    const before = digest(fickle);
+    const same = join(dir, 'fork-same');
+    const r = await runCli(['train', '--resume', fickle, '--out', same, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(digest(fickle)).toEqual(before);
+    // the same seeds, bit for bit, and the same DSRG network and evaluation
+    const seedFiles = ls(join(fickle, 'localization', 'seeds'));
+    expect(seedFiles.length).toBeGreaterThan(0);
+    for (const f of seedFiles)
+      expect(readFileSync(join(same, 'localization', 'seeds', f)), f).toEqual(
+        readFileSync(join(fickle, 'localization', 'seeds', f)),
+      );
+    const ck = (run: string) => join(run, 'checkpoints', 'last.safetensors');
+    expect(await differingTensors(ck(fickle), ck(same))).toEqual([]);
+    const [a, b] = await Promise.all([checkpointContents(ck(fickle)), checkpointContents(ck(same))]);
+    expect(b.state).toEqual(a.state);
+    // every record but its times (and the seeds record's milliseconds per image) is the source's
+    // (a `wsss eval` of the source logged its own record there, not the fork's business)
+    const trained = async (run: string) =>
+      (await metricsWithoutTimes(run)).filter((m) => typeof m['step'] === 'number');
+    expect(await trained(same)).toEqual(await trained(fickle));
+    expect((await metricsWithoutTimes(same)).filter((m) => typeof m['step'] !== 'number')).toEqual([]);
+    const src = await readMetrics(join(fickle, 'metrics.jsonl'));
+    const dst = await readMetrics(join(same, 'metrics.jsonl'));
+    expect(dst.filter((m) => m['type'] === 'eval')).toHaveLength(1);
+    const cfg = JSON.parse(readFileSync(join(same, 'config.json'), 'utf8'));
+    const classifierSteps = src.filter((m) => m['stage'] === 'classifier' && m['type'] === 'step').length;
+    expect(cfg.forkedFrom).toEqual({
+      run: fickle,
+      checkpoint: join(fickle, 'checkpoints', 'classifier.safetensors'),
+      step: classifierSteps,
+    });
+    expect(r.events.find((e) => e['type'] === 'result')).toMatchObject({ command: 'train', runDir: same });
+    // a fork killed before its classifier checkpoint was whole (config.json written, nothing else): --resume copies
+    // it and finishes as the source did, instead of training a classifier from scratch
+    const killed = join(dir, 'fork-killed');
+    mkdirSync(join(killed, 'checkpoints'), { recursive: true });
+    copyFileSync(join(same, 'config.json'), join(killed, 'config.json'));
+    const k = await runCli(['train', '--resume', killed]);
+    expect(k.code, k.stderr).toBe(0);
+    expect(await differingTensors(ck(fickle), ck(killed))).toEqual([]);
+    expect(await trained(killed)).toEqual(await trained(fickle));
+    // copied, not trained again: the classifier's records keep the source's times
+    const times = async (run: string) =>
+      (await readMetrics(join(run, 'metrics.jsonl')))
+        .filter((m) => m['stage'] === 'classifier')
+        .map((m) => m['time']);
+    expect(await times(killed)).toEqual(await times(fickle));
+    expect(await times(same)).toEqual(await times(fickle));
+    // new seed settings from the classifier checkpoint: its copy is the source's, the seeds follow θ_fg 0.95
+    const th = join(dir, 'fork-th');
+    const t = await runCli([
+      'train',
+      '--resume',
+      join(fickle, 'checkpoints', 'classifier.safetensors'),
+      '--out',
+      th,
+      '--set',
+      'ficklenet.thFg=0.95',
+    ]);
+    expect(t.code, t.stderr).toBe(0);
+    expect(readFileSync(join(th, 'checkpoints', 'classifier.safetensors'))).toEqual(
+      readFileSync(join(fickle, 'checkpoints', 'classifier.safetensors')),
+    );
+    const settings = JSON.parse(readFileSync(join(th, 'localization', 'summary.json'), 'utf8')).settings;
+    expect(settings.thFg).toBe(0.95);
+    expect(JSON.parse(readFileSync(join(th, 'config.json'), 'utf8')).config.ficklenet.thFg).toBe(0.95);
+    expect(readFileSync(join(th, 'report.html'), 'utf8')).toContain('θ_fg 0.95');
+    expect(digest(fickle)).toEqual(before);
+    // refused: a fork from the DSRG checkpoint, a checkpoint resumed in place, a fork onto another run
+    const dsrg = await runCli([
+      'train',
+      '--resume',
+      join(fickle, 'checkpoints', 'last.safetensors'),
+      '--out',
+      join(dir, 'fork-x'),
+    ]);
+    expect(dsrg.code).toBe(2);
+    expect(dsrg.stderr).toContain('a fork of a FickleNet + DSRG run starts from its classifier');
+    const inPlace = await runCli([
+      'train',
+      '--resume',
+      join(fickle, 'checkpoints', 'classifier.safetensors'),
+    ]);
+    expect(inPlace.code).toBe(2);
+    expect(inPlace.stderr).toContain(
+      `a FickleNet + DSRG run continues from its run folder (wsss train --resume ${fickle})`,
+    );
+    const onto = await runCli(['train', '--resume', fickle, '--out', same]);
+    expect(onto.code).toBe(2);
+    expect(onto.stderr).toContain(`--out ${same} holds another run`);
+    expect(existsSync(join(dir, 'fork-x'))).toBe(false);
+    expect(digest(fickle)).toEqual(before);
   });
 
   it('train --method ficklenet --set ficklenet.classifierDecayEpochs: the cosine tail in the start line, the step records and the report', async () => {

@@ -19,7 +19,7 @@
  * stages, localizes only the images without seeds, and continues the unfinished training stage exactly.
  */
 import { existsSync, promises as fsp } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { wrn38OutputSize } from '@wsss/backbone-wrn38';
 import {
@@ -30,7 +30,7 @@ import {
   setRandomState,
   withoutInitialization,
 } from '@wsss/core';
-import { writeFileAtomic } from '@wsss/core/node';
+import { syncFolder, tempPathFor, writeFileAtomic } from '@wsss/core/node';
 import { argmaxLabels, DenseCRF2D, unaryFromProbabilities } from '@wsss/crf';
 import {
   type Batch,
@@ -441,6 +441,13 @@ export interface FickleTrainOptions {
   runDir: string;
   /** Continue the run in `runDir` (its checkpoints and seeds). */
   resume?: boolean;
+  /**
+   * Start the run folder `runDir` from another run's classifier (a fork): `classifier` is that run's classifier
+   * checkpoint, `run` its folder. The checkpoint and the classifier's records are copied; the classifier continues if
+   * this config asks for more of it, then localization and DSRG run with this config. The source run is only read.
+   * A new fork takes a new (or empty) folder; with `resume`, a fork interrupted before its copy was whole copies again.
+   */
+  fork?: { run: string; classifier: string };
   /** Replace the run `runDir` holds (moved aside when training starts, deleted after the first checkpoint). */
   overwrite?: boolean;
   signal?: AbortSignal;
@@ -478,6 +485,39 @@ async function readIf(
   return ck;
 }
 
+/**
+ * The first files of a fork: the source run's classifier records up to its checkpoint (no seeds, evaluation or DSRG
+ * records: the fork makes its own) and a copy of the checkpoint, each written atomically.
+ */
+async function startFork(
+  fork: { run: string; classifier: string },
+  runDir: string,
+  file: string,
+  step: number,
+): Promise<void> {
+  const records = (await readMetrics(join(fork.run, 'metrics.jsonl'))).filter(
+    (r) =>
+      r['stage'] !== 'dsrg' &&
+      r['type'] !== 'seeds' &&
+      r['type'] !== 'eval' &&
+      (typeof r['step'] !== 'number' || r['step'] <= step),
+  );
+  await writeFileAtomic(join(runDir, 'metrics.jsonl'), records.map((r) => `${JSON.stringify(r)}\n`).join(''));
+  // the checkpoint last, flushed before its rename: a fork killed before it is whole has no classifier checkpoint,
+  // and its --resume copies again (see runFickleNetTrain's callers), never trains the classifier from scratch
+  const tmp = tempPathFor(file);
+  try {
+    await fsp.copyFile(fork.classifier, tmp);
+    const h = await fsp.open(tmp, 'r+');
+    await h.sync().finally(() => h.close());
+    await fsp.rename(tmp, file);
+  } catch (e) {
+    await fsp.rm(tmp, { force: true });
+    throw e;
+  }
+  await syncFolder(dirname(file));
+}
+
 /** Runs the pipeline (see the module comment) in its run folder, locked while it runs. */
 export async function runFickleNetTrain(o: FickleTrainOptions): Promise<FickleTrainResult> {
   const mode: RunFolderMode = o.resume ? 'resume' : o.overwrite ? 'overwrite' : 'new';
@@ -491,8 +531,12 @@ async function fickleIn(folder: RunFolder, o: FickleTrainOptions): Promise<Fickl
   const backend = await startBackend(config.backend, config.threads, out);
   const ckptDir = join(runDir, 'checkpoints');
   const files = { classifier: join(ckptDir, CLASSIFIER_CHECKPOINT), dsrg: join(ckptDir, DSRG_CHECKPOINT) };
-  const resumeA = await readIf(files.classifier, 'classifier', !!o.resume);
-  const resumeC = await readIf(files.dsrg, 'dsrg', !!o.resume);
+  const resumeA = o.fork
+    ? await readIf(o.fork.classifier, 'classifier', true)
+    : await readIf(files.classifier, 'classifier', !!o.resume);
+  if (o.fork && !resumeA)
+    throw new InputError(`${o.fork.classifier}: no classifier checkpoint to start the fork from`);
+  const resumeC = o.fork ? undefined : await readIf(files.dsrg, 'dsrg', !!o.resume);
   const given = (resumeC ?? resumeA)?.state.classNames;
   const data = await openTrainingData({ config, runDir, out, ...(given ? { classNames: given } : {}) });
   const { train, val, classNames } = data;
@@ -506,7 +550,11 @@ async function fickleIn(folder: RunFolder, o: FickleTrainOptions): Promise<Fickl
       createdAt: new Date().toISOString(),
       classNames,
       data: runDataInfo(data),
+      ...(o.fork
+        ? { forkedFrom: { run: o.fork.run, checkpoint: o.fork.classifier, step: resumeA!.state.step } }
+        : {}),
     });
+  if (o.fork) await startFork(o.fork, runDir, files.classifier, resumeA!.state.step);
   const log = new MetricsLog(join(runDir, 'metrics.jsonl'));
   const writer = new CheckpointWriter(() => folder.checkpointWritten());
   const ctx: StageContext = {
@@ -522,7 +570,16 @@ async function fickleIn(folder: RunFolder, o: FickleTrainOptions): Promise<Fickl
     writer,
   };
   try {
-    const r = await stages(o, ctx, { data, val, K, files, resumeA, resumeC, backend });
+    // a fork continues from the copied classifier as a resumed run does
+    const r = await stages(o.fork ? { ...o, resume: true } : o, ctx, {
+      data,
+      val,
+      K,
+      files,
+      resumeA,
+      resumeC,
+      backend,
+    });
     await writer.settle(); // a failed background write fails the run
     return r;
   } finally {

@@ -30,6 +30,8 @@ export interface RunInfo {
   createdAt: string;
   /** Each `--resume` of the run: its command line, when, and the step it continued from. */
   resumed?: { command: string[]; at: string; step: number }[];
+  /** A run started from another run's checkpoint (a fork): that run folder, the checkpoint and its step. */
+  forkedFrom?: { run: string; checkpoint: string; step: number };
   /** Class names, background first (also in every checkpoint). */
   classNames?: string[];
   /** The data the run trains on: image counts, how many train on masks, what the pre-flight scan left out. */
