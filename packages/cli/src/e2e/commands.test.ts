@@ -520,6 +520,9 @@ describe('every wsss command, spawned', () => {
     expect(settings.thFg).toBe(0.95);
     expect(JSON.parse(readFileSync(join(th, 'config.json'), 'utf8')).config.ficklenet.thFg).toBe(0.95);
     expect(readFileSync(join(th, 'report.html'), 'utf8')).toContain('θ_fg 0.95');
+    expect(readFileSync(join(th, 'report.html'), 'utf8')).toContain(
+      `Forked from ${fickle}: the classifier up to step ${classifierSteps} is that run's (copied, not trained again)`,
+    );
     expect(digest(fickle)).toEqual(before);
     // refused: a fork from the DSRG checkpoint, a checkpoint resumed in place, a fork onto another run
     const dsrg = await runCli([

@@ -56,7 +56,7 @@ import {
 import { metricsOf, resizeTransform, type SegMetrics } from '../run/evaluate.js';
 import type { Output } from '../run/output.js';
 import { pct, type ReportSample, renderReport } from '../run/report.js';
-import { MetricsLog, readMetrics, writeRunConfig } from '../run/runDir.js';
+import { MetricsLog, readMetrics, readRunConfig, writeRunConfig } from '../run/runDir.js';
 import { type RunFolder, type RunFolderMode, withRunFolder } from '../run/runFolder.js';
 import { type EpochStats, runEpochs, type StepNumbers } from '../train/epochs.js';
 import {
@@ -865,6 +865,7 @@ async function writeFickleReport(
   trainSamples: ReportSample[],
   notes: string[],
 ): Promise<string> {
+  const forked = (await readRunConfig(o.runDir).catch(() => null))?.forkedFrom;
   const s = r.seeds;
   const seedHtml = s
     ? seedSection(s, r.classNames, {
@@ -891,7 +892,15 @@ async function writeFickleReport(
         }
       : {}),
     sections: [seedHtml],
-    notes: [classifierNote(r.config, metrics), ...notes.filter((n) => !n.startsWith('Best checkpoint'))],
+    notes: [
+      classifierNote(r.config, metrics),
+      ...(forked
+        ? [
+            `Forked from ${forked.run}: the classifier up to step ${forked.step} is that run's (copied, not trained again); localization and DSRG ran here.`,
+          ]
+        : []),
+      ...notes.filter((n) => !n.startsWith('Best checkpoint')),
+    ],
     samples: samples.length ? samples : trainSamples,
     sampleColumns: samples.length
       ? [{ title: 'ground truth' }, { title: 'DSRG prediction' }]
