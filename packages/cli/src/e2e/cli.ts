@@ -5,6 +5,7 @@
  * than the sources, so a stale build fails loudly instead of testing old code.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -226,6 +227,20 @@ export async function checkpointContents(
   } = JSON.parse(f.metadata['state']!) as Record<string, unknown>;
   if (epochStats) state['epochStats'] = { ...(epochStats as object), seconds: 0 };
   return { tensors, state };
+}
+
+/** A digest of every file under `dir` (path + bytes), to prove a folder was left untouched. */
+export function folderDigest(dir: string): string {
+  const h = createHash('sha256');
+  const walk = (d: string) => {
+    for (const name of readdirSync(d).sort()) {
+      const p = join(d, name);
+      if (statSync(p).isDirectory()) walk(p);
+      else h.update(p).update(readFileSync(p));
+    }
+  };
+  walk(dir);
+  return h.digest('hex');
 }
 
 /** Names of the tensors of two checkpoints that differ in any byte (or exist in one only). */

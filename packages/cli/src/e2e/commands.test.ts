@@ -11,6 +11,7 @@ import { readMetrics } from '../run/runDir.js';
 import {
   checkpointContents,
   differingTensors,
+  folderDigest,
   metricsWithoutTimes,
   runCli,
   spawnSuite,
@@ -438,27 +439,13 @@ describe('every wsss command, spawned', () => {
   });
 
   it('train --resume <ficklenet run> --out <new>: a fork from the classifier repeats the run exactly, or localizes and trains DSRG with new settings; the source is untouched', async () => {
-    const { createHash } = await import('node:crypto');
-    const { readdirSync: ls, statSync } = await import('node:fs');
-    const files = (root: string): string[] =>
-      ls(root).flatMap((n) => {
-        const p = join(root, n);
-        return statSync(p).isDirectory() ? files(p) : [p];
-      });
-    const digest = (root: string) =>
-      Object.fromEntries(
-        files(root).map((f) => [
-          f.slice(root.length),
-          createHash('sha256').update(readFileSync(f)).digest('hex'),
-        ]),
-      );
-    const before = digest(fickle);
+    const before = folderDigest(fickle);
     const same = join(dir, 'fork-same');
     const r = await runCli(['train', '--resume', fickle, '--out', same, '--json']);
     expect(r.code, r.stderr).toBe(0);
-    expect(digest(fickle)).toEqual(before);
+    expect(folderDigest(fickle)).toBe(before);
     // the same seeds, bit for bit, and the same DSRG network and evaluation
-    const seedFiles = ls(join(fickle, 'localization', 'seeds'));
+    const seedFiles = readdirSync(join(fickle, 'localization', 'seeds'));
     expect(seedFiles.length).toBeGreaterThan(0);
     for (const f of seedFiles)
       expect(readFileSync(join(same, 'localization', 'seeds', f)), f).toEqual(
@@ -523,7 +510,7 @@ describe('every wsss command, spawned', () => {
     expect(readFileSync(join(th, 'report.html'), 'utf8')).toContain(
       `Forked from ${fickle}: the classifier up to step ${classifierSteps} is that run's (copied, not trained again)`,
     );
-    expect(digest(fickle)).toEqual(before);
+    expect(folderDigest(fickle)).toBe(before);
     // refused: a fork from the DSRG checkpoint, a checkpoint resumed in place, a fork onto another run
     const dsrg = await runCli([
       'train',
@@ -547,7 +534,7 @@ describe('every wsss command, spawned', () => {
     expect(onto.code).toBe(2);
     expect(onto.stderr).toContain(`--out ${same} holds another run`);
     expect(existsSync(join(dir, 'fork-x'))).toBe(false);
-    expect(digest(fickle)).toEqual(before);
+    expect(folderDigest(fickle)).toBe(before);
   });
 
   it('train --method ficklenet --set ficklenet.classifierDecayEpochs: the cosine tail in the start line, the step records and the report', async () => {

@@ -4,8 +4,7 @@
  * `--overwrite`, two processes on one folder, stale locks, temporaries a killed process left. Every resumed run ends
  * with weights, optimiser state and metrics identical to the uninterrupted run.
  */
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -13,26 +12,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   checkpointContents,
   differingTensors,
+  folderDigest,
   metricsWithoutTimes,
   runCli,
   spawnSuite,
   startCli,
   tinyConfig,
 } from './cli.js';
-
-/** A digest of every file under `dir` (path + bytes), to prove a folder was left untouched. */
-function folderDigest(dir: string): string {
-  const h = createHash('sha256');
-  const walk = (d: string) => {
-    for (const name of readdirSync(d).sort()) {
-      const p = join(d, name);
-      if (statSync(p).isDirectory()) walk(p);
-      else h.update(p).update(readFileSync(p));
-    }
-  };
-  walk(dir);
-  return h.digest('hex');
-}
 
 describe('wsss train runs, spawned', () => {
   let dir: string;
