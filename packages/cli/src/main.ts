@@ -202,7 +202,8 @@ Your own images (--dataset folder; see "Your own images" in the README):
                          them in the run folder and the report, instead of stopping with exit 3
   --best-by <rule>       train.bestBy: loss (1 − mean val loss, the reference; default) | miou | map
   --method <name>        method: ${METHODS.join(' | ')} (default wsfcn). ficklenet trains the FickleNet
-                         classifier until its loss stops falling (ficklenet.classifierPatience,
+                         classifier until it fits (its loss stops falling, ficklenet.classifierPatience,
+                         or reaches ficklenet.classifierTargetLoss; at least ficklenet.classifierMinEpochs,
                          at most ficklenet.classifierEpochs), localizes every training image into
                          seeds/<id>.png (ficklenet.runs selections), trains DSRG on the seeds
                          (ficklenet.dsrgEpochs) and evaluates it; checkpoints/classifier.safetensors is what

@@ -36,6 +36,15 @@ describe('config schema', () => {
       savedConfig({ ...DEMO_PRESET, ficklenet: before }, { ficklenet: { fgMinSaliency: 0.5 } }).ficklenet
         .fgMinSaliency,
     ).toBe(0.5);
+    // a demo run written before ficklenet.classifierMinEpochs (2026-12-04) trained exactly its 80 epochs, target off:
+    // the key's VOC default (0) keeps that, where the demo preset's floor of 80 under a cap of 160 would not
+    const { classifierMinEpochs, ...noFloor } = DEMO_PRESET.ficklenet;
+    expect([classifierMinEpochs, DEMO_PRESET.ficklenet.classifierEpochs]).toEqual([80, 160]);
+    const older = savedConfig({
+      ...DEMO_PRESET,
+      ficklenet: { ...noFloor, classifierEpochs: 80, classifierTargetLoss: 0 },
+    }).ficklenet;
+    expect(older).toMatchObject({ classifierMinEpochs: 0, classifierEpochs: 80, classifierTargetLoss: 0 });
     const { eval: _e, ...noEval } = DEMO_PRESET;
     expect(savedConfig(noEval).eval).toEqual(VOC_PRESET.eval);
   });

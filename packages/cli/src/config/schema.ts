@@ -156,8 +156,13 @@ export interface WsssConfig {
     kernelSize: number;
     /** p: drop rate of the selection. 0.9 (spec §5.2, Table 5). */
     rate: number;
-    /** At most this many epochs of classifier training (fewer when `classifierPatience` stops it). [default] */
+    /** At most this many epochs of classifier training (fewer when a stop rule ends it). [default] */
     classifierEpochs: number;
+    /**
+     * At least this many epochs (at most `classifierEpochs`): neither stop rule ends the classifier earlier, and a loss
+     * target met before then stays met. 0 [default]: the rules may stop it at any epoch.
+     */
+    classifierMinEpochs: number;
     /**
      * "Until it fits": stop the classifier once its epoch-mean training loss has not fallen below its best by more
      * than `classifierMinDelta` (a fraction) for this many epochs, provided that best is below the epoch's prior
@@ -169,7 +174,8 @@ export interface WsssConfig {
     classifierMinDelta: number;
     /**
      * "Until it fits" as a level: stop the classifier once the mean of its last 5 epoch-mean losses is at most this
-     * (and below the class-frequency level by `classifierMinDelta`); 0 turns it off. [default] 0.
+     * (and below the class-frequency level by `classifierMinDelta`), or, before `classifierMinEpochs`, at that minimum
+     * if the mean has reached the level by then; 0 turns it off. [default] 0.
      */
     classifierTargetLoss: number;
     /**
@@ -508,6 +514,10 @@ export const CONFIG_SCHEMA: Field = {
         kernelSize: int('s: window of the stochastic selection (odd)', 1, 31),
         rate: { kind: 'number', min: 0, max: 0.99, doc: 'p: drop rate of the selection' },
         classifierEpochs: int('at most this many epochs of classifier training', 1),
+        classifierMinEpochs: int(
+          'at least this many epochs of classifier training (capped by classifierEpochs): no stop rule ends it earlier',
+          0,
+        ),
         classifierPatience: int(
           'stop the classifier after this many epochs without its training loss falling by classifierMinDelta (0: never)',
           0,
@@ -515,7 +525,7 @@ export const CONFIG_SCHEMA: Field = {
         classifierTargetLoss: {
           kind: 'number',
           min: 0,
-          doc: 'stop the classifier once the mean of its last 5 epoch losses is at most this (0: never)',
+          doc: 'stop the classifier once the mean of its last 5 epoch losses is (or, after classifierMinEpochs, has been) at most this (0: never)',
         },
         classifierMinDelta: {
           kind: 'number',

@@ -554,12 +554,13 @@ describe('every wsss command, spawned', () => {
     );
   });
 
-  it('train --method ficklenet --set ficklenet.classifierTargetLoss (the start line, the stop, its record and the report) and localizeScales / localizeFlip', async () => {
+  it('train --method ficklenet --set ficklenet.classifierTargetLoss / classifierMinEpochs (the start line, the stop, its record and the report) and localizeScales / localizeFlip', async () => {
     const out = join(dir, 'fickle-target');
     const r = await trainFickle(
       'fickle-target',
       'ficklenet.classifierTargetLoss=100',
       'ficklenet.classifierEpochs=7',
+      'ficklenet.classifierMinEpochs=6',
       'ficklenet.classifierMinDelta=0',
       'ficklenet.dsrgEpochs=0',
       'ficklenet.localizeScales=[1,0.5]',
@@ -573,20 +574,24 @@ describe('every wsss command, spawned', () => {
       'averaged over scales ×1, ×0.5 and their mirror images',
     );
     const said = r.stdout + r.stderr;
-    expect(said).toContain('until the mean loss of its last 5 epochs is at most 100 (at most 7 epochs)');
-    // any loss is under 100: the first verdict, after five epochs, stops it
+    expect(said).toContain(
+      'until the mean loss of its last 5 epochs is at most 100 (at least 6, at most 7 epochs)',
+    );
+    // any loss is under 100: the first verdict, after five epochs, reaches the target; the floor holds it to six
     expect(said).toMatch(
-      /classifier: stopping after epoch 5 of at most 7: the mean loss of the last 5 epochs \(\d\.\d{4}\) is at most the target 100/,
+      /classifier: stopping after epoch 6 of at most 7, its minimum: the mean loss of 5 epochs reached the target 100 at epoch 5 \(\d\.\d{4}\)/,
     );
     const metrics = await readMetrics(join(out, 'metrics.jsonl'));
-    expect(metrics.filter((m) => m['type'] === 'epoch' && m['stage'] === 'classifier')).toHaveLength(5);
+    expect(metrics.filter((m) => m['type'] === 'epoch' && m['stage'] === 'classifier')).toHaveLength(6);
     expect(metrics.find((m) => m['type'] === 'early-stop')).toMatchObject({
       rule: 'target',
-      epoch: 5,
+      epoch: 6,
       targetLoss: 100,
+      minEpochs: 6,
+      reachedEpoch: 5,
     });
     expect(readFileSync(join(out, 'report.html'), 'utf8')).toMatch(
-      /Classifier: 5 of at most 7 epochs, last epoch's loss \d\.\d{4}; stopped once the mean loss of its last 5 epochs \(\d\.\d{4}\) reached the target 100 \(ficklenet.classifierTargetLoss\)/,
+      /Classifier: 6 of at most 7 epochs, last epoch's loss \d\.\d{4}; the mean loss of 5 epochs reached the target 100 \(ficklenet.classifierTargetLoss\) at epoch 5 \(\d\.\d{4}\), and it trained the minimum of 6 epochs \(ficklenet.classifierMinEpochs\)/,
     );
   });
 

@@ -210,12 +210,14 @@ describe('kill -9 at random moments, then --resume (spawned wsss)', () => {
     const ref = join(dir, 'fref');
     const whole = await runCli(['train', '-c', cfg, '--out', ref]);
     expect(whole.code, whole.stderr).toBe(0);
-    // the demo preset trains the classifier its full epochs, the stop rule off (ficklenet.classifierPatience 0)
+    // the demo preset's floor (ficklenet.classifierMinEpochs 80) holds the classifier to all of its 2 epochs here
     expect(whole.stdout + whole.stderr).toMatch(
       /FickleNet classifier \([^)]*\) on 8 synthetic images, 2 epochs → /,
     );
     const report = readFileSync(join(ref, 'report.html'), 'utf8');
-    expect(report).toContain('Classifier: 2 epochs (ficklenet.classifierEpochs; classifierPatience 0)');
+    expect(report).toContain(
+      'Classifier: 2 epochs (ficklenet.classifierEpochs; ficklenet.classifierMinEpochs 80 holds it to all of them)',
+    );
     // and cuts its foreground seeds at θ_fg 0.6 (ficklenet.thFg), inside the saliency gate
     expect(report).toContain('θ_fg 0.6 where the saliency is at least 0.3');
     expect(JSON.parse(readFileSync(join(ref, 'localization', 'summary.json'), 'utf8')).settings.thFg).toBe(

@@ -47,6 +47,9 @@ function tinyConfig(dataRoot: string): WsssConfig {
     train: { batchSize: 4 },
     ficklenet: {
       classifierEpochs: 2,
+      // the demo preset's floor and loss target off: the tests of the stop rules turn on what they test
+      classifierMinEpochs: 0,
+      classifierTargetLoss: 0,
       // the second epoch's two steps on the cosine tail: lr, then lr/2 (resumed mid-tail in the first test)
       classifierDecayEpochs: 1,
       size: 32,
@@ -525,7 +528,53 @@ describe('wsss train --method ficklenet end to end (wasm, tiny data)', () => {
     expect(mb.filter((m) => m['type'] === 'epoch').map((m) => m['loss'])).toEqual(losses);
     const { time: _t, ...why } = early;
     expect(mb.filter((m) => m['type'] === 'early-stop').map(({ time: _, ...r }) => r)).toEqual([why]);
-  }, 120_000);
+
+    // with a floor two epochs past that stop: the same epochs, two more, and a stop at the floor that names the epoch
+    // the target was reached (the five-epoch mean afterwards may swing back above it); interrupted after the last step
+    // of epoch stopAt + 1, between the two, and resumed: the same
+    const floor = stopAt + 2;
+    const withFloor = deepMerge(config, { ficklenet: { classifierMinEpochs: floor } });
+    const c = await runFickleNetTrain({
+      config: withFloor,
+      preset: 'demo',
+      out: quiet(),
+      runDir: join(dir, 'target-c'),
+    });
+    expect(c.status).toBe('done');
+    const mc = await readMetrics(join(dir, 'target-c', 'metrics.jsonl'));
+    const lc = mc.filter((m) => m['type'] === 'epoch').map((m) => m['loss'] as number);
+    expect(lc).toHaveLength(floor);
+    expect(lc.slice(0, stopAt)).toEqual(losses);
+    const atFloor = mc.find((m) => m['type'] === 'early-stop')!;
+    expect(atFloor).toMatchObject({
+      epoch: floor,
+      maxEpochs: 40,
+      rule: 'target',
+      minEpochs: floor,
+      reachedEpoch: stopAt,
+      recentLoss: (lc[floor - 5]! + lc[floor - 4]! + lc[floor - 3]! + lc[floor - 2]! + lc[floor - 1]!) / 5,
+    });
+    expect(atFloor['reachedLoss']).toBeCloseTo(mean5(stopAt - 1), 12);
+    const reportC = await readFile(join(dir, 'target-c', 'report.html'), 'utf8');
+    expect(reportC).toContain(`Classifier: ${floor} of at most 40 epochs`);
+    expect(reportC).toContain(
+      `last epoch's loss ${lc.at(-1)!.toFixed(4)}; the mean loss of 5 epochs reached the target ${TARGET} (ficklenet.classifierTargetLoss) at epoch ${stopAt} (${mean5(stopAt - 1).toFixed(4)}), and it trained the minimum of ${floor} epochs (ficklenet.classifierMinEpochs).`,
+    );
+    const d = await runFickleNetTrain({
+      config: withFloor,
+      preset: 'demo',
+      out: quiet(),
+      runDir: join(dir, 'target-d'),
+      stopAfterSteps: 6 * (stopAt + 1),
+    });
+    expect(d.status).toBe('stopped');
+    expect(await main(['train', '--resume', join(dir, 'target-d'), '-q'], io)).toBe(0);
+    const md = await readMetrics(join(dir, 'target-d', 'metrics.jsonl'));
+    expect(md.filter((m) => m['type'] === 'epoch').map((m) => m['loss'])).toEqual(lc);
+    const { time: _c, ...whyC } = atFloor;
+    expect(md.filter((m) => m['type'] === 'early-stop').map(({ time: _, ...r }) => r)).toEqual([whyC]);
+    expect(tf.memory().numTensors).toBe(before);
+  }, 240_000);
 
   it('a classifier whose loss flattens at the level of class frequencies trains on, and the report says so', async () => {
     // a learning rate that moves nothing: the loss stays near its initial ~ln 2, above the set's prior loss

@@ -3,8 +3,9 @@
  *
  * 1. Classifier: WRN-38 → FickleNet selection, multi-label soft-margin loss, a fresh random selection per step
  *    (spec §5.2) on the training crops until its epoch-mean loss stops falling (`ficklenet.classifierPatience`,
- *    `classifierMinDelta`; at most `classifierEpochs` epochs; the learning rate constant, or falling along a cosine
- *    over the last `classifierDecayEpochs`) → `checkpoints/classifier.safetensors`.
+ *    `classifierMinDelta`) or reaches a level (`classifierTargetLoss`; at least `classifierMinEpochs`, at most
+ *    `classifierEpochs` epochs; the learning rate constant, or falling along a cosine over the last
+ *    `classifierDecayEpochs`) → `checkpoints/classifier.safetensors`.
  * 2. Localization: every training image resized to `ficklenet.size`², maps aggregated over `ficklenet.runs` random
  *    selections, seeds (spec §5.3) → `localization/seeds/<id>.png`, `localization/maps/<id>.png`,
  *    `localization/summary.json` (precision/recall against ground truth where the data has masks).
@@ -261,13 +262,23 @@ async function runStage(ctx: StageContext, s: StageSpec): Promise<'done' | 'stop
  */
 interface StopRule extends PlateauRule {
   targetLoss?: number;
+  /** Neither rule stops the stage before this many epochs. */
+  minEpochs?: number;
 }
 
 /** Whether a stage with `rule` stops after the epochs whose losses are `losses`, and which rule decided. */
 function stopVerdict(losses: readonly number[], rule: StopRule, priors: readonly number[]) {
   const v = plateau(losses, rule, priors);
   const t = targetReached(losses, rule.targetLoss ?? 0, v.fit);
-  return { ...v, stop: v.stop || t.stop, byTarget: t.stop && !v.stop, recent: t.recent };
+  const tooEarly = losses.length < (rule.minEpochs ?? 0);
+  return {
+    ...v,
+    stop: !tooEarly && (v.stop || t.stop),
+    byTarget: t.stop && !v.stop,
+    recent: t.recent,
+    reachedEpoch: t.reachedEpoch,
+    reachedLoss: t.reachedLoss,
+  };
 }
 
 async function stageLoop(ctx: StageContext, s: StageSpec): Promise<'done' | 'stopped'> {
@@ -394,11 +405,16 @@ async function stageLoop(ctx: StageContext, s: StageSpec): Promise<'done' | 'sto
           targetLoss: s.until.targetLoss,
           recentLoss: verdict.recent,
           window: TARGET_WINDOW,
+          ...(s.until.minEpochs ? { minEpochs: s.until.minEpochs } : {}),
+          reachedEpoch: verdict.reachedEpoch,
+          reachedLoss: verdict.reachedLoss,
         };
         log.append(reached);
         out.event('early-stop', reached);
         out.info(
-          `${s.stage}: stopping after epoch ${done} of at most ${s.epochs}: the mean loss of the last ${TARGET_WINDOW} epochs (${verdict.recent.toFixed(4)}) is at most the target ${s.until.targetLoss}`,
+          verdict.reachedEpoch < done
+            ? `${s.stage}: stopping after epoch ${done} of at most ${s.epochs}, its minimum: the mean loss of ${TARGET_WINDOW} epochs reached the target ${s.until.targetLoss} at epoch ${verdict.reachedEpoch} (${verdict.reachedLoss.toFixed(4)})`
+            : `${s.stage}: stopping after epoch ${done} of at most ${s.epochs}: the mean loss of the last ${TARGET_WINDOW} epochs (${verdict.recent.toFixed(4)}) is at most the target ${s.until.targetLoss}`,
         );
         return 'stop';
       }
@@ -630,7 +646,9 @@ async function stages(
     await log.truncateAfter(ctx.step, (r) => r['type'] === 'eval' || (!localized && r['type'] === 'seeds'));
   }
 
-  // 1. classifier (spec §5.2)
+  // 1. classifier (spec §5.2); no stop rule ends it before its minimum, which the maximum caps
+  const minEpochs = Math.min(f.classifierMinEpochs, f.classifierEpochs);
+  const epochRange = `${minEpochs > 0 ? `at least ${minEpochs}, ` : ''}at most ${f.classifierEpochs} epochs`;
   const classifier = resumeA
     ? withoutInitialization(() => buildClassifier(config, K))
     : buildSeededWith(config.train.seed, () => buildClassifier(config, K));
@@ -638,11 +656,13 @@ async function stages(
   else if (config.model.weights) await loadBackboneWeights(classifier, config.model.weights, out);
   out.info(
     `FickleNet classifier (${classifier.countParameters().toLocaleString('en')} parameters, s = ${f.kernelSize}, p = ${f.rate}) on ${train.length} ${config.data.dataset} images, ${
-      f.classifierTargetLoss > 0
-        ? `until the mean loss of its last ${TARGET_WINDOW} epochs is at most ${f.classifierTargetLoss}${f.classifierPatience > 0 ? ' or stops falling' : ''} (at most ${f.classifierEpochs} epochs)`
-        : f.classifierPatience > 0
-          ? `until its loss stops falling (at most ${f.classifierEpochs} epochs)`
-          : `${f.classifierEpochs} epochs`
+      minEpochs >= f.classifierEpochs
+        ? `${f.classifierEpochs} epochs`
+        : f.classifierTargetLoss > 0
+          ? `until the mean loss of its last ${TARGET_WINDOW} epochs is at most ${f.classifierTargetLoss}${f.classifierPatience > 0 ? ' or stops falling' : ''} (${epochRange})`
+          : f.classifierPatience > 0
+            ? `until its loss stops falling (${epochRange})`
+            : `${f.classifierEpochs} epochs`
     }${f.classifierDecayEpochs > 0 ? `, the learning rate decaying to 0 over the last ${Math.min(f.classifierDecayEpochs, f.classifierEpochs)}` : ''} → ${runDir}`,
   );
   const trainerA = new FickleClassifierTrainer(classifier, {
@@ -660,6 +680,7 @@ async function stages(
       patience: f.classifierPatience,
       minDelta: f.classifierMinDelta,
       targetLoss: f.classifierTargetLoss,
+      minEpochs,
     },
     trainer: trainerA,
     ...(resumeA ? { resume: resumeA } : {}),
@@ -827,16 +848,26 @@ function classifierNote(config: WsssConfig, metrics: Record<string, unknown>[]):
   const epochs = metrics.filter((m) => m['type'] === 'epoch' && m['stage'] === 'classifier');
   const last = epochs.at(-1)?.['loss'];
   const stop = metrics.find((m) => m['type'] === 'early-stop' && m['stage'] === 'classifier');
+  const minEpochs = Math.min(f.classifierMinEpochs, f.classifierEpochs);
   const decay = Math.min(f.classifierDecayEpochs, f.classifierEpochs);
   const lossText = `${
     decay > 0
       ? `, its learning rate falling along a cosine to 0 over the last ${decay} of ${f.classifierEpochs} (ficklenet.classifierDecayEpochs)`
       : ''
   }${typeof last === 'number' ? `, last epoch's loss ${last.toFixed(4)}` : ''}`;
+  if (
+    stop &&
+    stop['rule'] === 'target' &&
+    typeof stop['reachedEpoch'] === 'number' &&
+    stop['reachedEpoch'] < epochs.length
+  )
+    return `Classifier: ${epochs.length} of at most ${f.classifierEpochs} epochs${lossText}; the mean loss of ${String(stop['window'])} epochs reached the target ${String(stop['targetLoss'])} (ficklenet.classifierTargetLoss) at epoch ${stop['reachedEpoch']} (${(stop['reachedLoss'] as number).toFixed(4)}), and it trained the minimum of ${String(stop['minEpochs'])} epochs (ficklenet.classifierMinEpochs).`;
   if (stop && stop['rule'] === 'target')
     return `Classifier: ${epochs.length} of at most ${f.classifierEpochs} epochs${lossText}; stopped once the mean loss of its last ${String(stop['window'])} epochs (${(stop['recentLoss'] as number).toFixed(4)}) reached the target ${String(stop['targetLoss'])} (ficklenet.classifierTargetLoss).`;
   if (stop)
     return `Classifier: ${epochs.length} of at most ${f.classifierEpochs} epochs${lossText}; stopped when its loss had not fallen ${pct(f.classifierMinDelta)} below its best (${(stop['bestLoss'] as number).toFixed(4)}, epoch ${String(stop['bestEpoch'])}) for ${f.classifierPatience} epochs.`;
+  if ((f.classifierPatience > 0 || f.classifierTargetLoss > 0) && minEpochs >= f.classifierEpochs)
+    return `Classifier: ${epochs.length} epochs (ficklenet.classifierEpochs; ficklenet.classifierMinEpochs ${f.classifierMinEpochs} holds it to all of them)${lossText}.`;
   const verdict = plateau(
     epochs.map((m) => m['loss'] as number),
     { patience: f.classifierPatience, minDelta: f.classifierMinDelta },

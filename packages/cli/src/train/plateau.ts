@@ -58,22 +58,36 @@ export interface TargetVerdict {
   stop: boolean;
   /** Mean loss of the last {@link TARGET_WINDOW} epochs (NaN before that many). */
   recent: number;
+  /** The first epoch (1-based) whose {@link TARGET_WINDOW}-epoch mean was at most the target; 0 if none yet. */
+  reachedEpoch: number;
+  /** That mean (NaN if none). */
+  reachedLoss: number;
 }
 
 /**
  * The loss-target stop (`ficklenet.classifierTargetLoss`): training is done once the mean of the last
  * {@link TARGET_WINDOW} epoch-mean losses is at most `targetLoss` — "until it fits" read as a level of the loss, which
- * a harder data set reaches later, where a fixed epoch count stops every data set at the same point. `fit` is
- * {@link plateau}'s verdict on the class-frequency level: a loss at the target but not below that level (data whose
- * labels barely vary) does not stop. 0 turns the rule off. A pure function of the completed epochs' losses, so a
- * resumed run stops at the same epoch.
+ * a harder data set reaches later, where a fixed epoch count stops every data set at the same point. Reaching the
+ * level is an event: a classifier held to a minimum number of epochs (`ficklenet.classifierMinEpochs`) that reached it
+ * earlier stays fitted although one epoch's loss near zero swings by ±50 %. `fit` is {@link plateau}'s verdict on the
+ * class-frequency level: a loss at the target but not below that level (data whose labels barely vary) does not
+ * stop. 0 turns the rule off. A pure function of the completed epochs' losses, so a resumed run stops at the same
+ * epoch.
  */
 export function targetReached(losses: readonly number[], targetLoss: number, fit: boolean): TargetVerdict {
-  if (losses.length < TARGET_WINDOW) return { stop: false, recent: Number.NaN };
-  let sum = 0;
-  for (const l of losses.slice(-TARGET_WINDOW)) sum += l;
-  const recent = sum / TARGET_WINDOW;
-  return { stop: targetLoss > 0 && recent <= targetLoss && fit, recent };
+  let reachedEpoch = 0;
+  let reachedLoss = Number.NaN;
+  let recent = Number.NaN;
+  for (let end = TARGET_WINDOW; end <= losses.length; end++) {
+    let sum = 0;
+    for (let e = end - TARGET_WINDOW; e < end; e++) sum += losses[e]!;
+    recent = sum / TARGET_WINDOW;
+    if (targetLoss > 0 && !reachedEpoch && recent <= targetLoss) {
+      reachedEpoch = end;
+      reachedLoss = recent;
+    }
+  }
+  return { stop: reachedEpoch > 0 && fit, recent, reachedEpoch, reachedLoss };
 }
 
 /** Per-class counts of positive labels over some images (saved in a mid-epoch checkpoint). */
