@@ -646,8 +646,8 @@ async function stages(
     await log.truncateAfter(ctx.step, (r) => r['type'] === 'eval' || (!localized && r['type'] === 'seeds'));
   }
 
-  // 1. classifier (spec §5.2); no stop rule ends it before its minimum, which the maximum caps
-  const minEpochs = Math.min(f.classifierMinEpochs, f.classifierEpochs);
+  // 1. classifier (spec §5.2); no stop rule ends it before its minimum
+  const minEpochs = classifierFloor(f);
   const epochRange = `${minEpochs > 0 ? `at least ${minEpochs}, ` : ''}at most ${f.classifierEpochs} epochs`;
   const classifier = resumeA
     ? withoutInitialization(() => buildClassifier(config, K))
@@ -842,13 +842,18 @@ async function stages(
   return result;
 }
 
+/** The classifier's epochs before any stop rule may end it: `classifierMinEpochs`, capped by `classifierEpochs`. */
+function classifierFloor(f: WsssConfig['ficklenet']): number {
+  return Math.min(f.classifierMinEpochs, f.classifierEpochs);
+}
+
 /** How the classifier stage ended, for the report: the early stop's numbers, or every epoch run. */
 function classifierNote(config: WsssConfig, metrics: Record<string, unknown>[]): string {
   const f = config.ficklenet;
   const epochs = metrics.filter((m) => m['type'] === 'epoch' && m['stage'] === 'classifier');
   const last = epochs.at(-1)?.['loss'];
   const stop = metrics.find((m) => m['type'] === 'early-stop' && m['stage'] === 'classifier');
-  const minEpochs = Math.min(f.classifierMinEpochs, f.classifierEpochs);
+  const minEpochs = classifierFloor(f);
   const decay = Math.min(f.classifierDecayEpochs, f.classifierEpochs);
   const lossText = `${
     decay > 0
